@@ -108,3 +108,22 @@ def drift(q_hat, prior: Prior, bins: int = 20, q_range: tuple[float, float] | No
     return Drift(edges=edges, p_star=p_star, p_hat=p_hat, delta=p_hat - p_star, tv=float(tv),
                  w1=float(w1), outside=float(outside), n=q_hat.size, null_band=band,
                  null={"tv": np.array(null_tv), "w1": np.array(null_w1), "outside": np.array(null_out)})
+
+
+def nearest_clean(x_hat: np.ndarray, reference: np.ndarray, chunk: int = 512
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest clean trajectory in ``reference`` (M, T, d) for each sample in
+    ``x_hat`` (N, T, d), and the RMS distance per time step to it. Chunked to bound memory."""
+    import torch
+    ref = torch.as_tensor(np.asarray(reference, dtype=np.float32)).flatten(1)
+    xs = torch.as_tensor(np.asarray(x_hat, dtype=np.float32)).flatten(1)
+    if ref.shape[1] != xs.shape[1]:
+        raise ValueError(f"sample shape {tuple(x_hat.shape[1:])} does not match reference "
+                         f"shape {tuple(reference.shape[1:])}")
+    idx, dist = [], []
+    for start in range(0, len(xs), chunk):
+        d = torch.cdist(xs[start:start + chunk].double(), ref.double())
+        best = d.min(dim=1)
+        idx.append(best.indices.numpy())
+        dist.append(best.values.numpy() / np.sqrt(ref.shape[1]))
+    return np.concatenate(idx), np.concatenate(dist)
