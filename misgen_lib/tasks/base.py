@@ -117,7 +117,7 @@ class Task:
 
     def raw_demonstrations(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """Uncurated demonstrations for bin-balanced curation: (x, xi or None). Default: q
-        uniform over a range slightly wider than ``q_range``."""
+        uniform over ``q_range`` with fresh nuisance."""
         lo, hi = self.q_range
         q = rng.uniform(lo, hi, size=n)
         xi = self.nuisance(n, rng)
