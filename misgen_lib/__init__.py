@@ -8,3 +8,4 @@ Modeling* (Nishi et al., 2026, arXiv 2605.20299).
 __version__ = "0.1.0"
 
 from . import priors, provenance, cache, tasks, metrics, models, kernel, figures  # noqa: E402,F401
+from . import suite  # noqa: E402,F401

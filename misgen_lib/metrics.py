@@ -30,14 +30,19 @@ def bin_edges(q_range: tuple[float, float], bins: int) -> np.ndarray:
     return np.linspace(q_range[0], q_range[1], bins + 1)
 
 
-def histogram(q: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Mass per bin with overflow bins first and last: shape (len(edges) + 1,). NaN counts as
-    outside (above)."""
+def bin_index(q: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value, overflow bins first (0) and last (len(edges)); NaN counts as above."""
     q = np.asarray(q, dtype=float)
     q = np.where(np.isfinite(q), q, np.inf)
     idx = np.searchsorted(edges, q, side="right")  # 0 = below, len(edges) = above
-    idx = np.where(q == edges[-1], len(edges) - 1, idx)  # the top edge belongs to the last bin
-    return np.bincount(idx, minlength=len(edges) + 1) / max(len(q), 1)
+    return np.where(q == edges[-1], len(edges) - 1, idx)  # the top edge belongs to the last bin
+
+
+def histogram(q: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mass per bin with overflow bins first and last: shape (len(edges) + 1,). NaN counts as
+    outside (above)."""
+    idx = bin_index(q, edges)
+    return np.bincount(idx.ravel(), minlength=len(edges) + 1) / max(idx.size, 1)
 
 
 def prior_masses(prior: Prior, edges: np.ndarray) -> np.ndarray:

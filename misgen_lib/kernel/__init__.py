@@ -1,0 +1,16 @@
+"""The data deviation kernel: the local errors a model class adds around data, estimated from a
+trained model's samples (``estimate``) or chosen before training (``prior``), pushed through a
+task's measurement to predict the recovered distribution (``predict``), and checked against an
+observed drift (``validate``).
+
+    kernel = mg.kernel.estimate(task, data, x_hat)                   # empirical residual bank
+    kernel = mg.kernel.prior("correlated", scale=0.05, length=3)      # or a-priori family
+    pred = mg.kernel.predict(task, kernel, prior, n=20000, seed=2)    # predicted per-bin change
+    print(mg.kernel.validate(pred, drift).summary())
+"""
+from .apriori import available, calibrate, prior, scale_from_data  # noqa: F401
+from .base import DeviationKernel, GaussianForm  # noqa: F401
+from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
+from .predict import Prediction, predict  # noqa: F401
+from .projection import Projection, project  # noqa: F401
+from .validate import Validation, validate  # noqa: F401

@@ -1,0 +1,10 @@
+"""The book pipeline: notebooks + profiles -> papermill -> executed notebooks -> Jupyter Book.
+
+    from misgen_lib.runner import build, run_one
+    build(profile="ci")                         # = misgen build --profile ci
+    run_one("02", {"n_train": 500})             # = misgen run 02 -p n_train 500
+"""
+from .build import BookRenderFailed, Project, build, plan, render_book, run_one  # noqa: F401
+from .execute import NotebookFailed  # noqa: F401
+from .parameters import Parameter, ParameterError  # noqa: F401
+from .profiles import NotebookSpec, NotebookSpecError, discover  # noqa: F401

@@ -1,0 +1,29 @@
+# The README's two commands:
+#   make book   build the whole book at the default profile -> book/_build/html/index.html
+#   make test   unit tests + the ci-profile book (nbval, HTML checks)
+# Both create the virtual environment .venv (Python >= 3.11) and install the package with its
+# book and test extras when pyproject.toml is newer than the last install.
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= default
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.misgen-installed
+
+.PHONY: book test test-quick install
+
+book: $(STAMP)
+	$(BIN)/misgen build --profile $(PROFILE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-quick: $(STAMP)  ## without the ci-profile book
+	$(BIN)/python -m pytest -m "not book"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; " + sys.executable + " is " + sys.version.split()[0] + " (set PYTHON=...)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[book,test]'
+	touch $(STAMP)

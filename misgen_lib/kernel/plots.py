@@ -1,0 +1,31 @@
+"""Plots of predicted and observed per-bin change (shared by the CLI and the chapters)."""
+from __future__ import annotations
+
+import numpy as np
+
+GAIN, LOSS = "#2a9d8f", "#e76f51"
+
+
+def bin_labels(edges: np.ndarray) -> list[str]:
+    """Tick labels of the bins with the overflow bins first and last."""
+    inner = [f"{0.5 * (a + b):.3g}" for a, b in zip(edges[:-1], edges[1:])]
+    return [f"<{edges[0]:.3g}"] + inner + [f">{edges[-1]:.3g}"]
+
+
+def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray | None = None,
+                label: str = "change", quantity: str = "q", color_by_sign: bool = True,
+                offset: float = 0.0, width: float = 0.8, **bar_kwargs):
+    """Bars of a per-bin change ``delta`` (overflow bins first and last) on ``ax``, coloured gain
+    / loss, with the finite-sample null band (2, bins+2) as a grey band when given."""
+    pos = np.arange(len(delta))
+    if null_band is not None:
+        ax.fill_between(pos, null_band[0], null_band[1], step="mid", color="0.85",
+                        label="null 95% band", zorder=0)
+    colors = np.where(delta >= 0, GAIN, LOSS) if color_by_sign else None
+    ax.bar(pos + offset, delta, width=width, color=colors, label=label, **bar_kwargs)
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xticks(pos)
+    ax.set_xticklabels(bin_labels(edges), rotation=90, fontsize=7)
+    ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
+    ax.set_ylabel("mass change per bin")
+    return ax

@@ -1,0 +1,176 @@
+"""Predicting the recovered distribution from a deviation kernel, without a trained model.
+
+Clean trajectories ``x`` are drawn with the intended prior (``task.curate``); the kernel deviates
+them; the task's measurement maps them to quantities. The predicted recovered distribution is
+
+    p_tilde_b = p*_b + mean_i [ P(m(x_i') in b) - 1{m(x_i) in b} ],
+
+i.e. the prior's bin masses plus the mass the kernel *moves* between bins, estimated on the same
+clean draws (a paired, control-variate estimate: the finite-sample noise of the clean draws
+cancels, so a zero kernel predicts exactly zero change). Two ways to get ``P(m(x_i') in b)``:
+
+* ``method="monte-carlo"``: one kernel draw per clean trajectory, ``x_i' ~ K(. | x_i)``;
+* ``method="analytic"`` (Gaussian kernels, ``x' - x ~ N(mu(x), Sigma)``): second-order delta
+  method around ``x0 = x + mu`` with autograd on the torch measurement,
+  ``m(x') ~ N(m(x0) + b, s^2)``, ``b = 1/2 tr(H_m Sigma)``, ``s^2 = grad_m^T Sigma grad_m``,
+  integrated over each bin with the normal CDF. ``tr(H Sigma)`` is exact: a sum of
+  Hessian-vector products along the columns of a square root of ``Sigma``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import norm
+from tqdm.auto import tqdm
+
+from .. import metrics
+from .base import DeviationKernel, check_trajectories, covariance_root
+
+METHODS = ("monte-carlo", "analytic")
+
+
+@dataclass
+class Prediction:
+    """A predicted recovered distribution on the binning of ``metrics.drift`` (overflow bins
+    first and last). ``contributions`` (n, bins+2): per clean draw, the mass it moves (new minus
+    old bin); their mean is ``delta``. ``q_pred``: per draw, the deviated quantity (Monte Carlo)
+    or its predicted mean (analytic); ``spread``: the analytic standard deviation (else None)."""
+    edges: np.ndarray
+    p_star: np.ndarray
+    p_tilde: np.ndarray
+    delta: np.ndarray
+    contributions: np.ndarray
+    q_clean: np.ndarray
+    q_pred: np.ndarray
+    spread: np.ndarray | None
+    method: str
+    kernel: str
+
+    @property
+    def centers(self) -> np.ndarray:
+        return 0.5 * (self.edges[1:] + self.edges[:-1])
+
+    @property
+    def n(self) -> int:
+        return len(self.q_clean)
+
+    @property
+    def tv(self) -> float:
+        """Predicted total variation between the recovered distribution and the prior."""
+        return float(0.5 * np.abs(self.delta).sum())
+
+    def table(self) -> list[dict]:
+        """One row per bin (overflow bins included): range, prior mass, predicted mass, change."""
+        lo = np.concatenate([[-np.inf], self.edges])
+        hi = np.concatenate([self.edges, [np.inf]])
+        return [{"from": float(a), "to": float(b), "p_star": float(p), "p_tilde": float(pt),
+                 "delta": float(dl)} for a, b, p, pt, dl in zip(lo, hi, self.p_star, self.p_tilde, self.delta)]
+
+
+def _onehot(idx: np.ndarray, nbins: int) -> np.ndarray:
+    out = np.zeros((len(idx), nbins))
+    out[np.arange(len(idx)), idx] = 1.0
+    return out
+
+
+def _measure_numpy(task, x: np.ndarray) -> np.ndarray:
+    return np.asarray(task.measure(x), dtype=float).reshape(len(x))
+
+
+def delta_method(task, x0: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(m(x0), b, s)`` per trajectory of ``x0`` (n, T, d) for a deviation ``N(0, cov)``:
+    ``b = 1/2 tr(H Sigma)``, ``s = sqrt(g^T Sigma g)`` with gradient and Hessian of the torch
+    measurement. Non-finite gradients (a measurement at a singular point) give NaN."""
+    n, T, d = x0.shape
+    root = torch.as_tensor(covariance_root(cov), dtype=torch.float64)      # (D, k)
+    x = torch.as_tensor(x0.reshape(n, T * d), dtype=torch.float64).requires_grad_(True)
+    m = task.measure(x.view(n, T, d))
+    if not isinstance(m, torch.Tensor):
+        raise TypeError(f"task {task.name!r}: measure(torch tensor) must return a torch tensor for "
+                        f"the analytic predictor, got {type(m).__name__}")
+    m = m.reshape(n)
+    if root.shape[1] == 0:
+        zero = np.zeros(n)
+        return m.detach().numpy().astype(float), zero, zero
+    (grad,) = torch.autograd.grad(m.sum(), x, create_graph=True, allow_unused=True)
+    if grad is None:
+        grad = torch.zeros_like(x)
+    projected = grad @ root                                                  # (n, k)
+    spread = torch.sqrt((projected ** 2).sum(1))
+    quad = torch.zeros(n, dtype=torch.float64)
+    if grad.requires_grad:
+        for k in range(root.shape[1]):
+            (hv,) = torch.autograd.grad(projected[:, k].sum(), x, retain_graph=True, allow_unused=True)
+            if hv is not None:
+                quad = quad + hv @ root[:, k]
+    return (m.detach().numpy().astype(float), 0.5 * quad.detach().numpy(), spread.detach().numpy())
+
+
+def _normal_bin_masses(mu: np.ndarray, sd: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(n, len(edges)+1) probability of each bin (overflow first/last) under N(mu, sd^2); sd = 0
+    is a point mass; a non-finite mean counts as above the range (as in ``metrics.histogram``)."""
+    finite = np.isfinite(mu) & np.isfinite(sd)
+    mu_f, sd_f = np.where(finite, mu, 0.0), np.where(finite, sd, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (edges[None, :] - mu_f[:, None]) / sd_f[:, None]
+    cdf = np.where(sd_f[:, None] > 0, norm.cdf(z), (edges[None, :] >= mu_f[:, None]).astype(float))
+    cdf = np.concatenate([np.zeros((len(mu), 1)), cdf, np.ones((len(mu), 1))], axis=1)
+    masses = np.diff(cdf, axis=1)
+    point = sd_f == 0  # a point mass exactly on an edge follows metrics.bin_index
+    masses[point] = _onehot(metrics.bin_index(mu_f[point], edges), len(edges) + 1)
+    masses[~finite] = _onehot(np.full((~finite).sum(), len(edges)), len(edges) + 1)
+    return masses
+
+
+def clean_draws(task, prior, n: int, seed: int) -> np.ndarray:
+    """Clean trajectories whose quantity follows ``prior``, the task's own way (``task.curate``)."""
+    return np.asarray(task.curate(n, prior=prior, seed=seed).x, dtype=float)
+
+
+def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int = 0,
+            bins: int = 20, q_range: tuple[float, float] | None = None,
+            method: str = "monte-carlo", clean=None, chunk: int = 2048,
+            progress: bool = True) -> Prediction:
+    """Predicted recovered distribution and per-bin change of ``task`` under ``kernel``.
+
+    ``prior``: intended prior (default: the task's); ``clean``: clean trajectories to deviate (a
+    Dataset or an (n, T, d) array; default: ``n`` fresh ones curated with ``prior`` and ``seed``);
+    ``bins``/``q_range`` as in ``metrics.drift`` so the prediction lines up with an observed drift."""
+    if method not in METHODS:
+        raise ValueError(f"unknown prediction method {method!r}; valid: {list(METHODS)}")
+    if not isinstance(kernel, DeviationKernel):
+        raise TypeError(f"kernel must be a DeviationKernel, got {type(kernel).__name__}")
+    if method == "analytic" and not kernel.is_gaussian:
+        raise ValueError(f"the analytic predictor needs a Gaussian kernel; {kernel.describe()} is not "
+                         f"(use method='monte-carlo')")
+    prior = prior or task.default_prior()
+    x = clean_draws(task, prior, n, seed) if clean is None else check_trajectories(getattr(clean, "x", clean), "clean")
+    edges = metrics.bin_edges(q_range or (prior.lo, prior.hi), bins)
+    nbins = len(edges) + 1
+    rng = np.random.default_rng([seed, 1])
+    q_clean, q_pred, spread, contrib = [], [], [], []
+    for s in tqdm(range(0, len(x), chunk), desc=f"predicting {task.name} ({method})",
+                  disable=not progress, leave=False):
+        xc = x[s:s + chunk]
+        qc = _measure_numpy(task, xc)
+        if method == "monte-carlo":
+            qp = _measure_numpy(task, kernel.apply(xc, rng))
+            after = _onehot(metrics.bin_index(qp, edges), nbins)
+        else:
+            form = kernel.gaussian(xc)
+            q0, b, sd = delta_method(task, xc + form.mean, form.cov)
+            qp = q0 + b
+            spread.append(sd)
+            after = _normal_bin_masses(qp, sd, edges)
+        q_clean.append(qc)
+        q_pred.append(qp)
+        contrib.append(after - _onehot(metrics.bin_index(qc, edges), nbins))
+    contributions = np.concatenate(contrib)
+    p_star = metrics.prior_masses(prior, edges)
+    delta = contributions.mean(axis=0)
+    return Prediction(edges=edges, p_star=p_star, p_tilde=p_star + delta, delta=delta,
+                      contributions=contributions, q_clean=np.concatenate(q_clean),
+                      q_pred=np.concatenate(q_pred), spread=np.concatenate(spread) if spread else None,
+                      method=method, kernel=kernel.describe())

@@ -1,0 +1,115 @@
+"""How well a predicted per-bin change matches an observed drift (DESIGN section 2).
+
+* ``correlation``: Pearson correlation of predicted ``delta_tilde`` and observed ``delta`` over
+  all bins (overflow bins included); beside it ``correlation_null95``, the 95% quantile of the
+  same correlation when the observed change is pure finite-sample noise (multinomial draws of the
+  prior at the observed sample size): a correlation below it is not evidence of agreement.
+* ``sign_agreement``: share of the bins whose observed change lies outside the drift's null band
+  where predicted and observed change have the same sign (NaN if no bin is beyond the null).
+* ``share_explained``: ``1 - TV(p_tilde, p_hat) / TV(p*, p_hat)``; 1 is a perfect prediction,
+  0 no better than predicting no drift, negative worse than that.
+
+Intervals are 95% bootstrap percentiles: the observed histogram is resampled as a multinomial of
+its own sample size (equivalent to resampling the measured samples), the prediction by resampling
+its clean draws (multinomial weights on the per-draw contributions).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..metrics import Drift
+from .predict import Prediction
+
+
+@dataclass
+class Validation:
+    correlation: float
+    correlation_ci: tuple[float, float]
+    correlation_null95: float
+    sign_agreement: float
+    sign_agreement_ci: tuple[float, float]
+    n_beyond_null: int
+    share_explained: float
+    share_explained_ci: tuple[float, float]
+    tv_observed: float
+    tv_predicted: float
+
+    def summary(self) -> dict[str, float]:
+        out = {}
+        for name in ("correlation", "sign_agreement", "share_explained"):
+            out[name] = getattr(self, name)
+            out[f"{name}_lo"], out[f"{name}_hi"] = getattr(self, f"{name}_ci")
+        out.update(correlation_null95=self.correlation_null95, n_beyond_null=self.n_beyond_null,
+                   tv_observed=self.tv_observed, tv_predicted=self.tv_predicted)
+        return out
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of (k, B) arrays (broadcasting); NaN where one is constant."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    den = np.sqrt((a ** 2).sum(-1) * (b ** 2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _scores(p_tilde, p_hat, p_star, beyond):
+    """Correlation, sign agreement, share explained for (k, B) stacks of distributions."""
+    d_pred, d_obs = p_tilde - p_star, p_hat - p_star
+    corr = _pearson(d_pred, d_obs)
+    sign = (np.mean(np.sign(d_pred[..., beyond]) == np.sign(d_obs[..., beyond]), axis=-1)
+            if beyond.any() else np.full(corr.shape, np.nan))
+    tv_obs = 0.5 * np.abs(d_obs).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = 1.0 - 0.5 * np.abs(p_tilde - p_hat).sum(-1) / tv_obs
+    return corr, sign, share
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return (np.nan, np.nan)
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int = 0,
+             batch: int = 50) -> Validation:
+    """Validation numbers of ``prediction`` against the observed ``drift`` (same binning)."""
+    if prediction.edges.shape != drift.edges.shape or not np.allclose(prediction.edges, drift.edges):
+        raise ValueError(
+            f"prediction and drift use different binnings: prediction has {len(prediction.edges) - 1} "
+            f"bins over [{prediction.edges[0]:.4g}, {prediction.edges[-1]:.4g}], drift "
+            f"{len(drift.edges) - 1} over [{drift.edges[0]:.4g}, {drift.edges[-1]:.4g}]; pass the "
+            f"same bins and q_range to predict and metrics.drift")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
+    p_star, p_hat, p_tilde = drift.p_star, drift.p_hat, prediction.p_tilde
+    beyond = drift.beyond_null()
+    corr, sign, share = (float(v[0]) for v in _scores(p_tilde[None], p_hat[None], p_star, beyond))
+
+    rng = np.random.default_rng(seed)
+    n_pred = prediction.n
+    boot = {"corr": [], "sign": [], "share": []}
+    for start in range(0, n_boot, batch):
+        k = min(batch, n_boot - start)
+        obs = rng.multinomial(drift.n, p_hat / p_hat.sum(), size=k) / drift.n
+        weights = rng.multinomial(n_pred, np.full(n_pred, 1.0 / n_pred), size=k) / n_pred
+        pred = p_star + weights @ prediction.contributions
+        c, s, sh = _scores(pred, obs, p_star, beyond)
+        boot["corr"].append(c)
+        boot["sign"].append(s)
+        boot["share"].append(sh)
+    boot = {key: np.concatenate(v) for key, v in boot.items()}
+
+    null_obs = rng.multinomial(drift.n, p_star / p_star.sum(), size=n_boot) / drift.n
+    null_corr = _pearson(prediction.delta[None], null_obs - p_star)
+    null_corr = null_corr[np.isfinite(null_corr)]
+    return Validation(
+        correlation=corr, correlation_ci=_interval(boot["corr"]),
+        correlation_null95=float(np.quantile(null_corr, 0.95)) if null_corr.size else np.nan,
+        sign_agreement=sign, sign_agreement_ci=_interval(boot["sign"]), n_beyond_null=int(beyond.sum()),
+        share_explained=share, share_explained_ci=_interval(boot["share"]),
+        tv_observed=float(drift.tv), tv_predicted=prediction.tv)

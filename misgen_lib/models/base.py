@@ -1,0 +1,233 @@
+"""One interface for every generative model class: config dataclasses, the registry, the
+trained model (normalisation + weights + sampling) and ``fit`` with the artifact cache.
+
+A model class is a ``ModelClass`` subclass registered under a name. It owns a config dataclass
+(JSON round trip), builds its network, gives its training loss and samples in *normalised*
+units. ``TrainedModel`` wraps the network with the per-channel data normalisation (part of the
+saved state) and converts samples back to data units.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+VALID_DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class ModelConfig:
+    """Settings shared by every model class (training loop and size)."""
+    train_steps: int = 2000        # optimiser steps
+    batch_size: int = 128          # trajectories per step
+    lr: float = 1e-3               # AdamW peak learning rate (linear warm-up, cosine decay to 10%)
+    weight_decay: float = 0.0      # AdamW weight decay
+    warmup_steps: int = 100        # linear learning-rate warm-up
+    grad_clip: float = 1.0         # global gradient-norm clip (0 disables)
+    ema_decay: float = 0.995       # EMA of the weights used for sampling (0 disables)
+    width: int = 64                # base channel / hidden width
+    device: str = "cpu"            # "cpu" or "cuda"
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+                raise ValueError(f"{type(self).__name__}.{f.name} must be an integer, got {value!r}")
+            if f.type in ("tuple[int, ...]",) and isinstance(value, list):
+                setattr(self, f.name, tuple(value))
+        for name in ("train_steps", "batch_size", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.device.split(":")[0] not in VALID_DEVICES:
+            raise ValueError(f"device {self.device!r} is not valid; use one of {VALID_DEVICES}")
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid: {valid}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, s: str) -> "ModelConfig":
+        return cls.from_dict(json.loads(s))
+
+    def replace(self, **overrides) -> "ModelConfig":
+        return type(self).from_dict({**self.to_dict(), **overrides})
+
+
+class ModelClass:
+    """A generative model class. Subclasses set ``name``, ``Config`` and implement the three
+    methods; all tensors are in normalised units, ``q`` is the normalised quantity (B,) or None."""
+    name: str = "model"
+    Config: type[ModelConfig] = ModelConfig
+
+    def build(self, cfg: ModelConfig, horizon: int, dim: int, conditional: bool) -> nn.Module:
+        raise NotImplementedError
+
+    def loss(self, net: nn.Module, x: torch.Tensor, q: torch.Tensor | None, cfg: ModelConfig,
+             generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, net: nn.Module, n: int, q: torch.Tensor | None, cfg: ModelConfig,
+               horizon: int, dim: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, ModelClass] = {}
+
+
+def register(model_class: type[ModelClass]) -> type[ModelClass]:
+    """Register a ``ModelClass`` subclass (usable as a decorator) under its ``name``."""
+    if not (isinstance(model_class, type) and issubclass(model_class, ModelClass)):
+        raise TypeError(f"register expects a ModelClass subclass, got {model_class!r}")
+    _REGISTRY[model_class.name] = model_class()
+    return model_class
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_class(name: str) -> ModelClass:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model class {name!r}; available: {available()}")
+    return _REGISTRY[name]
+
+
+def make_config(name: str, config=None) -> ModelConfig:
+    """The config of model class ``name`` from None (defaults), a dict of overrides or an
+    instance of the class's config dataclass."""
+    cls = get_class(name).Config
+    if config is None:
+        return cls()
+    if isinstance(config, dict):
+        return cls.from_dict(config)
+    if type(config) is not cls:
+        raise TypeError(f"config for {name!r} must be a {cls.__name__}, a dict or None, "
+                        f"got {type(config).__name__}")
+    return config
+
+
+@dataclass
+class Normaliser:
+    """Per-channel mean/std of the trajectories (and of the quantity, for conditioning)."""
+    x_mean: list[float]
+    x_std: list[float]
+    q_mean: float = 0.0
+    q_std: float = 1.0
+
+    @classmethod
+    def fit(cls, x: np.ndarray, q: np.ndarray | None) -> "Normaliser":
+        mean = x.mean(axis=(0, 1), dtype=np.float64)
+        std = np.maximum(x.std(axis=(0, 1), dtype=np.float64), 1e-8)
+        qm, qs = (float(np.mean(q)), float(max(np.std(q), 1e-8))) if q is not None else (0.0, 1.0)
+        return cls([float(v) for v in mean], [float(v) for v in std], qm, qs)
+
+    def encode_x(self, x: np.ndarray) -> np.ndarray:
+        return ((x - np.asarray(self.x_mean)) / np.asarray(self.x_std)).astype(np.float32)
+
+    def decode_x(self, z: np.ndarray) -> np.ndarray:
+        return (z * np.asarray(self.x_std) + np.asarray(self.x_mean)).astype(np.float32)
+
+    def encode_q(self, q: np.ndarray) -> np.ndarray:
+        return ((np.asarray(q, dtype=np.float64) - self.q_mean) / self.q_std).astype(np.float32)
+
+
+class TrainedModel:
+    """A trained generative model: ``sample(n, seed, q)`` gives (n, T, d) float32 trajectories in
+    data units. ``history["loss"]`` is the training loss per step; ``meta`` its provenance."""
+
+    def __init__(self, name: str, config: ModelConfig, net: nn.Module, normaliser: Normaliser,
+                 horizon: int, dim: int, conditional: bool, seed: int, history: dict, meta: dict):
+        self.name, self.config, self.net, self.normaliser = name, config, net.eval(), normaliser
+        self.horizon, self.dim, self.conditional, self.seed = horizon, dim, conditional, seed
+        self.history, self.meta = history, meta
+
+    @property
+    def key(self) -> str:
+        """Cache key of this model (identifies it in downstream artifacts)."""
+        return self.meta.get("key", "")
+
+    def __repr__(self) -> str:
+        return (f"TrainedModel({self.name!r}, steps={self.config.train_steps}, "
+                f"conditional={self.conditional}, seed={self.seed})")
+
+    @property
+    def device(self) -> str:
+        want = self.config.device
+        return want if want == "cpu" or torch.cuda.is_available() else "cpu"
+
+    def sample(self, n: int, seed: int = 0, q=None, batch_size: int = 1000) -> np.ndarray:
+        """``n`` samples (n, T, d) in data units; deterministic for a seed. A conditional model
+        needs ``q`` (scalar or (n,) array of quantities to generate for)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        qn = self._condition(n, q)
+        mc = get_class(self.name)
+        device = self.device
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        out = []
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                m = min(batch_size, n - start)
+                qb = None if qn is None else torch.as_tensor(qn[start:start + m], device=device)
+                z = mc.sample(self.net, m, qb, self.config, self.horizon, self.dim, gen)
+                out.append(z.float().cpu().numpy())
+        return self.normaliser.decode_x(np.concatenate(out))
+
+    def _condition(self, n: int, q) -> np.ndarray | None:
+        if not self.conditional:
+            if q is not None:
+                raise ValueError(f"{self.name} was trained unconditionally; q must be None "
+                                 f"(fit with conditional=True to condition on the quantity)")
+            return None
+        if q is None:
+            raise ValueError(f"{self.name} is conditional: pass q, the quantities to generate for "
+                             f"(scalar or array of shape ({n},))")
+        q = np.broadcast_to(np.asarray(q, dtype=np.float64), (n,)) if np.ndim(q) == 0 else np.asarray(q, float)
+        if q.shape != (n,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"q must be finite with shape ({n},), got shape {q.shape}")
+        return self.normaliser.encode_q(q)
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_files(self) -> dict[str, bytes]:
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self.net.state_dict().items()}, buf)
+        state = {"name": self.name, "horizon": self.horizon, "dim": self.dim,
+                 "conditional": self.conditional, "seed": self.seed,
+                 "normaliser": dataclasses.asdict(self.normaliser), "meta": self.meta}
+        return {"weights.pt": buf.getvalue(), "config.json": self.config.to_json().encode(),
+                "state.json": json.dumps(state, sort_keys=True).encode(),
+                "history.json": json.dumps(self.history).encode()}
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> "TrainedModel":
+        state = json.loads(files["state.json"])
+        mc = get_class(state["name"])
+        cfg = mc.Config.from_json(files["config.json"].decode())
+        net = mc.build(cfg, state["horizon"], state["dim"], state["conditional"])
+        weights = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
+        net.load_state_dict(weights)
+        model = cls(state["name"], cfg, net, Normaliser(**state["normaliser"]), state["horizon"],
+                    state["dim"], state["conditional"], state["seed"],
+                    json.loads(files["history.json"]), state["meta"])
+        model.net.to(model.device)
+        return model

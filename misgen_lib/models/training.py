@@ -1,0 +1,160 @@
+"""``fit``: train a registered model class on a curated dataset, cached in the artifact store.
+
+The cache key is the model name, its config (JSON), the dataset fingerprint (and the quantities'
+hash when conditional), the seed, ``conditional`` and the library's source hash, so a notebook
+trains once and every later run (or notebook) loads the same weights. Training is seeded and
+deterministic on CPU: weights are initialised under ``torch.manual_seed(seed)`` inside a forked
+RNG (the caller's global RNG is untouched), mini-batches and noise come from explicit generators,
+and ``torch.use_deterministic_algorithms`` is on while training.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..cache import ArtifactStore, default_store, key_of
+from ..provenance import git_revision, library_hash
+from .base import ModelClass, ModelConfig, Normaliser, TrainedModel, get_class, make_config
+
+ARTIFACT_KIND = "model"
+
+
+class MissingArtifact(LookupError):
+    """``require_cached=True`` and the trained model is not in the store."""
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@contextmanager
+def deterministic(device: str):
+    """Deterministic algorithms while training (warn-only off CPU, where some kernels lack a
+    deterministic version); the previous global setting is restored afterwards."""
+    prev, prev_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=device != "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+def learning_rate(step: int, cfg: ModelConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine decay to 10% of ``lr``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(cfg.train_steps - cfg.warmup_steps, 1)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None, seed: int,
+          progress: bool = True, desc: str = "") -> tuple[torch.nn.Module, dict]:
+    """Train ``mc`` on normalised data ``x`` (N, T, d) (and normalised ``q`` (N,)); returns the
+    network to sample with (EMA weights if ``ema_decay > 0``) and the loss history."""
+    device = cfg.device if cfg.device == "cpu" or torch.cuda.is_available() else None
+    if device is None:
+        raise RuntimeError(f"config asks for device {cfg.device!r} but CUDA is not available")
+    n, horizon, dim = x.shape
+    with torch.random.fork_rng(devices=[]), deterministic(device):
+        torch.manual_seed(seed)
+        net = mc.build(cfg, horizon, dim, q is not None).to(device)
+        ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay > 0 else net
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        order = torch.Generator().manual_seed(seed + 1)
+        xt = torch.as_tensor(x, device=device)
+        qt = torch.as_tensor(q, device=device) if q is not None else None
+        losses, perm, pos = [], torch.randperm(n, generator=order), 0
+        bar = tqdm(range(cfg.train_steps), desc=desc or mc.name, disable=not progress, leave=False)
+        for step in bar:
+            if pos + cfg.batch_size > n:
+                perm, pos = torch.randperm(n, generator=order), 0
+            idx = perm[pos:pos + cfg.batch_size].to(device)
+            pos += cfg.batch_size
+            net.train()
+            loss = mc.loss(net, xt[idx], None if qt is None else qt[idx], cfg, gen)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{mc.name}: training loss became {loss.item()} at step {step} "
+                                       f"of {cfg.train_steps} (lr={cfg.lr}); lower lr or check the data")
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            if ema is not net:
+                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    for pe, p in zip(ema.parameters(), net.parameters()):
+                        pe.lerp_(p, 1 - decay)
+                    for be, b in zip(ema.buffers(), net.buffers()):
+                        be.copy_(b)
+            losses.append(loss.item())
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.close()
+    return ema.eval(), {"loss": losses}
+
+
+def check_data(data) -> None:
+    x = getattr(data, "x", None)
+    if not isinstance(x, np.ndarray) or x.ndim != 3 or len(x) < 2:
+        raise ValueError(f"fit needs a Dataset whose x has shape (N >= 2, T, d), got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"dataset {getattr(data, 'task', '?')!r} has non-finite trajectories")
+
+
+def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool) -> dict:
+    inputs = {"model": name, "config": cfg.to_dict(), "data": data.fingerprint(), "seed": int(seed),
+              "conditional": bool(conditional), "library": library_hash()}
+    if conditional:
+        inputs["q"] = hashlib.sha256(np.ascontiguousarray(data.q, dtype=np.float64).tobytes()).hexdigest()
+    return inputs
+
+
+def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
+        store: ArtifactStore | None = None, require_cached: bool = False,
+        progress: bool = True) -> TrainedModel:
+    """Train model class ``name`` on ``data`` (a curated ``Dataset``), or load it from the cache.
+
+    ``config``: None (class defaults), a dict of overrides or the class's config dataclass.
+    ``conditional=True`` trains on (x, q) so that ``sample(n, seed, q=...)`` generates for given
+    quantities. ``require_cached=True`` raises ``MissingArtifact`` instead of training."""
+    mc = get_class(name)
+    cfg = make_config(name, config)
+    check_data(data)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    store = store or default_store()
+    inputs = cache_inputs(name, cfg, data, seed, conditional)
+    key = key_of(inputs)
+    existing = store.load(ARTIFACT_KIND, key) if require_cached else None
+    if require_cached and existing is None:
+        raise MissingArtifact(f"missing artifact: no cached {name!r} model for task {data.task!r} "
+                              f"(seed {seed}, config {cfg.to_json()}) in {store.root}; run the "
+                              f"notebook that trains it first (e.g. 02_misgeneralization) with the "
+                              f"same parameters, or call with require_cached=False")
+
+    def compute() -> dict[str, bytes]:
+        normaliser = Normaliser.fit(data.x, data.q if conditional else None)
+        xq = normaliser.encode_q(data.q) if conditional else None
+        net, history = train(mc, cfg, normaliser.encode_x(data.x), xq, int(seed), progress,
+                             desc=f"{name} on {data.task}")
+        meta = {"key": key, "library_version": __version__, "library_hash": inputs["library"],
+                "revision": git_revision(), "data_fingerprint": inputs["data"], "task": data.task,
+                "n_train": len(data)}
+        return TrainedModel(name, cfg, net, normaliser, data.x.shape[1], data.x.shape[2],
+                            conditional, int(seed), history, meta).to_files()
+
+    files = existing or store.get_or_compute(ARTIFACT_KIND, inputs, compute)
+    # always rebuilt from the stored bytes: a fresh model and a cached one sample identically
+    return TrainedModel.from_files(files)

@@ -1,0 +1,109 @@
+"""Diffusion with a 1D temporal U-Net backbone (the Diffuser planner's network, Janner et al.
+2022): Conv1d residual blocks with GroupNorm and Mish, the step (and quantity) embedding added
+inside every block, downsampling by 2 per level and skip connections to the decoder.
+
+Trajectories whose horizon is not a multiple of ``2 ** (levels - 1)`` are zero-padded at the end
+for the network and cropped back (companion's choice, so any horizon works).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import register
+from .diffusion import ConditionEmbedding, DiffusionClass, DiffusionConfig
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), group_norm(c_out), nn.Mish())
+
+
+class ResidualTemporalBlock(nn.Module):
+    """Two conv blocks with the embedding added after the first, and a residual connection."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, kernel: int):
+        super().__init__()
+        self.first, self.second = ConvBlock(c_in, c_out, kernel), ConvBlock(c_out, c_out, kernel)
+        self.emb = nn.Sequential(nn.Mish(), nn.Linear(emb_dim, c_out))
+        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.first(x) + self.emb(emb)[:, :, None]
+        return self.second(h) + self.skip(x)
+
+
+class TemporalUNet(nn.Module):
+    """Denoiser ``net(x_t (B, T, d), t (B,), q (B,) or None) -> (B, T, d)``."""
+
+    def __init__(self, dim: int, width: int, mults: tuple[int, ...], kernel: int, conditional: bool):
+        super().__init__()
+        chans = [width * m for m in mults]
+        self.factor = 2 ** (len(chans) - 1)
+        self.embed = ConditionEmbedding(width, conditional)
+        self.inp = nn.Conv1d(dim, chans[0], 1)
+        self.down, self.up = nn.ModuleList(), nn.ModuleList()
+        c_prev = chans[0]
+        for i, c in enumerate(chans):
+            last = i == len(chans) - 1
+            self.down.append(nn.ModuleList([
+                ResidualTemporalBlock(c_prev, c, width, kernel), ResidualTemporalBlock(c, c, width, kernel),
+                nn.Identity() if last else nn.Conv1d(c, c, 3, stride=2, padding=1)]))
+            c_prev = c
+        self.mid = nn.ModuleList([ResidualTemporalBlock(c_prev, c_prev, width, kernel),
+                                  ResidualTemporalBlock(c_prev, c_prev, width, kernel)])
+        for i, c in reversed(list(enumerate(chans[:-1]))):
+            self.up.append(nn.ModuleList([
+                ResidualTemporalBlock(c_prev * 2, c, width, kernel), ResidualTemporalBlock(c, c, width, kernel),
+                nn.ConvTranspose1d(c, c, 4, stride=2, padding=1)]))
+            c_prev = c
+        self.out = nn.Sequential(ConvBlock(c_prev * 2, chans[0], kernel), nn.Conv1d(chans[0], dim, 1))
+
+    def forward(self, x, t, q=None):
+        horizon = x.shape[1]
+        pad = (-horizon) % self.factor
+        h = nn.functional.pad(x.transpose(1, 2), (0, pad))
+        emb = self.embed(t, q)
+        h = self.inp(h)
+        skips = []
+        for block1, block2, down in self.down:
+            h = block2(block1(h, emb), emb)
+            skips.append(h)
+            h = down(h)
+        for block in self.mid:
+            h = block(h, emb)
+        for block1, block2, up in self.up:
+            h = block2(block1(torch.cat([h, skips.pop()], dim=1), emb), emb)
+            h = up(h)
+        h = self.out(torch.cat([h, skips.pop()], dim=1))
+        return h[:, :, :horizon].transpose(1, 2)
+
+
+@dataclass
+class UNetConfig(DiffusionConfig):
+    """``width``: channels at the first level."""
+    mults: tuple[int, ...] = (1, 2, 4)   # channel multipliers per level
+    kernel: int = 5                      # temporal convolution kernel size
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.mults or any(m < 1 for m in self.mults):
+            raise ValueError(f"mults must be a non-empty tuple of integers >= 1, got {self.mults!r}")
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be an odd integer >= 1, got {self.kernel!r}")
+
+
+@register
+class DiffusionUNet(DiffusionClass):
+    name = "diffusion-unet"
+    Config = UNetConfig
+
+    def build(self, cfg, horizon, dim, conditional):
+        return TemporalUNet(dim, cfg.width, tuple(cfg.mults), cfg.kernel, conditional)

@@ -1,0 +1,91 @@
+"""The ``misgen`` command.
+
+    misgen [--root DIR] build [--profile ci|default|paper] [--force] [--no-render]
+    misgen run NOTEBOOK [-p NAME VALUE ...] [--profile P] [--force] [--no-render]
+    misgen params [NOTEBOOK]        parameters of a notebook (or all) with types and profiles
+    misgen predict ...              kernel prediction (see ``misgen predict --help``)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .parameters import ParameterError, describe, parse_cli_value
+from .profiles import PROFILES, NotebookSpecError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="misgen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=None,
+                        help="repository root holding _config.yml, notebooks/ and book/ (default: "
+                             "the current directory if it has _config.yml, else the library's checkout)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--profile", default="default", choices=PROFILES,
+                       help="parameter set: ci (tests), default (the book on a CPU), paper (full scale)")
+        p.add_argument("--force", action="store_true", help="execute even if the key is unchanged")
+        p.add_argument("--no-render", action="store_true", help="execute only, do not render the book")
+
+    common(sub.add_parser("build", help="execute every notebook whose key changed, render the book"))
+    run = sub.add_parser("run", help="re-execute one notebook with parameter overrides, re-render")
+    run.add_argument("notebook", help="stem (02_misgeneralization), number (02) or path")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"), help="override a parameter (repeatable)")
+    common(run)
+    params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
+    params.add_argument("notebook", nargs="?")
+    sub.add_parser("predict", help="kernel prediction (arguments: misgen predict --help)")
+    return parser
+
+
+def _project(root: Path | None):
+    from .build import Project
+    if root is None and (Path.cwd() / "_config.yml").exists() and (Path.cwd() / "notebooks").is_dir():
+        root = Path.cwd()
+    return Project(root) if root is not None else Project()
+
+
+def _print_params(project, name: str | None) -> None:
+    from .profiles import discover, find
+    specs = discover(project.notebooks_dir)
+    for spec in [find(specs, name)] if name else specs:
+        print(f"{spec.stem}:\n{describe(spec.parameters)}")
+        for profile in PROFILES:
+            print(f"  [{profile}] {spec.profiles[profile] or '(defaults)'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "predict":
+        from ..kernel.cli import main as predict_main  # lazy: the kernel stack is heavier
+        return predict_main(argv[1:])
+    args = _parser().parse_args(argv)
+    from .build import BookRenderFailed, build, run_one
+    from .execute import NotebookFailed
+    progress = sys.stderr.isatty()
+    try:
+        project = _project(args.root)
+        if args.command == "build":
+            build(project, profile=args.profile, force=args.force, render=not args.no_render, progress=progress)
+        elif args.command == "run":
+            overrides = {}
+            for name, value in args.parameter:
+                overrides[name] = parse_cli_value(value)
+            run_one(args.notebook, overrides, project, profile=args.profile, force=args.force,
+                    render=not args.no_render, progress=progress)
+        elif args.command == "params":
+            _print_params(project, args.notebook)
+    except (ParameterError, NotebookSpecError) as err:
+        print(f"misgen: error: {err}", file=sys.stderr)
+        return 2
+    except (NotebookFailed, BookRenderFailed) as err:
+        print(f"misgen: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Notebooks of the book and their profiles.
+
+A chapter is ``notebooks/NN_name.md`` (jupytext MyST) with a profile file
+``notebooks/profiles/NN_name.yaml``::
+
+    depends: [02_misgeneralization]   # optional: upstream notebooks whose artifacts it consumes
+    ci: {n_train: 200}                # small: the tests
+    default: {}                       # the book on a 2-core CPU (= the parameters cell)
+    paper: {n_train: 20000, device: cuda}
+
+The three profiles share one code path; only parameter values differ. Every profile value is
+validated against the notebook's ``parameters`` cell when the notebook is loaded, and the
+``default`` profile must agree with the cell's defaults, so running the notebook by hand gives
+the book's numbers.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import yaml
+
+from .parameters import Parameter, ParameterError, parameters_cell, parse_parameters, validate
+
+PROFILES = ("ci", "default", "paper")
+PROFILE_KEYS = (*PROFILES, "depends")
+NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.md$")
+
+
+class NotebookSpecError(ValueError):
+    """A notebook, its profile file or its dependencies are malformed."""
+
+
+@dataclass
+class NotebookSpec:
+    """One chapter: its source, parsed parameters and profiles."""
+    stem: str
+    path: Path
+    source: str
+    notebook: nbformat.NotebookNode
+    parameters: list[Parameter]
+    profiles: dict[str, dict[str, Any]]
+    depends: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        for cell in self.notebook.cells:
+            if cell.cell_type == "markdown":
+                for line in cell.source.splitlines():
+                    if line.startswith("# "):
+                        return line[2:].strip()
+        return self.stem
+
+    def merged_parameters(self, profile: str, overrides: dict[str, Any] | None = None) -> dict:
+        """The cell defaults, then the profile's values, then ``overrides`` (validated)."""
+        if profile not in PROFILES:
+            raise NotebookSpecError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        merged = {p.name: p.default for p in self.parameters}
+        merged.update(self.profiles[profile])
+        merged.update(validate(overrides or {}, self.parameters, self.stem))
+        return merged
+
+
+def profile_path(notebook_path: Path) -> Path:
+    return notebook_path.parent / "profiles" / f"{notebook_path.stem}.yaml"
+
+
+def _load_profiles(path: Path, params: list[Parameter], stem: str) -> tuple[dict, list[str]]:
+    if not path.exists():
+        raise NotebookSpecError(f"{stem}: profile file {path} is missing; create it with the keys "
+                                f"{', '.join(PROFILES)} (each a mapping of parameter overrides, "
+                                "may be {}) and an optional 'depends:' list")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise NotebookSpecError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise NotebookSpecError(f"{path}: expected a mapping with keys {', '.join(PROFILE_KEYS)}")
+    unknown = sorted(set(raw) - set(PROFILE_KEYS))
+    missing = [p for p in PROFILES if p not in raw]
+    if unknown or missing:
+        raise NotebookSpecError(f"{path}: unknown keys {unknown}, missing profiles {missing}; "
+                                f"valid keys: {', '.join(PROFILE_KEYS)}")
+    profiles = {}
+    for name in PROFILES:
+        values = raw[name] or {}
+        if not isinstance(values, dict):
+            raise NotebookSpecError(f"{path}: profile {name!r} must be a mapping, got {values!r}")
+        try:
+            profiles[name] = validate(values, params, f"{path} profile {name!r}")
+        except ParameterError as err:
+            raise NotebookSpecError(str(err)) from err
+    defaults = {p.name: p.default for p in params}
+    differing = {k: v for k, v in profiles["default"].items() if defaults[k] != v}
+    if differing:
+        raise NotebookSpecError(
+            f"{path}: the 'default' profile must equal the parameters cell, but sets "
+            + ", ".join(f"{k}={v!r} (cell: {defaults[k]!r})" for k, v in differing.items())
+            + "; change the cell's default instead")
+    depends = raw.get("depends") or []
+    if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+        raise NotebookSpecError(f"{path}: 'depends' must be a list of notebook stems, got {depends!r}")
+    return profiles, depends
+
+
+def load_notebook(path: Path) -> NotebookSpec:
+    """Read a chapter source and its profile file, validating both."""
+    path = Path(path)
+    source = path.read_text()
+    notebook = jupytext.reads(source, fmt="md:myst")
+    try:
+        params = parse_parameters(parameters_cell(notebook, path.name).source, path.name)
+    except ParameterError as err:
+        raise NotebookSpecError(str(err)) from err
+    profiles, depends = _load_profiles(profile_path(path), params, path.stem)
+    return NotebookSpec(path.stem, path, source, notebook, params, profiles, depends)
+
+
+def discover(notebooks_dir: Path) -> list[NotebookSpec]:
+    """Every ``NN_name.md`` of ``notebooks_dir`` in order, with dependencies checked: each
+    ``depends`` entry must name an earlier notebook."""
+    paths = sorted(p for p in Path(notebooks_dir).glob("*.md") if NOTEBOOK_NAME.match(p.name))
+    specs = [load_notebook(p) for p in paths]
+    seen: list[str] = []
+    for spec in specs:
+        bad = [d for d in spec.depends if d not in seen]
+        if bad:
+            raise NotebookSpecError(f"{spec.stem}: depends on {bad}, which are not earlier notebooks; "
+                                    f"earlier notebooks: {seen or 'none'}")
+        seen.append(spec.stem)
+    return specs
+
+
+def find(specs: list[NotebookSpec], name: str) -> NotebookSpec:
+    """A notebook by stem (``02_misgeneralization``), number (``02``) or path."""
+    stem = Path(name).stem
+    matches = [s for s in specs if s.stem == stem or s.stem.split("_", 1)[0] == stem]
+    if len(matches) != 1:
+        raise NotebookSpecError(f"no notebook {name!r}; available: "
+                                f"{', '.join(s.stem for s in specs) or 'none'}")
+    return matches[0]

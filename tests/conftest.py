@@ -1,0 +1,39 @@
+"""Shared test set-up.
+
+* ``MISGEN_CACHE_DIR`` points to a fresh temporary folder for the whole session unless it is
+  already set (``.ci/run`` sets it), so tests never read or write a developer's cache.
+* ``fixture_project``: a throw-away copy of the book layout (``_config.yml``, ``book/`` sources)
+  with the small fixture notebooks of ``tests/fixtures/notebooks`` as its chapters.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_NOTEBOOKS = Path(__file__).resolve().parent / "fixtures" / "notebooks"
+BOOK_SOURCES = ("_toc.yml", "intro.md", "reproduce.md")
+
+if not os.environ.get("MISGEN_CACHE_DIR"):
+    os.environ["MISGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="misgen-test-cache-")
+
+
+def copy_book_layout(dest: Path, notebooks: Path) -> Path:
+    """``dest`` with the repository's book configuration and sources and ``notebooks``."""
+    (dest / "book").mkdir(parents=True)
+    shutil.copy(REPO / "_config.yml", dest / "_config.yml")
+    for name in BOOK_SOURCES:
+        shutil.copy(REPO / "book" / name, dest / "book" / name)
+    shutil.copytree(notebooks, dest / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return dest
+
+
+@pytest.fixture
+def fixture_project(tmp_path):
+    from misgen_lib.runner import Project
+    return Project(copy_book_layout(tmp_path / "project", FIXTURE_NOTEBOOKS))

@@ -1,0 +1,139 @@
+"""The rendered book.
+
+* On the fixture notebooks: the whole pipeline renders, and a failing notebook's page turns
+  into a notice instead of showing its old figure.
+* On the real chapters (marker ``book``): ``misgen build --profile ci`` in a throw-away copy of
+  the repository's book, then checks of the HTML (every toc page exists, every figure the
+  notebooks produced is on its page, no error output or traceback, MathJax from local files,
+  no remote scripts), a no-change rebuild that executes nothing, and ``nbval --nbval-lax`` on
+  the executed notebooks.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import subprocess
+import sys
+from fnmatch import fnmatch
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import REPO, copy_book_layout
+from misgen_lib.runner import NotebookFailed, Project, build
+
+SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
+IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
+ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback',
+                 'class="output stderr', "failed to execute", "was not executed")
+
+
+def toc_docnames(project: Project) -> list[str]:
+    """Documents of ``book/_toc.yml``, globs expanded against the executed notebooks."""
+    toc = yaml.safe_load(project.toc.read_text())
+    names = [toc["root"]]
+    sources = sorted(p.relative_to(project.book_dir).with_suffix("").as_posix()
+                     for p in project.book_dir.rglob("*") if p.suffix in (".md", ".ipynb")
+                     and "_build" not in p.parts)
+    for part in toc.get("parts", []):
+        for entry in part["chapters"]:
+            names += [entry["file"]] if "file" in entry else [
+                s for s in sources if fnmatch(s, entry["glob"]) and "/" not in s[len("executed/"):]]
+    return names
+
+
+def png_outputs(ipynb: Path) -> list[str]:
+    """sha256 of each PNG an executed notebook displays (myst-nb names images by it)."""
+    nb = nbformat.read(ipynb, as_version=4)
+    return [hashlib.sha256(base64.b64decode(o["data"]["image/png"])).hexdigest()
+            for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "image/png" in o.get("data", {})]
+
+
+def check_html(project: Project) -> None:
+    html = project.html_dir
+    pages = toc_docnames(project)
+    chapters = [d for d in pages if d.startswith("executed/")]
+    expected = sorted(f"executed/{p.stem}" for p in project.notebooks_dir.glob("[0-9][0-9]_*.md"))
+    assert chapters == expected, "every notebook is a chapter of the toc"
+    math_seen = False
+    for doc in pages:
+        page = html / f"{doc}.html"
+        assert page.exists(), f"toc page {doc} was not rendered"
+        text = page.read_text()
+        for marker in ERROR_MARKERS:
+            assert marker not in text, f"{page}: contains {marker!r}"
+        for src in SCRIPT_SRC.findall(text):
+            assert not re.match(r"(https?:)?//", src), f"{page}: remote script {src}"
+            if "mathjax" in src:
+                assert (page.parent / src.split("?")[0]).exists(), f"{page}: missing {src}"
+                math_seen = True
+        shown = {Path(src).stem for src in IMG_SRC.findall(text)}
+        if doc in chapters:
+            ipynb = project.book_dir / f"{doc}.ipynb"
+            for digest in png_outputs(ipynb):
+                assert digest in shown, f"{page}: figure {digest[:12]} of {ipynb.name} not shown"
+                assert (html / "_images" / f"{digest}.png").exists()
+            stem = Path(doc).name
+            for saved in (project.figures_dir / stem).glob("*.png"):
+                assert hashlib.sha256(saved.read_bytes()).hexdigest() in png_outputs(ipynb), \
+                    f"saved figure {saved.name} is not the one displayed on {page}"
+    assert math_seen, "no page loads MathJax (the introduction has math)"
+    assert 'class="math' in (html / "intro.html").read_text()
+
+
+def test_fixture_book_renders_and_a_failure_replaces_the_stale_page(fixture_project):
+    build(fixture_project, profile="ci", echo=lambda line: None)
+    check_html(fixture_project)
+    page = fixture_project.html_dir / "executed" / "01_prior.html"
+    assert "prior_histogram" in page.read_text() and "<table" in (
+        fixture_project.html_dir / "reproduce.html").read_text()
+    profile = fixture_project.notebooks_dir / "profiles" / "01_prior.yaml"
+    profile.write_text(profile.read_text().replace("n_samples: 200", "n_samples: 200, fail: true"))
+    with pytest.raises(NotebookFailed):
+        build(fixture_project, profile="ci", echo=lambda line: None)
+    text = page.read_text()
+    assert "failed to execute" in text and not IMG_SRC.search(text.split('id="main-content"')[-1])
+    assert "not executed because 01_prior failed" in (
+        fixture_project.html_dir / "executed" / "02_downstream.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def ci_book(tmp_path_factory):
+    project = Project(copy_book_layout(tmp_path_factory.mktemp("book") / "repo", REPO / "notebooks"))
+    manifest = build(project, profile="ci")
+    return project, manifest
+
+
+@pytest.mark.book
+def test_ci_build_succeeds_for_every_notebook(ci_book):
+    project, manifest = ci_book
+    stems = sorted(p.stem for p in project.notebooks_dir.glob("[0-9][0-9]_*.md"))
+    assert sorted(manifest) == stems
+    assert all(manifest[s]["status"] == "ok" and manifest[s]["profile"] == "ci" for s in stems)
+
+
+@pytest.mark.book
+def test_ci_book_html(ci_book):
+    check_html(ci_book[0])
+
+
+@pytest.mark.book
+def test_ci_book_rebuild_without_change_executes_nothing(ci_book):
+    lines = []
+    build(ci_book[0], profile="ci", render=False, echo=lines.append)
+    assert not [line for line in lines if line.startswith("> ")], lines
+
+
+@pytest.mark.book
+def test_ci_notebooks_pass_nbval_lax(ci_book):
+    executed = sorted(str(p) for p in ci_book[0].executed_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not executed:
+        pytest.skip("no chapters yet")
+    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(ci_book[0].executed_dir), *executed],
+                          capture_output=True, text=True, cwd=ci_book[0].executed_dir)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

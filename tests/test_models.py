@@ -1,0 +1,166 @@
+"""Model classes: configs, shapes, determinism, caching, save/load, conditioning, NaN handling,
+and that a briefly trained model reproduces a trivially easy dataset."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import misgen_lib as mg
+from misgen_lib.cache import ArtifactStore
+from misgen_lib.models import MissingArtifact, TrainedModel, TrainingDiverged
+from misgen_lib.tasks.base import Dataset
+
+ALL = ["diffusion-mlp", "diffusion-unet", "transformer", "vae"]
+TINY = {"train_steps": 4, "batch_size": 8, "width": 8, "warmup_steps": 2}
+TINY_CLASS = {"transformer": {"heads": 2}, "diffusion-unet": {"mults": [1, 2], "diffusion_steps": 8},
+              "diffusion-mlp": {"diffusion_steps": 8}}
+
+
+def tiny(name, **more):
+    return {**TINY, **TINY_CLASS.get(name, {}), **more}
+
+
+def sine_dataset(n=32, horizon=16, seed=0):
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(1, 3, n)
+    t = np.arange(horizon) / horizon
+    x = np.stack([np.sin(2 * np.pi * f[:, None] * t), np.cos(2 * np.pi * f[:, None] * t)], -1)
+    return Dataset("toy-sine", x.astype(np.float32), f, {"type": "Uniform", "lo": 1, "hi": 3}, seed, "prior")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ArtifactStore(tmp_path / "cache")
+
+
+def test_available_lists_the_four_classes():
+    assert mg.models.available() == ALL
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_config_json_round_trip_and_validation(name):
+    cfg = mg.models.make_config(name, tiny(name))
+    again = type(cfg).from_json(cfg.to_json())
+    assert again == cfg and json.loads(cfg.to_json())["width"] == 8
+    with pytest.raises(ValueError, match="unknown .* field.*'nonsense'"):
+        mg.models.make_config(name, {"nonsense": 1})
+    with pytest.raises(ValueError, match="train_steps"):
+        mg.models.make_config(name, {"train_steps": 0})
+    with pytest.raises(ValueError, match="device 'tpu'"):
+        mg.models.make_config(name, {"device": "tpu"})
+
+
+def test_bad_names_and_configs_are_named():
+    with pytest.raises(ValueError, match="unknown model class 'gan'.*diffusion-unet"):
+        mg.models.fit("gan", sine_dataset())
+    with pytest.raises(ValueError, match="prediction 'v'"):
+        mg.models.make_config("diffusion-unet", {"prediction": "v"})
+    with pytest.raises(TypeError, match="must be a UNetConfig"):
+        mg.models.make_config("diffusion-unet", mg.models.VAEConfig())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shapes_determinism_and_save_load(name, tmp_path):
+    data = sine_dataset()
+    a = mg.models.fit(name, data, tiny(name), seed=3, store=ArtifactStore(tmp_path / "a"), progress=False)
+    b = mg.models.fit(name, data, tiny(name), seed=3, store=ArtifactStore(tmp_path / "b"), progress=False)
+    x = a.sample(5, seed=1)
+    assert x.shape == (5, 16, 2) and x.dtype == np.float32 and np.all(np.isfinite(x))
+    assert len(a.history["loss"]) == 4
+    # same seed, separate caches: identical training and samples
+    assert a.history == b.history
+    np.testing.assert_array_equal(x, b.sample(5, seed=1))
+    assert not np.array_equal(x, a.sample(5, seed=2))
+    # save/load gives identical samples
+    loaded = TrainedModel.from_files(a.to_files())
+    np.testing.assert_array_equal(x, loaded.sample(5, seed=1))
+    assert loaded.normaliser == a.normaliser and loaded.config == a.config
+    # a different training seed gives a different model
+    c = mg.models.fit(name, data, tiny(name), seed=4, store=ArtifactStore(tmp_path / "a"), progress=False)
+    assert not np.array_equal(x, c.sample(5, seed=1))
+
+
+def test_fit_caches_and_require_cached(store, monkeypatch):
+    data = sine_dataset()
+    with pytest.raises(MissingArtifact, match="missing artifact"):
+        mg.models.fit("vae", data, tiny("vae"), store=store, require_cached=True)
+    first = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
+    meta = first.meta
+    assert meta["library_version"] == mg.__version__ and meta["data_fingerprint"] == data.fingerprint()
+    assert {"revision", "library_hash", "key"} <= set(meta)
+    entry = store.path("model", first.key)
+    assert json.loads((entry / "config.json").read_text()) == first.config.to_dict()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached model was retrained")
+    monkeypatch.setattr(mg.models.training, "train", no_training)
+    again = mg.models.fit("vae", data, tiny("vae"), store=store, require_cached=True)
+    np.testing.assert_array_equal(first.sample(4, seed=0), again.sample(4, seed=0))
+    # other data -> other key
+    with pytest.raises(MissingArtifact):
+        mg.models.fit("vae", sine_dataset(seed=1), tiny("vae"), store=store, require_cached=True)
+
+
+def test_nan_loss_stops_with_the_step(store, monkeypatch):
+    mc = mg.models.get_class("vae")
+    original, calls = mc.loss, []
+
+    def nan_at_step_2(net, x, q, cfg, gen):
+        calls.append(1)
+        loss = original(net, x, q, cfg, gen)
+        return loss * float("nan") if len(calls) == 3 else loss
+    monkeypatch.setattr(mc, "loss", nan_at_step_2)
+    with pytest.raises(TrainingDiverged, match="vae: training loss became nan at step 2"):
+        mg.models.fit("vae", sine_dataset(), tiny("vae"), store=store, progress=False)
+
+
+def test_bad_data_is_rejected(store):
+    data = sine_dataset()
+    data.x[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        mg.models.fit("vae", data, tiny("vae"), store=store)
+    with pytest.raises(ValueError, match="shape"):
+        mg.models.fit("vae", Dataset("flat", np.zeros((4, 8), np.float32), np.zeros(4), {}, 0, "prior"))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_conditioning(name, store):
+    data = sine_dataset()
+    model = mg.models.fit(name, data, tiny(name), conditional=True, store=store, progress=False)
+    x = model.sample(6, seed=0, q=np.linspace(1, 3, 6))
+    assert x.shape == (6, 16, 2) and np.all(np.isfinite(x))
+    # the quantity reaches the network: other q, other samples (same seed)
+    assert not np.allclose(x, model.sample(6, seed=0, q=np.full(6, 3.0)))
+    np.testing.assert_array_equal(model.sample(3, seed=0, q=2.0), model.sample(3, seed=0, q=[2.0] * 3))
+    with pytest.raises(ValueError, match="is conditional: pass q"):
+        model.sample(3)
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        model.sample(3, q=[1.0, 2.0])
+    plain = mg.models.fit(name, data, tiny(name), store=store, progress=False)
+    with pytest.raises(ValueError, match="trained unconditionally"):
+        plain.sample(3, q=2.0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_reproduces_a_constant_dataset(name, store):
+    """Every trajectory is the same curve: a briefly trained model must generate that curve."""
+    t = np.arange(16) / 16
+    target = np.stack([np.sin(2 * np.pi * 2 * t), np.cos(2 * np.pi * t)], -1).astype(np.float32)
+    data = Dataset("constant", np.repeat(target[None], 64, 0), np.zeros(64), {}, 0, "prior")
+    cfg = tiny(name, train_steps=300, lr=3e-3, batch_size=32, warmup_steps=20, width=16)
+    model = mg.models.fit(name, data, cfg, store=store, progress=False)
+    x = model.sample(32, seed=0)
+    rms = float(np.sqrt(np.mean((x - target) ** 2)))
+    assert rms < 0.1 * target.std(), f"{name}: RMS error {rms:.3f} to the only training curve"
+    assert model.history["loss"][-1] < model.history["loss"][0]
+
+
+def test_training_leaves_global_state_alone(store):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    mg.models.fit("vae", sine_dataset(), tiny("vae"), store=store, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.are_deterministic_algorithms_enabled() == deterministic_before

@@ -1,0 +1,178 @@
+"""The runner on the small fixture notebooks: execution, keys and skipping, manifest,
+failure reporting, the ``misgen`` command. Rendering is covered in test_runner_render.py."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import nbformat
+import pytest
+
+from misgen_lib.figures import read_provenance
+from misgen_lib.runner import NotebookFailed, build, run_one
+from misgen_lib.runner.cli import main
+
+build_module = importlib.import_module("misgen_lib.runner.build")  # the module, not the function
+
+
+def _build(project, **kw):
+    lines = []
+    manifest = build(project, render=False, echo=lines.append, **kw)
+    return manifest, lines
+
+
+def _executed(lines):
+    return [line.split()[1] for line in lines if line.startswith("> ")]
+
+
+def _outputs(path, kind):
+    nb = nbformat.read(path, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if kind(o)]
+
+
+def test_build_executes_in_order_with_profile_and_records_manifest(fixture_project):
+    manifest, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+    for stem in ("01_prior", "02_downstream"):
+        entry = manifest[stem]
+        assert entry["status"] == "ok" and entry["profile"] == "ci" and entry["duration_s"] > 0
+        assert fixture_project.executed(stem).exists()
+    assert manifest["01_prior"]["parameters"]["n_samples"] == 200  # the ci profile's value
+    on_disk = json.loads(fixture_project.manifest_path.read_text())
+    assert on_disk["01_prior"]["key"] == manifest["01_prior"]["key"]
+    assert not list(fixture_project.notebooks_dir.glob("*.ipynb"))  # nothing in the source tree
+    injected = [c for c in nbformat.read(fixture_project.executed("01_prior"), as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected[0].source.startswith("# Parameters of this run (profile ci)")
+    assert "n_samples = 200" in injected[0].source
+
+
+def test_kernel_is_this_interpreter_and_sees_the_run(fixture_project):
+    _build(fixture_project, profile="ci")
+    text = "".join(o.get("text", "") for o in _outputs(fixture_project.executed("01_prior"),
+                                                       lambda o: o.output_type == "stream"))
+    assert f"kernel python: {sys.executable}" in text
+    assert "notebook env: 01_prior ci" in text
+
+
+def test_figure_is_saved_with_provenance_and_displayed(fixture_project):
+    _build(fixture_project, profile="ci")
+    png = fixture_project.figures_dir / "01_prior" / "prior_histogram.png"
+    info = read_provenance(png)
+    assert (info["notebook"], info["profile"], info["seed"]) == ("01_prior", "ci", "0")
+    images = _outputs(fixture_project.executed("01_prior"), lambda o: "image/png" in o.get("data", {}))
+    assert len(images) == 1
+    captions = _outputs(fixture_project.executed("01_prior"), lambda o: "text/markdown" in o.get("data", {}))
+    assert "notebook `01_prior` · profile `ci` · seed `0`" in captions[0]["data"]["text/markdown"]
+
+
+def test_no_change_rebuild_executes_nothing(fixture_project):
+    first, _ = _build(fixture_project, profile="ci")
+    mtime = fixture_project.executed("01_prior").stat().st_mtime_ns
+    second, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == []
+    assert all(second[s]["reused"] and second[s]["key"] == first[s]["key"] for s in second)
+    assert fixture_project.executed("01_prior").stat().st_mtime_ns == mtime
+
+
+def test_library_edit_reruns_everything(fixture_project, monkeypatch):
+    _build(fixture_project, profile="ci")
+    monkeypatch.setattr(build_module, "library_hash", lambda: "edited-library")
+    _, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+
+
+def test_upstream_edit_reruns_downstream_but_not_the_reverse(fixture_project):
+    _build(fixture_project, profile="ci")
+    downstream = fixture_project.notebooks_dir / "02_downstream.md"
+    downstream.write_text(downstream.read_text() + "\nAn added sentence.\n")
+    _, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == ["02_downstream"]
+    upstream = fixture_project.notebooks_dir / "01_prior.md"
+    upstream.write_text(upstream.read_text() + "\nAn added sentence.\n")
+    _, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+
+
+def test_profile_change_reruns_and_force_reruns(fixture_project):
+    _build(fixture_project, profile="ci")
+    _, lines = _build(fixture_project, profile="default")
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+    _, lines = _build(fixture_project, profile="default", force=True)
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+
+
+def test_unreadable_manifest_is_reported_and_everything_reruns(fixture_project):
+    _build(fixture_project, profile="ci")
+    fixture_project.manifest_path.write_text("{truncated")
+    with pytest.warns(UserWarning, match="unreadable"):
+        _, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+
+
+def test_deleted_notebook_leaves_no_page(fixture_project):
+    _build(fixture_project, profile="ci")
+    (fixture_project.notebooks_dir / "02_downstream.md").unlink()
+    (fixture_project.notebooks_dir / "profiles" / "02_downstream.yaml").unlink()
+    manifest, _ = _build(fixture_project, profile="ci")
+    assert not fixture_project.executed("02_downstream").exists() and "02_downstream" not in manifest
+
+
+def test_failure_names_notebook_and_cell_keeps_partial_output_and_hides_stale_results(fixture_project):
+    _build(fixture_project, profile="ci")
+    profile = fixture_project.notebooks_dir / "profiles" / "01_prior.yaml"
+    profile.write_text(profile.read_text().replace("n_samples: 200", "n_samples: 200, fail: true"))
+    with pytest.raises(NotebookFailed) as err:
+        _build(fixture_project, profile="ci")
+    message = str(err.value)
+    assert "notebook 01_prior failed in cell In [" in message
+    assert 'raise RuntimeError("failing on purpose")' in message  # the failing cell's source
+    assert "RuntimeError: failing on purpose" in message and "----> 2" in message  # the traceback
+    partial = fixture_project.failed_dir / "01_prior.ipynb"
+    assert err.value.partial_output == partial and partial.exists()
+    errors = _outputs(partial, lambda o: o.output_type == "error")
+    assert errors and errors[0]["evalue"] == "failing on purpose"
+    # stale results are gone: no figure, the page is a notice, the downstream page too
+    assert not list((fixture_project.figures_dir / "01_prior").glob("*.png"))
+    for stem, words in (("01_prior", "failed to execute"), ("02_downstream", "was not executed")):
+        nb = nbformat.read(fixture_project.executed(stem), as_version=4)
+        assert len(nb.cells) == 1 and words in nb.cells[0].source
+    manifest = json.loads(fixture_project.manifest_path.read_text())
+    assert manifest["01_prior"]["status"] == "failed" and manifest["02_downstream"]["status"] == "not run"
+
+
+def test_cli_run_rejects_bad_parameters_before_executing(fixture_project, capsys):
+    root = str(fixture_project.root)
+    code = main(["--root", root, "run", "01", "-p", "n_sample", "10", "-p", "seed", "x", "--no-render"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown parameter n_sample" in err and "seed expects int (default 0), got 'x' (str)" in err
+    assert "valid parameters:" in err and "n_samples: int = 500  # number of draws" in err
+    assert not fixture_project.manifest_path.exists()  # nothing ran
+    assert main(["--root", root, "run", "07", "--no-render"]) == 2
+    assert "no notebook '07'; available: 01_prior, 02_downstream" in capsys.readouterr().err
+
+
+def test_cli_run_executes_one_notebook_with_overrides(fixture_project, capsys):
+    root = str(fixture_project.root)
+    assert main(["--root", root, "run", "01_prior", "-p", "n_samples", "30", "--profile", "ci",
+                 "--no-render"]) == 0
+    manifest = json.loads(fixture_project.manifest_path.read_text())
+    assert list(manifest) == ["01_prior"]
+    assert manifest["01_prior"]["overrides"] == {"n_samples": 30}
+    assert manifest["01_prior"]["profile"] == "ci+overrides"
+    info = read_provenance(fixture_project.figures_dir / "01_prior" / "prior_histogram.png")
+    assert info["profile"] == "ci+overrides"
+
+
+def test_cli_failure_exits_nonzero_with_the_traceback(fixture_project, capsys):
+    code = main(["--root", str(fixture_project.root), "run", "01", "-p", "fail", "True", "--no-render"])
+    err = capsys.readouterr().err
+    assert code == 1 and "notebook 01_prior failed in cell In [" in err and "failing on purpose" in err
+
+
+def test_run_one_api_validates_like_the_cli(fixture_project):
+    from misgen_lib.runner import ParameterError
+    with pytest.raises(ParameterError, match="unknown parameter bogus"):
+        run_one("01", {"bogus": 1}, fixture_project, render=False)
