@@ -46,15 +46,17 @@ class SuiteConfig:
     device: str = "cpu"
     bins: int = 20
     n_null: int = 200
+    threads: int = 1               # torch CPU threads while running (0: torch's default)
     overrides: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.tasks = _names(self.tasks, "task", tasks.available())
         self.models = _names(self.models, "model", _models.available())
-        for name in ("n_train", "train_steps", "batch_size", "width", "n_samples", "bins", "n_null"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"SuiteConfig.{name} must be an integer >= 1, got {value!r}")
+        for name in ("n_train", "train_steps", "batch_size", "width", "n_samples", "bins", "n_null",
+                     "threads"):
+            value, minimum = getattr(self, name), 0 if name == "threads" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"SuiteConfig.{name} must be an integer >= {minimum}, got {value!r}")
         bad = sorted(set(self.overrides) - set(self.models))
         if bad:
             raise ValueError(f"overrides for models not in the suite: {bad}; models: {list(self.models)}")
@@ -106,7 +108,11 @@ def cached_samples(model: _models.TrainedModel, n: int, seed: int, store: Artifa
 def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactStore | None = None,
               progress: bool = True) -> list[SuiteEntry]:
     """Every task x model pair of ``cfg``, in task-major order."""
-    store = store or default_store()
+    with _models.torch_threads(cfg.threads):
+        return _run(cfg, require_cached, store or default_store(), progress)
+
+
+def _run(cfg: SuiteConfig, require_cached: bool, store: ArtifactStore, progress: bool) -> list[SuiteEntry]:
     entries = []
     bar = tqdm(total=len(cfg.tasks) * len(cfg.models), desc="suite", disable=not progress)
     for task_name in cfg.tasks:

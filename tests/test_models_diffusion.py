@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import torch
+
+torch.set_num_threads(1)  # tiny models; two OpenMP threads stall on a shared CPU
 from torch import nn
 
 from misgen_lib.models import get_class, make_config

@@ -29,3 +29,29 @@ def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray 
     ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
     ax.set_ylabel("mass change per bin")
     return ax
+
+
+def plot_masses(ax, edges: np.ndarray, masses: dict[str, np.ndarray], quantity: str = "q"):
+    """Step lines of bin masses (overflow bins first and last), one per name in ``masses``."""
+    pos = np.arange(len(edges) + 1)
+    styles = {"prior": dict(color="0.4", ls="--"), "observed": dict(color="C0", lw=2),
+              "predicted": dict(color="C3", lw=1.5)}
+    for name, p in masses.items():
+        ax.step(pos, p, where="mid", label=name, **styles.get(name.split()[0], {}))
+    ax.set_xticks(pos)
+    ax.set_xticklabels(bin_labels(edges), rotation=90, fontsize=7)
+    ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
+    ax.set_ylabel("mass per bin")
+    return ax
+
+
+def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity: str = "q"):
+    """Left: prior, observed and predicted bin masses; right: observed change (bars, null band)
+    with the predicted change (line and dots)."""
+    plot_masses(ax_masses, drift.edges, {"prior": drift.p_star, "observed": drift.p_hat,
+                                         "predicted": prediction.p_tilde}, quantity)
+    plot_change(ax_change, drift.delta, drift.edges, drift.null_band, label="observed change",
+                quantity=quantity)
+    ax_change.plot(np.arange(len(prediction.delta)), prediction.delta, "o-", color="k", ms=3,
+                   lw=1, label="predicted change")
+    return ax_masses, ax_change

@@ -223,7 +223,8 @@ class TrainedModel:
         state = json.loads(files["state.json"])
         mc = get_class(state["name"])
         cfg = mc.Config.from_json(files["config.json"].decode())
-        net = mc.build(cfg, state["horizon"], state["dim"], state["conditional"])
+        with torch.random.fork_rng(devices=[]):   # building initialises weights: keep the
+            net = mc.build(cfg, state["horizon"], state["dim"], state["conditional"])  # caller's RNG
         weights = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
         net.load_state_dict(weights)
         model = cls(state["name"], cfg, net, Normaliser(**state["normaliser"]), state["horizon"],
