@@ -138,8 +138,9 @@ def _run(cfg: SuiteConfig, require_cached: bool, store: ArtifactStore, progress:
 
 def summary_table(entries: list[SuiteEntry]):
     """pandas DataFrame, one row per task x model: drift metrics beside their null's 95%
-    quantile, ``tv_above_null``, and the median of each plausibility measure for the samples
-    and for clean reference trajectories."""
+    quantile, ``TV above null``, the median of each plausibility measure for the samples and for
+    clean reference trajectories, and ``relative distance``: the median nearest-clean RMS distance
+    over the RMS of the training trajectories."""
     import pandas as pd
     rows = []
     for e in entries:
@@ -150,5 +151,8 @@ def summary_table(entries: list[SuiteEntry]):
         for name, values in e.plausibility.items():
             row[f"{name} (samples)"] = float(np.nanmedian(values))
             row[f"{name} (clean)"] = float(np.nanmedian(e.reference_plausibility[name]))
+        scale = float(np.sqrt(np.mean(e.data.x.astype(np.float64) ** 2)))
+        row["relative distance (samples)"] = row["nearest_clean_rms (samples)"] / scale
+        row["relative distance (clean)"] = row["nearest_clean_rms (clean)"] / scale
         rows.append(row)
     return pd.DataFrame(rows)

@@ -2,6 +2,10 @@
 2022): Conv1d residual blocks with GroupNorm and Mish, the step (and quantity) embedding added
 inside every block, downsampling by 2 per level and skip connections to the decoder.
 
+Companion's choice: two levels by default (``mults=(1, 2)``), which keeps the book's default CPU
+run within its time budget (a third level at 4x width tripled the step time); deeper networks
+are one config field away.
+
 Trajectories whose horizon is not a multiple of ``2 ** (levels - 1)`` are zero-padded at the end
 for the network and cropped back (companion's choice, so any horizon works).
 """
@@ -89,7 +93,7 @@ class TemporalUNet(nn.Module):
 @dataclass
 class UNetConfig(DiffusionConfig):
     """``width``: channels at the first level."""
-    mults: tuple[int, ...] = (1, 2, 4)   # channel multipliers per level
+    mults: tuple[int, ...] = (1, 2)      # channel multipliers per level (Diffuser: 1, 2, 4, 8)
     kernel: int = 5                      # temporal convolution kernel size
 
     def __post_init__(self):
