@@ -10,11 +10,17 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def library_hash() -> str:
-    """sha256 over every ``.py`` file of ``misgen_lib`` (path and content), so editing the
-    library changes every key that depends on it."""
+def library_hash(*parts: str) -> str:
+    """sha256 over the ``.py`` files (path and content) of ``misgen_lib``, or only of the given
+    sub-packages/modules (e.g. ``library_hash("models")``), so editing that code changes every key
+    that depends on it and editing unrelated code (a plot, the kernel) does not."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+    roots = [PACKAGE_DIR / p for p in parts] or [PACKAGE_DIR]
+    missing = [str(r) for r in roots if not r.exists()]
+    if missing:
+        raise ValueError(f"library_hash: no such part of misgen_lib: {missing}")
+    files = sorted({f for r in roots for f in ([r] if r.is_file() else r.rglob("*.py"))})
+    for path in files:
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

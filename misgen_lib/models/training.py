@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -129,7 +130,7 @@ def check_data(data) -> None:
 
 def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool) -> dict:
     inputs = {"model": name, "config": cfg.to_dict(), "data": data.fingerprint(), "seed": int(seed),
-              "conditional": bool(conditional), "library": library_hash()}
+              "conditional": bool(conditional), "library": library_hash("models")}
     if conditional:
         inputs["q"] = hashlib.sha256(np.ascontiguousarray(data.q, dtype=np.float64).tobytes()).hexdigest()
     return inputs
@@ -159,13 +160,14 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
                               f"same parameters, or call with require_cached=False")
 
     def compute() -> dict[str, bytes]:
+        start = time.perf_counter()
         normaliser = Normaliser.fit(data.x, data.q if conditional else None)
         xq = normaliser.encode_q(data.q) if conditional else None
         net, history = train(mc, cfg, normaliser.encode_x(data.x), xq, int(seed), progress,
                              desc=f"{name} on {data.task}")
         meta = {"key": key, "library_version": __version__, "library_hash": inputs["library"],
                 "revision": git_revision(), "data_fingerprint": inputs["data"], "task": data.task,
-                "n_train": len(data)}
+                "n_train": len(data), "train_seconds": time.perf_counter() - start}
         return TrainedModel(name, cfg, net, normaliser, data.x.shape[1], data.x.shape[2],
                             conditional, int(seed), history, meta).to_files()
 
