@@ -56,8 +56,21 @@ class Uniform(Prior):
         return np.where((q >= self.lo) & (q <= self.hi), 1.0 / (self.hi - self.lo), 0.0)
 
 
+class _ScipyPrior(Prior):
+    """A prior backed by a frozen scipy distribution ``self._dist`` set in ``__post_init__``."""
+
+    def sample(self, n, rng):
+        return self._dist.rvs(size=n, random_state=rng)
+
+    def cdf(self, q):
+        return self._dist.cdf(q)
+
+    def pdf(self, q):
+        return self._dist.pdf(q)
+
+
 @dataclass
-class Beta(Prior):
+class Beta(_ScipyPrior):
     """Beta(a, b) rescaled to ``[lo, hi]``; ``Beta(lo, hi, 2, 5)`` is a skewed prior."""
     lo: float
     hi: float
@@ -70,18 +83,9 @@ class Beta(Prior):
             raise ValueError(f"Beta shape parameters must be > 0, got a={self.a!r}, b={self.b!r}")
         self._dist = stats.beta(self.a, self.b, loc=self.lo, scale=self.hi - self.lo)
 
-    def sample(self, n, rng):
-        return self._dist.rvs(size=n, random_state=rng)
-
-    def cdf(self, q):
-        return self._dist.cdf(q)
-
-    def pdf(self, q):
-        return self._dist.pdf(q)
-
 
 @dataclass
-class TruncatedNormal(Prior):
+class TruncatedNormal(_ScipyPrior):
     lo: float
     hi: float
     mean: float = 0.0
@@ -93,15 +97,6 @@ class TruncatedNormal(Prior):
             raise ValueError(f"std must be > 0, got {self.std!r}")
         a, b = (self.lo - self.mean) / self.std, (self.hi - self.mean) / self.std
         self._dist = stats.truncnorm(a, b, loc=self.mean, scale=self.std)
-
-    def sample(self, n, rng):
-        return self._dist.rvs(size=n, random_state=rng)
-
-    def cdf(self, q):
-        return self._dist.cdf(q)
-
-    def pdf(self, q):
-        return self._dist.pdf(q)
 
 
 @dataclass

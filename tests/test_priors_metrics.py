@@ -1,0 +1,57 @@
+"""Priors (masses, sampling, JSON round trip, bad input) and drift metrics with their nulls."""
+import numpy as np
+import pytest
+
+from misgen_lib import metrics, priors
+
+ALL_PRIORS = [priors.Uniform(1.0, 3.0), priors.Beta(1.0, 3.0, 2.0, 5.0),
+              priors.TruncatedNormal(1.0, 3.0, 2.5, 0.4),
+              priors.Histogram(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0]))]
+
+
+@pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: type(p).__name__)
+def test_prior_masses_sampling_and_round_trip(prior):
+    edges = metrics.bin_edges((prior.lo, prior.hi), 10)
+    masses = metrics.prior_masses(prior, edges)
+    assert masses.sum() == pytest.approx(1.0)
+    assert masses[0] == pytest.approx(0.0) and masses[-1] == pytest.approx(0.0)
+    q = prior.sample(40000, np.random.default_rng(0))
+    assert q.min() >= prior.lo and q.max() <= prior.hi
+    np.testing.assert_allclose(metrics.histogram(q, edges), masses, atol=0.01)
+    again = priors.from_dict(prior.to_dict())
+    np.testing.assert_allclose(again.cdf(edges), prior.cdf(edges))
+
+
+@pytest.mark.parametrize("bad", [lambda: priors.Uniform(2.0, 1.0), lambda: priors.Beta(0, 1, -1, 2),
+                                 lambda: priors.TruncatedNormal(0, 1, 0, 0),
+                                 lambda: priors.Histogram([0, 1], [1, 2]),
+                                 lambda: priors.from_dict({"type": "Cauchy"})])
+def test_bad_prior_input_names_the_value(bad):
+    with pytest.raises(ValueError, match=r"got|unknown|needs"):
+        bad()
+
+
+def test_histogram_counts_overflow_and_nan_outside():
+    edges = metrics.bin_edges((0.0, 1.0), 4)
+    p = metrics.histogram(np.array([-0.5, 0.1, 1.0, 1.5, np.nan]), edges)
+    assert p[0] == pytest.approx(0.2) and p[-1] == pytest.approx(0.4)  # below; above + NaN
+    assert p[-2] == pytest.approx(0.2)  # the top edge belongs to the last interior bin
+
+
+def test_clean_sample_sits_inside_its_null_and_a_shift_leaves_it():
+    prior = priors.Uniform(0.0, 1.0)
+    rng = np.random.default_rng(1)
+    clean = metrics.drift(prior.sample(3000, rng), prior, n_null=200, seed=2)
+    assert clean.tv <= clean.null_q95("tv") * 1.2
+    assert clean.beyond_null().sum() <= 3  # ~5% of 22 bins by chance
+    shifted = metrics.drift(np.clip(prior.sample(3000, rng) + 0.1, 0, 1.2), prior, n_null=200, seed=2)
+    assert shifted.tv > 2 * shifted.null_q95("tv")
+    assert shifted.outside == pytest.approx(0.1, abs=0.02)
+    assert shifted.delta[1] < shifted.null_band[0, 1]    # lowest bin loses mass
+    assert shifted.delta[-1] > shifted.null_band[1, -1]  # overflow bin gains it
+    assert shifted.w1 == pytest.approx(0.1, abs=0.02)
+
+
+def test_drift_rejects_empty_input():
+    with pytest.raises(ValueError, match="empty"):
+        metrics.drift(np.array([]), priors.Uniform(0, 1))
