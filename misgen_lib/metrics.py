@@ -132,3 +132,70 @@ def nearest_clean(x_hat: np.ndarray, reference: np.ndarray, chunk: int = 512
         idx.append(best.indices.numpy())
         dist.append(best.values.numpy() / np.sqrt(ref.shape[1]))
     return np.concatenate(idx), np.concatenate(dist)
+
+
+def prior_location(prior: Prior, grid: int = 20001) -> tuple[float, float]:
+    """Mean and median of ``prior`` from its CDF: mean ``lo + int_lo^hi (1 - F)``, median by
+    bisection of ``F = 1/2`` (exact up to the grid / 1e-12 of the range)."""
+    q = np.linspace(prior.lo, prior.hi, grid)
+    survival = 1.0 - np.asarray(prior.cdf(q), dtype=float)
+    mean = prior.lo + float(np.sum(0.5 * (survival[1:] + survival[:-1]) * np.diff(q)))
+    lo, hi = float(prior.lo), float(prior.hi)
+    while hi - lo > 1e-12 * (prior.hi - prior.lo):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if float(prior.cdf(np.array([mid]))[0]) < 0.5 else (lo, mid)
+    return mean, 0.5 * (lo + hi)
+
+
+@dataclass
+class LocationShift:
+    """Where the recovered quantities sit against the prior. ``mean_shift``: mean of the finite
+    ``q_hat`` minus the prior's mean; ``share_above_median``: share of the finite ``q_hat`` above
+    the prior's median (1/2 under the prior). Each with ``*_ci``, the 95% bootstrap interval of
+    the samples, and ``*_null``, the central 95% of the same statistic for an independent clean
+    sample of the same size from the prior (the finite-sample null)."""
+    mean_shift: float
+    mean_shift_ci: tuple[float, float]
+    mean_shift_null: tuple[float, float]
+    share_above_median: float
+    share_above_median_ci: tuple[float, float]
+    share_above_median_null: tuple[float, float]
+    prior_mean: float
+    prior_median: float
+    n: int                 # finite samples used
+    n_nonfinite: int       # samples left out (NaN / inf quantities)
+
+    def beyond_null(self, statistic: str = "mean_shift") -> int:
+        """+1 where the statistic's whole bootstrap interval lies above the null's band, -1 below,
+        0 where they overlap (no shift a finite sample cannot explain)."""
+        ci, band = getattr(self, f"{statistic}_ci"), getattr(self, f"{statistic}_null")
+        return 1 if ci[0] > band[1] else -1 if ci[1] < band[0] else 0
+
+
+def location_shift(q_hat, prior: Prior, n_boot: int = 1000, seed: int = 0) -> LocationShift:
+    """Mean shift and share above the prior's median of the measured quantities ``q_hat``, with
+    bootstrap intervals and their finite-sample nulls (see ``LocationShift``)."""
+    q_hat = np.asarray(q_hat, dtype=float).ravel()
+    finite = q_hat[np.isfinite(q_hat)]
+    if finite.size == 0:
+        raise ValueError(f"location_shift needs at least one finite quantity, got {q_hat.size} "
+                         f"values, none finite")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
+    mean, median = prior_location(prior)
+    rng = np.random.default_rng(seed)
+    boot = finite[rng.integers(0, finite.size, size=(n_boot, finite.size))]
+    null = prior.sample(n_boot * finite.size, rng).reshape(n_boot, finite.size)
+
+    def band(values):
+        lo, hi = np.quantile(values, [0.025, 0.975])
+        return float(lo), float(hi)
+
+    return LocationShift(
+        mean_shift=float(finite.mean() - mean), mean_shift_ci=band(boot.mean(1) - mean),
+        mean_shift_null=band(null.mean(1) - mean),
+        share_above_median=float((finite > median).mean()),
+        share_above_median_ci=band((boot > median).mean(1)),
+        share_above_median_null=band((null > median).mean(1)),
+        prior_mean=mean, prior_median=median, n=int(finite.size),
+        n_nonfinite=int(q_hat.size - finite.size))

@@ -55,3 +55,35 @@ def test_clean_sample_sits_inside_its_null_and_a_shift_leaves_it():
 def test_drift_rejects_empty_input():
     with pytest.raises(ValueError, match="empty"):
         metrics.drift(np.array([]), priors.Uniform(0, 1))
+
+
+@pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: type(p).__name__)
+def test_prior_location_matches_a_large_sample(prior):
+    mean, median = metrics.prior_location(prior)
+    q = prior.sample(200000, np.random.default_rng(3))
+    assert mean == pytest.approx(q.mean(), abs=0.01)
+    assert median == pytest.approx(np.median(q), abs=0.01)
+    assert float(prior.cdf(np.array([median]))[0]) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_location_shift_null_covers_clean_samples_and_flags_a_shift():
+    prior = priors.Uniform(1.0, 5.0)
+    rng = np.random.default_rng(4)
+    clean = metrics.location_shift(prior.sample(2000, rng), prior, n_boot=300, seed=5)
+    assert (clean.prior_mean, clean.prior_median) == (pytest.approx(3.0), pytest.approx(3.0))
+    assert clean.beyond_null() == 0 and clean.beyond_null("share_above_median") == 0
+    assert clean.mean_shift_null[0] < 0 < clean.mean_shift_null[1]
+    assert clean.share_above_median_null[0] < 0.5 < clean.share_above_median_null[1]
+    q = np.concatenate([prior.sample(2000, rng) + 0.3, [np.nan, np.inf]])
+    up = metrics.location_shift(q, prior, n_boot=300, seed=5)
+    assert up.n == 2000 and up.n_nonfinite == 2
+    assert up.mean_shift == pytest.approx(0.3, abs=0.1)
+    assert up.mean_shift_ci[0] < up.mean_shift < up.mean_shift_ci[1]
+    assert up.beyond_null() == 1 and up.beyond_null("share_above_median") == 1
+    down = metrics.location_shift(prior.sample(2000, rng) - 0.3, prior, n_boot=300, seed=5)
+    assert down.beyond_null() == -1 and down.share_above_median < 0.5
+
+
+def test_location_shift_rejects_no_finite_values():
+    with pytest.raises(ValueError, match="finite"):
+        metrics.location_shift(np.array([np.nan]), priors.Uniform(0, 1))
