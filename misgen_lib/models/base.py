@@ -32,6 +32,8 @@ class ModelConfig:
     ema_decay: float = 0.995       # EMA of the weights used for sampling (0 disables)
     width: int = 64                # base channel / hidden width
     device: str = "cpu"            # "cpu" or "cuda"
+    #: integer fields that must be >= 1 (checked in ``__post_init__``; subclasses extend it)
+    positive_fields = ("train_steps", "batch_size", "width")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -40,7 +42,7 @@ class ModelConfig:
                 raise ValueError(f"{type(self).__name__}.{f.name} must be an integer, got {value!r}")
             if f.type in ("tuple[int, ...]",) and isinstance(value, list):
                 setattr(self, f.name, tuple(value))
-        for name in ("train_steps", "batch_size", "width"):
+        for name in self.positive_fields:
             if getattr(self, name) < 1:
                 raise ValueError(f"{type(self).__name__}.{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.lr > 0:

@@ -50,12 +50,7 @@ class MLPDenoiser(nn.Module):
 class MLPConfig(DiffusionConfig):
     layers: int = 3        # residual MLP blocks
     hidden_mult: int = 4   # hidden width = hidden_mult * width (``width`` is the shared base width)
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in ("layers", "hidden_mult"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+    positive_fields = (*DiffusionConfig.positive_fields, "layers", "hidden_mult")
 
 
 @register

@@ -58,12 +58,10 @@ class VAEConfig(ModelConfig):
     hidden_mult: int = 4     # hidden width = hidden_mult * width
     beta: float = 1.0        # KL weight (1: the ELBO)
     sample_noise: bool = False  # add observation noise to decoded samples
+    positive_fields = (*ModelConfig.positive_fields, "latent", "layers", "hidden_mult")
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("latent", "layers", "hidden_mult"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.beta > 0:
             raise ValueError(f"beta must be > 0, got {self.beta!r}")
 
