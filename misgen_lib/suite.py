@@ -54,9 +54,8 @@ class SuiteConfig:
         self.models = _names(self.models, "model", _models.available())
         for name in ("n_train", "train_steps", "batch_size", "width", "n_samples", "bins", "n_null",
                      "threads"):
-            value, minimum = getattr(self, name), 0 if name == "threads" else 1
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ValueError(f"SuiteConfig.{name} must be an integer >= {minimum}, got {value!r}")
+            tasks.base.check_positive_int(f"SuiteConfig.{name}", getattr(self, name),
+                                          minimum=0 if name == "threads" else 1)
         bad = sorted(set(self.overrides) - set(self.models))
         if bad:
             raise ValueError(f"overrides for models not in the suite: {bad}; models: {list(self.models)}")

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..tasks.base import check_positive_int
+
 VALID_DEVICES = ("cpu", "cuda")
 
 
@@ -180,8 +182,7 @@ class TrainedModel:
     def sample(self, n: int, seed: int = 0, q=None, batch_size: int = 1000) -> np.ndarray:
         """``n`` samples (n, T, d) in data units; deterministic for a seed. A conditional model
         needs ``q`` (scalar or (n,) array of quantities to generate for)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_positive_int("n", n)
         qn = self._condition(n, q)
         mc = get_class(self.name)
         device = self.device
