@@ -11,7 +11,7 @@ import pytest
 
 from misgen_lib.figures import read_provenance
 from misgen_lib.runner import NotebookFailed, build, run_one
-from misgen_lib.runner.cli import main
+from misgen_lib.cli import main
 
 build_module = importlib.import_module("misgen_lib.runner.build")  # the module, not the function
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from misgen_lib.runner.parameters import (ParameterError, parse_cli_value, parse_parameters,
-                                          validate)
+                                          check_values)
 from misgen_lib.runner.profiles import NotebookSpecError, discover, load_notebook
 
 CELL = """seed = 0          # random seed
@@ -39,7 +39,7 @@ def test_malformed_cells_are_rejected(source, needle):
 def test_unknown_name_is_named_and_valid_parameters_listed():
     params = parse_parameters(CELL, "nb")
     with pytest.raises(ParameterError) as err:
-        validate({"n_trian": 5, "seeed": 1}, params, "02_x")
+        check_values({"n_trian": 5, "seeed": 1}, params, "02_x")
     message = str(err.value)
     assert "unknown parameters n_trian, seeed" in message
     assert "n_train: int = 2000  # training trajectories" in message
@@ -51,12 +51,12 @@ def test_unknown_name_is_named_and_valid_parameters_listed():
 def test_wrong_type_is_rejected_with_expected_type(name, value):
     params = parse_parameters(CELL, "nb")
     with pytest.raises(ParameterError) as err:
-        validate({name: value}, params, "nb")
+        check_values({name: value}, params, "nb")
     assert f"{name} expects" in str(err.value) and repr(value) in str(err.value)
 
 
 def test_int_is_accepted_for_float_and_converted():
-    checked = validate({"lr": 1, "seed": 3}, parse_parameters(CELL, "nb"), "nb")
+    checked = check_values({"lr": 1, "seed": 3}, parse_parameters(CELL, "nb"), "nb")
     assert checked == {"lr": 1.0, "seed": 3} and type(checked["lr"]) is float
 
 
@@ -129,3 +129,15 @@ def test_merged_parameters_layer_cell_profile_and_overrides(tmp_path):
     assert spec.merged_parameters("paper", {"x": 2}) == {"n": 100, "x": 2.0}
     with pytest.raises(NotebookSpecError, match="unknown profile 'fast'"):
         spec.merged_parameters("fast")
+
+
+def test_a_profile_parameter_receives_the_build_profile(tmp_path):
+    nb = _write(tmp_path, "01_a", "profile = 'default'  # suite sizes\nn = 3  # size\n",
+                "ci: {n: 1}\ndefault: {}\npaper: {}\n")
+    spec = load_notebook(nb)
+    assert spec.merged_parameters("ci") == {"profile": "ci", "n": 1}
+    assert spec.merged_parameters("paper")["profile"] == "paper"
+    assert spec.merged_parameters("paper", {"profile": "ci"})["profile"] == "ci"   # explicit wins
+    bad = _write(tmp_path, "02_b", "profile = 'ci'  # suite sizes\n", "ci: {}\ndefault: {}\npaper: {}\n")
+    with pytest.raises(NotebookSpecError, match="cell default must be 'default', got 'ci'"):
+        load_notebook(bad)

@@ -1,10 +1,5 @@
-"""The ``misgen`` command.
-
-    misgen [--root DIR] build [--profile ci|default|paper] [--force] [--no-render]
-    misgen run NOTEBOOK [-p NAME VALUE ...] [--profile P] [--force] [--no-render]
-    misgen params [NOTEBOOK]        parameters of a notebook (or all) with types and profiles
-    misgen predict ...              kernel prediction (see ``misgen predict --help``)
-"""
+"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``params``); the entry point that
+dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
 from __future__ import annotations
 
 import argparse
@@ -15,8 +10,8 @@ from .parameters import ParameterError, describe, parse_cli_value
 from .profiles import PROFILES, NotebookSpecError
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="misgen", description=__doc__,
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=None,
                         help="repository root holding _config.yml, notebooks/ and book/ (default: "
@@ -37,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     common(run)
     params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
     params.add_argument("notebook", nargs="?")
-    sub.add_parser("predict", help="kernel prediction (arguments: misgen predict --help)")
+    sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
     return parser
 
 
@@ -57,12 +52,10 @@ def _print_params(project, name: str | None) -> None:
             print(f"  [{profile}] {spec.profiles[profile] or '(defaults)'}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | None = None) -> int:
+    """Run a pipeline command; ``misgen_lib.cli.main`` routes ``predict`` elsewhere first."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "predict":
-        from ..kernel.cli import main as predict_main  # lazy: the kernel stack is heavier
-        return predict_main(argv[1:])
-    args = _parser().parse_args(argv)
+    args = _parser(prog, extra_help or __doc__).parse_args(argv)
     from .build import BookRenderFailed, build, run_one
     from .execute import NotebookFailed
     progress = sys.stderr.isatty()
@@ -85,7 +78,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"misgen: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -107,7 +107,7 @@ def describe(params: list[Parameter]) -> str:
     return "\n".join(f"  {p.name}: {p.type_name} = {p.default!r}  # {p.comment}" for p in params)
 
 
-def validate(overrides: dict[str, Any], params: list[Parameter], where: str) -> dict[str, Any]:
+def check_values(overrides: dict[str, Any], params: list[Parameter], where: str) -> dict[str, Any]:
     """Overrides checked and converted to the parameters' types. Raises one ``ParameterError``
     naming every unknown name and wrong-typed value, with the list of valid parameters."""
     by_name = {p.name: p for p in params}

@@ -12,6 +12,12 @@ The three profiles share one code path; only parameter values differ. Every prof
 validated against the notebook's ``parameters`` cell when the notebook is loaded, and the
 ``default`` profile must agree with the cell's defaults, so running the notebook by hand gives
 the book's numbers.
+
+Composed configuration: a notebook whose cell declares a parameter named ``profile`` receives the
+build's profile name in it (unless the profile file or an override sets it), so sizes shared by
+several chapters live once, in the library's named configurations (for the experiments,
+``misgen_lib.studies.config``), selected by profile; the profile file then holds only what is the
+chapter's own.
 """
 from __future__ import annotations
 
@@ -24,9 +30,11 @@ import jupytext
 import nbformat
 import yaml
 
-from .parameters import Parameter, ParameterError, parameters_cell, parse_parameters, validate
+from .parameters import Parameter, ParameterError, parameters_cell, parse_parameters, check_values
 
 PROFILES = ("ci", "default", "paper")
+#: a cell parameter of this name receives the build's profile name (composed configuration)
+PROFILE_PARAMETER = "profile"
 PROFILE_KEYS = (*PROFILES, "depends")
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.md$")
 
@@ -60,8 +68,10 @@ class NotebookSpec:
         if profile not in PROFILES:
             raise NotebookSpecError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
         merged = {p.name: p.default for p in self.parameters}
+        if PROFILE_PARAMETER in merged:
+            merged[PROFILE_PARAMETER] = profile
         merged.update(self.profiles[profile])
-        merged.update(validate(overrides or {}, self.parameters, self.stem))
+        merged.update(check_values(overrides or {}, self.parameters, self.stem))
         return merged
 
 
@@ -91,10 +101,14 @@ def _load_profiles(path: Path, params: list[Parameter], stem: str) -> tuple[dict
         if not isinstance(values, dict):
             raise NotebookSpecError(f"{path}: profile {name!r} must be a mapping, got {values!r}")
         try:
-            profiles[name] = validate(values, params, f"{path} profile {name!r}")
+            profiles[name] = check_values(values, params, f"{path} profile {name!r}")
         except ParameterError as err:
             raise NotebookSpecError(str(err)) from err
     defaults = {p.name: p.default for p in params}
+    if defaults.get(PROFILE_PARAMETER, "default") != "default":
+        raise NotebookSpecError(f"{stem}: parameter {PROFILE_PARAMETER!r} receives the build's profile "
+                                f"name; its cell default must be 'default', got "
+                                f"{defaults[PROFILE_PARAMETER]!r}")
     differing = {k: v for k, v in profiles["default"].items() if defaults[k] != v}
     if differing:
         raise NotebookSpecError(

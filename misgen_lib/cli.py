@@ -1,0 +1,30 @@
+"""The ``misgen`` command: one entry point that dispatches to the layers.
+
+    misgen [--root DIR] build [--profile ci|default|paper] [--force] [--no-render]
+    misgen [--root DIR] run NOTEBOOK [-p NAME VALUE ...] [--profile P] [--force] [--no-render]
+    misgen [--root DIR] params [NOTEBOOK]   parameters of a notebook (or all), types and profiles
+    misgen predict ...                      kernel prediction before training (misgen predict --help)
+
+``build``, ``run`` and ``params`` belong to the book pipeline (``misgen_lib.runner``, which imports
+no science module); ``predict`` to the kernel layer (``misgen_lib.kernel.cli``). Each layer's
+commands are imported only when used.
+"""
+from __future__ import annotations
+
+import sys
+
+PIPELINE_COMMANDS = ("build", "run", "params")
+SCIENCE_COMMANDS = ("predict",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["predict"]:
+        from .kernel.cli import main as predict_main
+        return predict_main(argv[1:])
+    from .runner.cli import main as pipeline_main
+    return pipeline_main(argv, prog="misgen", extra_help=__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
