@@ -18,7 +18,7 @@ def empirical_time_cov(kernel, n=20000, seed=0):
                                            ("correlated", {"scale": 0.3, "length": 4.0}),
                                            ("random-walk", {"scale": 0.3})])
 def test_draws_have_the_stated_covariance(family, kwargs):
-    kernel = mg.kernel.prior(family, **kwargs)
+    kernel = mg.kernel.family(family, **kwargs)
     emp, r = empirical_time_cov(kernel)
     want = kernel.time_covariance(T)
     # 20000 x 2 draws: standard error of a covariance entry <= 0.09^2 * sqrt(2 / 40000) ~ 6e-4
@@ -32,14 +32,14 @@ def test_draws_have_the_stated_covariance(family, kwargs):
 
 
 def test_random_walk_scale_is_the_final_step_std():
-    kernel = mg.kernel.prior("random-walk", scale=0.5)
+    kernel = mg.kernel.family("random-walk", scale=0.5)
     _, r = empirical_time_cov(kernel)
     assert np.std(r[:, -1]) == pytest.approx(0.5, rel=0.03)
     assert np.std(r[:, 0]) == pytest.approx(0.5 / np.sqrt(T), rel=0.03)
 
 
 def test_blur_keeps_constants_and_damps_oscillation():
-    kernel = mg.kernel.prior("blur", scale=2.0)
+    kernel = mg.kernel.family("blur", scale=2.0)
     const = np.full((3, T, 1), 1.7)
     assert np.allclose(kernel.apply(const, None), const)
     t = np.arange(T)
@@ -52,34 +52,34 @@ def test_blur_keeps_constants_and_damps_oscillation():
 
 def test_zero_kernel_changes_nothing():
     x = np.random.default_rng(0).normal(size=(5, T, D))
-    assert np.array_equal(mg.kernel.prior("zero").apply(x, np.random.default_rng(1)), x)
+    assert np.array_equal(mg.kernel.family("zero").apply(x, np.random.default_rng(1)), x)
 
 
 def test_scale_from_data_is_a_fraction_of_the_data_std():
     x = np.random.default_rng(0).normal(scale=2.0, size=(500, T, 1))
-    kernel = mg.kernel.prior("white", data=x, relative=0.1)
+    kernel = mg.kernel.family("white", data=x, relative=0.1)
     assert kernel.scale == pytest.approx(0.1 * x.std())
-    assert mg.kernel.prior("blur").scale == apriori.DEFAULT_BLUR_STEPS
+    assert mg.kernel.family("blur").scale == apriori.DEFAULT_BLUR_STEPS
 
 
 def test_calibrate_recovers_family_parameters():
-    truth = mg.kernel.prior("correlated", scale=0.2, length=3.0)
+    truth = mg.kernel.family("correlated", scale=0.2, length=3.0)
     r = truth.residuals(np.zeros((4000, 64, 1)), np.random.default_rng(3))
     fit = mg.kernel.calibrate("correlated", r)
     assert fit.scale == pytest.approx(0.2, rel=0.05)
     assert fit.length == pytest.approx(3.0, rel=0.05)
-    rw = mg.kernel.prior("random-walk", scale=0.4).residuals(np.zeros((4000, 64, 1)), np.random.default_rng(4))
+    rw = mg.kernel.family("random-walk", scale=0.4).residuals(np.zeros((4000, 64, 1)), np.random.default_rng(4))
     assert mg.kernel.calibrate("random-walk", rw).scale == pytest.approx(0.4, rel=0.05)
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: mg.kernel.prior("gaussian-ish", scale=1.0), r"unknown kernel family 'gaussian-ish'.*white"),
-    (lambda: mg.kernel.prior("white"), "needs a scale, or data"),
-    (lambda: mg.kernel.prior("white", scale=-1.0), r"scale must be .*>= 0, got -1.0"),
-    (lambda: mg.kernel.prior("white", scale=0.1, length=2.0), "length applies to the 'correlated'"),
-    (lambda: mg.kernel.prior("correlated", scale=0.1, length=0.0), "length must be > 0"),
+    (lambda: mg.kernel.family("gaussian-ish", scale=1.0), r"unknown kernel family 'gaussian-ish'.*white"),
+    (lambda: mg.kernel.family("white"), "needs a scale, or data"),
+    (lambda: mg.kernel.family("white", scale=-1.0), r"scale must be .*>= 0, got -1.0"),
+    (lambda: mg.kernel.family("white", scale=0.1, length=2.0), "length applies to the 'correlated'"),
+    (lambda: mg.kernel.family("correlated", scale=0.1, length=0.0), "length must be > 0"),
     (lambda: mg.kernel.calibrate("blur", np.zeros((2, 4, 1))), "cannot fit the 'blur'"),
-    (lambda: mg.kernel.prior("white", scale=0.1).apply(np.zeros((4, 3)), None), r"shape \(n, T, d\)"),
+    (lambda: mg.kernel.family("white", scale=0.1).apply(np.zeros((4, 3)), None), r"shape \(n, T>=1, d\)"),
 ])
 def test_bad_input_is_named(call, match):
     with pytest.raises(ValueError, match=match):

@@ -25,7 +25,7 @@ def test_unknown_kernel_is_rejected_listing_valid_kernels(capsys, toy_registered
     assert main(["predict", "--task", toy_registered, "--kernel", "pink"]) == 2
     err = capsys.readouterr().err
     assert "unknown kernel 'pink'" in err
-    for name in mg.kernel.available():
+    for name in mg.kernel.families():
         assert name in err
 
 

@@ -48,7 +48,7 @@ def off_manifold_part(task, data, noise):
 @pytest.mark.parametrize("task", smooth_tasks(), ids=lambda t: t.name)
 def test_known_white_noise_is_recovered(task):
     sigma = 0.03
-    data, x, x_hat = noisy_samples(task, mg.kernel.prior("white", scale=sigma))
+    data, x, x_hat = noisy_samples(task, mg.kernel.family("white", scale=sigma))
     fit = fit_kernel(task, x_hat)
     k, D = 1 + data.xi.shape[1], task.horizon * task.dim
     want = sigma * np.sqrt(1 - k / D)
@@ -61,7 +61,7 @@ def test_known_white_noise_is_recovered(task):
 
 @pytest.mark.parametrize("task", smooth_tasks(), ids=lambda t: t.name)
 def test_known_correlated_noise_is_recovered_as_its_off_manifold_part(task):
-    truth = mg.kernel.prior("correlated", scale=0.03, length=2.0)
+    truth = mg.kernel.family("correlated", scale=0.03, length=2.0)
     data, x, x_hat = noisy_samples(task, truth)
     fit = fit_kernel(task, x_hat)
     expected = off_manifold_part(task, data, x_hat - x)
@@ -109,7 +109,7 @@ def test_residual_bank_adds_its_residuals():
 
 
 def test_stationary_gaussian_fit_is_positive_semidefinite_and_samples_its_covariance():
-    truth = mg.kernel.prior("random-walk", scale=1.0)  # not stationary: the fit is its stationary part
+    truth = mg.kernel.family("random-walk", scale=1.0)  # not stationary: the fit is its stationary part
     r = truth.residuals(np.zeros((300, 16, 2)), np.random.default_rng(0))
     fit = mg.kernel.StationaryGaussian.fit(r)
     assert np.linalg.eigvalsh(fit.covariance).min() > -1e-10

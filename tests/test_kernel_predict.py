@@ -27,7 +27,7 @@ TASKS = tasks_with_curation()
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
 @pytest.mark.parametrize("method", ["monte-carlo", "analytic"])
 def test_zero_kernel_predicts_no_drift(task, method):
-    pred = mg.kernel.predict(task, mg.kernel.prior("zero"), n=300, seed=0, method=method, progress=False)
+    pred = mg.kernel.predict(task, mg.kernel.family("zero"), n=300, seed=0, method=method, progress=False)
     assert np.array_equal(pred.delta, np.zeros_like(pred.delta))
     assert np.array_equal(pred.p_tilde, pred.p_star)
     assert np.allclose(pred.q_pred, pred.q_clean)
@@ -39,7 +39,7 @@ def test_analytic_predictor_matches_closed_form_on_toy_task():
     task, sigma = RMSAmplitude(), 0.05
     data = task.curate(50, seed=0)
     x = np.asarray(data.x, dtype=float)
-    form = mg.kernel.prior("white", scale=sigma).gaussian(x)
+    form = mg.kernel.family("white", scale=sigma).gaussian(x)
     q0, b, s = delta_method(task, x, form.cov)
     D = task.horizon * task.dim
     assert np.allclose(q0, task.measure(x))
@@ -63,7 +63,7 @@ def test_analytic_predictor_agrees_with_monte_carlo_for_a_small_gaussian_kernel(
     data = task.curate(400, seed=0)
     x = np.asarray(data.x, dtype=float)[::50]                      # 8 clean trajectories
     relative = SMALL_RELATIVE_SCALE.get(task.name, 0.01)
-    kernel = mg.kernel.prior("correlated", data=data, relative=relative, length=2.0)
+    kernel = mg.kernel.family("correlated", data=data, relative=relative, length=2.0)
     q0, b, s = delta_method(task, x, kernel.gaussian(x).cov)
     # antithetic Monte Carlo: (m(x+r) + m(x-r))/2 - m(x) isolates the even (second-order) part
     # with little noise, (m(x+r) - m(x-r))/2 the odd (first-order) part
@@ -80,7 +80,7 @@ def test_analytic_predictor_agrees_with_monte_carlo_for_a_small_gaussian_kernel(
 
 def test_analytic_and_monte_carlo_predict_the_same_distribution():
     task = RMSAmplitude()
-    kernel = mg.kernel.prior("white", scale=0.3)
+    kernel = mg.kernel.family("white", scale=0.3)
     kwargs = dict(n=20000, seed=0, bins=10, progress=False)
     mc = mg.kernel.predict(task, kernel, method="monte-carlo", **kwargs)
     an = mg.kernel.predict(task, kernel, method="analytic", **kwargs)
@@ -98,7 +98,7 @@ def observed_drift(task, kernel, n, bins, seed):
 
 
 def test_validation_of_a_correct_and_of_a_null_prediction():
-    task, kernel = RMSAmplitude(), mg.kernel.prior("white", scale=0.3)
+    task, kernel = RMSAmplitude(), mg.kernel.family("white", scale=0.3)
     drift = observed_drift(task, kernel, n=4000, bins=10, seed=11)
     pred = mg.kernel.predict(task, kernel, n=20000, bins=10, seed=0, progress=False)
     v = mg.kernel.validate(pred, drift, n_boot=200)
@@ -106,18 +106,18 @@ def test_validation_of_a_correct_and_of_a_null_prediction():
     assert v.correlation_ci[0] <= v.correlation <= v.correlation_ci[1]
     assert v.n_beyond_null >= 2 and v.sign_agreement == 1.0
     assert v.share_explained > 0.5
-    null = mg.kernel.validate(mg.kernel.predict(task, mg.kernel.prior("zero"), n=2000, bins=10,
+    null = mg.kernel.validate(mg.kernel.predict(task, mg.kernel.family("zero"), n=2000, bins=10,
                                                 progress=False), drift, n_boot=50)
     assert null.share_explained == pytest.approx(0.0, abs=1e-12) and np.isnan(null.correlation)
-    wrong = mg.kernel.validate(mg.kernel.predict(task, mg.kernel.prior("blur", scale=3.0), n=2000,
+    wrong = mg.kernel.validate(mg.kernel.predict(task, mg.kernel.family("blur", scale=3.0), n=2000,
                                                  bins=10, progress=False), drift, n_boot=50)
     assert wrong.share_explained < 0                                 # blur shrinks, noise inflates
 
 
 def test_validate_rejects_a_different_binning():
     task = RMSAmplitude()
-    drift = observed_drift(task, mg.kernel.prior("zero"), n=200, bins=10, seed=0)
-    pred = mg.kernel.predict(task, mg.kernel.prior("zero"), n=200, bins=20, progress=False)
+    drift = observed_drift(task, mg.kernel.family("zero"), n=200, bins=10, seed=0)
+    pred = mg.kernel.predict(task, mg.kernel.family("zero"), n=200, bins=20, progress=False)
     with pytest.raises(ValueError, match="different binnings: prediction has 20 bins.*drift 10"):
         mg.kernel.validate(pred, drift)
 
@@ -125,14 +125,14 @@ def test_validate_rejects_a_different_binning():
 def test_predict_rejects_bad_method_and_non_gaussian_analytic():
     task = RMSAmplitude()
     with pytest.raises(ValueError, match=r"unknown prediction method 'exact'; valid: \['monte-carlo', 'analytic'\]"):
-        mg.kernel.predict(task, mg.kernel.prior("zero"), n=10, method="exact")
+        mg.kernel.predict(task, mg.kernel.family("zero"), n=10, method="exact")
     bank = mg.kernel.ResidualBank(np.zeros((3, task.horizon, 1)))
     with pytest.raises(ValueError, match="needs a Gaussian kernel"):
         mg.kernel.predict(task, bank, n=10, method="analytic")
 
 
 def test_prediction_is_deterministic_for_a_seed():
-    task, kernel = RMSAmplitude(), mg.kernel.prior("white", scale=0.2)
+    task, kernel = RMSAmplitude(), mg.kernel.family("white", scale=0.2)
     a = mg.kernel.predict(task, kernel, n=500, seed=4, progress=False)
     b = mg.kernel.predict(task, kernel, n=500, seed=4, progress=False)
     assert np.array_equal(a.delta, b.delta)

@@ -4,11 +4,11 @@ task's measurement to predict the recovered distribution (``predict``), and chec
 observed drift (``validate``).
 
     kernel = mg.kernel.estimate(task, data, x_hat)                   # empirical residual bank
-    kernel = mg.kernel.prior("correlated", scale=0.05, length=3)      # or a-priori family
+    kernel = mg.kernel.family("correlated", scale=0.05, length=3)      # or a-priori family
     pred = mg.kernel.predict(task, kernel, prior, n=20000, seed=2)    # predicted per-bin change
     print(mg.kernel.validate(pred, drift).summary())
 """
-from .apriori import available, calibrate, prior, scale_from_data  # noqa: F401
+from .apriori import calibrate, families, family, scale_from_data  # noqa: F401
 from .base import DeviationKernel, GaussianForm  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401

@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .base import DeviationKernel, GaussianForm, check_trajectories, sample_gaussian
+from ..checks import check_trajectories
+from .base import DeviationKernel, GaussianForm, sample_gaussian
 
 #: default fraction of the data's standard deviation used as the scale of the noise families
 DEFAULT_RELATIVE_SCALE = 0.05
@@ -151,7 +152,7 @@ FAMILIES: dict[str, type[DeviationKernel]] = {
 }
 
 
-def available() -> list[str]:
+def families() -> list[str]:
     """Names of the a-priori kernel families."""
     return list(FAMILIES)
 
@@ -166,31 +167,31 @@ def scale_from_data(x, relative: float = DEFAULT_RELATIVE_SCALE) -> float:
     return relative * float(x.std())
 
 
-def prior(family: str, scale: float | None = None, length: float | None = None,
-          data=None, relative: float = DEFAULT_RELATIVE_SCALE) -> DeviationKernel:
-    """An a-priori kernel of ``family`` (see ``available()``).
+def family(name: str, scale: float | None = None, length: float | None = None,
+           data=None, relative: float = DEFAULT_RELATIVE_SCALE) -> DeviationKernel:
+    """The a-priori kernel family ``name`` (see ``families()``), before any training.
 
     ``scale=None`` sets it cheaply: ``relative`` x the data's standard deviation for the noise
     families (needs ``data``: a Dataset or an (n, T, d) array), one time step for ``blur``.
     ``length`` only applies to ``correlated`` (time steps, default 3)."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown kernel family {family!r}; available: {available()}")
-    if length is not None and family != "correlated":
-        raise ValueError(f"length applies to the 'correlated' family only, not {family!r}")
-    if family == "zero":
+    if name not in FAMILIES:
+        raise ValueError(f"unknown kernel family {name!r}; available: {families()}")
+    if length is not None and name != "correlated":
+        raise ValueError(f"length applies to the 'correlated' family only, not {name!r}")
+    if name == "zero":
         return Zero()
     if scale is None:
-        if family == "blur":
+        if name == "blur":
             scale = DEFAULT_BLUR_STEPS
         elif data is None:
-            raise ValueError(f"the {family!r} kernel needs a scale, or data to set it from "
+            raise ValueError(f"the {name!r} kernel needs a scale, or data to set it from "
                              f"(scale = {relative} x data std)")
         else:
             scale = scale_from_data(getattr(data, "x", data), relative)
     kwargs = {"scale": scale}
-    if family == "correlated" and length is not None:
+    if name == "correlated" and length is not None:
         kwargs["length"] = length
-    return FAMILIES[family](**kwargs)
+    return FAMILIES[name](**kwargs)
 
 
 def calibrate(family: str, residuals) -> DeviationKernel:
@@ -204,7 +205,7 @@ def calibrate(family: str, residuals) -> DeviationKernel:
     * ``blur``: not fitted from residuals (a deterministic map): raises.
     """
     if family not in FAMILIES:
-        raise ValueError(f"unknown kernel family {family!r}; available: {available()}")
+        raise ValueError(f"unknown kernel family {family!r}; available: {families()}")
     r = check_trajectories(residuals, "residuals")
     r = r - r.mean(axis=0, keepdims=True)
     rms = float(np.sqrt(np.mean(r ** 2)))

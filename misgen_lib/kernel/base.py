@@ -15,20 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_trajectories
+
 
 @dataclass
 class GaussianForm:
     """``x' - x ~ N(mean, cov)``: ``mean`` (n, T, d) (may depend on ``x``), ``cov`` (T*d, T*d)."""
     mean: np.ndarray
     cov: np.ndarray
-
-
-def check_trajectories(x, name: str = "x") -> np.ndarray:
-    """A float64 array of shape (n, T, d), or a clear error naming the shape received."""
-    x = np.asarray(x, dtype=float)
-    if x.ndim != 3:
-        raise ValueError(f"{name} must have shape (n, T, d), got shape {x.shape}")
-    return x
 
 
 def sample_gaussian(cov: np.ndarray, n: int, shape: tuple[int, int],

@@ -1,7 +1,7 @@
 """``misgen predict --task T --kernel K [--scale S] [--out PNG]``: the predicted gain / loss of
 mass per bin of a task's quantity under an a-priori kernel, without training anything.
 
-With no ``--scale`` the kernel's cheap default is used (``apriori.prior``: 5% of the data's
+With no ``--scale`` the kernel's cheap default is used (``apriori.family``: 5% of the data's
 standard deviation for the noise families, one time step for blur)."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .predict import METHODS, clean_draws, predict
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="misgen predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, help=f"task name, one of {tasks.available()}")
-    p.add_argument("--kernel", required=True, help=f"a-priori kernel family, one of {apriori.available()}")
+    p.add_argument("--kernel", required=True, help=f"a-priori kernel family, one of {apriori.families()}")
     p.add_argument("--scale", type=float, default=None,
                    help="kernel scale (data units; time steps for blur); default: cheap rule")
     p.add_argument("--length", type=float, default=None, help="correlation length (correlated only)")
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.task not in tasks.available():
         return _fail(f"unknown task {args.task!r}; valid tasks: {', '.join(tasks.available())}")
-    if args.kernel not in apriori.available():
-        return _fail(f"unknown kernel {args.kernel!r}; valid kernels: {', '.join(apriori.available())}")
+    if args.kernel not in apriori.families():
+        return _fail(f"unknown kernel {args.kernel!r}; valid kernels: {', '.join(apriori.families())}")
     if args.method not in METHODS:
         return _fail(f"unknown method {args.method!r}; valid methods: {', '.join(METHODS)}")
     if args.n < 1 or args.bins < 1:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     prior = task.default_prior()
     x = clean_draws(task, prior, args.n, args.seed)
     try:
-        kernel = apriori.prior(args.kernel, scale=args.scale, length=args.length, data=x)
+        kernel = apriori.family(args.kernel, scale=args.scale, length=args.length, data=x)
         pred = predict(task, kernel, prior, bins=args.bins, method=args.method, clean=x,
                        seed=args.seed, progress=False)
     except ValueError as err:

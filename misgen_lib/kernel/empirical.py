@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import DeviationKernel, GaussianForm, check_trajectories, covariance_root
+from ..checks import check_trajectories
+from .base import DeviationKernel, GaussianForm, covariance_root
 from .projection import Projection, project
 
 FORMS = ("bank", "gaussian")

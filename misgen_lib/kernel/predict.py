@@ -26,7 +26,8 @@ from scipy.stats import norm
 from tqdm.auto import tqdm
 
 from .. import metrics
-from .base import DeviationKernel, check_trajectories, covariance_root
+from ..checks import check_trajectories
+from .base import DeviationKernel, covariance_root
 
 METHODS = ("monte-carlo", "analytic")
 

@@ -1,6 +1,6 @@
 """Projection of model samples onto a task's clean manifold ``{g(q, xi)}``.
 
-Two stages (DESIGN section 2, estimator 1):
+Two stages (the projection-residual estimator; its limits are in the book, chapter 03):
 
 1. **Nearest clean trajectory** in a dense reference set: the training data (when given) plus
    ``n_reference`` fresh clean trajectories of the task (``q`` uniform over its range and fresh
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..checks import check_trajectories
 from ..metrics import nearest_clean
-from .base import check_trajectories
 
 
 @dataclass

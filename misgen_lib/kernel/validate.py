@@ -1,4 +1,5 @@
-"""How well a predicted per-bin change matches an observed drift (DESIGN section 2).
+"""How well a predicted per-bin change matches an observed drift (the definitions are in the book,
+chapter "The data deviation kernel").
 
 * ``correlation``: Pearson correlation of predicted ``delta_tilde`` and observed ``delta`` over
   all bins (overflow bins included); beside it ``correlation_null95``, the 95% quantile of the

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..tasks.base import check_positive_int
+from ..checks import check_positive_int
 
 VALID_DEVICES = ("cpu", "cuda")
 

@@ -34,14 +34,6 @@ def as_float(x):
     return x if is_torch(x) else np.asarray(x, dtype=np.float64)
 
 
-def check_trajectories(task_name: str, x, dim: int):
-    """``x`` must have shape (n, T, dim): a clear error otherwise."""
-    shape = tuple(x.shape)
-    if len(shape) != 3 or shape[-1] != dim or shape[1] < 2:
-        raise ValueError(f"{task_name}: trajectories must have shape (n, T>=2, {dim}), got {shape}")
-    return as_float(x)
-
-
 def time_grid(horizon: int, ref=None, start: float = 0.0):
     """``(start + t) / horizon`` for ``t = 0..horizon-1``, shape (horizon,), kind of ``ref``."""
     t = (start + np.arange(horizon, dtype=np.float64)) / horizon

@@ -7,41 +7,11 @@ the registry are shared here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
 from .. import priors as _priors
-
-
-@dataclass
-class Dataset:
-    """A curated dataset: ``x`` (N, T, d) float32 trajectories, ``q`` (N,) their quantities
-    as measured by ``task.measure``; ``xi`` the nuisance draws (N, k) when known (None for
-    bin-balanced demonstrations whose nuisance is implicit)."""
-    task: str
-    x: np.ndarray
-    q: np.ndarray
-    prior: dict
-    seed: int
-    mode: str
-    xi: np.ndarray | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def fingerprint(self) -> str:
-        """sha256 of the trajectories: models cached on this dataset key on it."""
-        import hashlib
-        return hashlib.sha256(np.ascontiguousarray(self.x, dtype=np.float32).tobytes()).hexdigest()
-
-
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+from .curation import curate as _curate
+from .dataset import Dataset
 
 
 class Task:
@@ -111,8 +81,7 @@ class Task:
         demonstrations (``raw_demonstrations``) and select them so that the histogram of the
         measured quantity over ``bins`` equal bins matches ``prior`` (bin-balanced rejection);
         ``info["n_raw"]`` reports how many raw demonstrations were needed."""
-        from .curation import curate
-        return curate(self, n=n, prior=prior, seed=seed, mode=mode or self.default_mode,
+        return _curate(self, n=n, prior=prior, seed=seed, mode=mode or self.default_mode,
                       bins=bins, max_raw=max_raw)
 
     def raw_demonstrations(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:

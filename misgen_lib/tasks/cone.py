@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import check_trajectories, common, namespace, quiet, safe_norm, time_grid
-from .base import Task, check_positive_int, register
+from .backend import common, namespace, quiet, safe_norm, time_grid
+from ..checks import check_positive_int, check_trajectories
+from .base import Task, register
 
 
 def least_squares_slope(tau, y):
@@ -61,14 +62,14 @@ class Cone(Task):
         return xp.stack([radius * xp.cos(angle), radius * xp.sin(angle)], axis=-1)
 
     def measure(self, x):
-        x = check_trajectories(self.name, x, self.dim)
+        x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             return least_squares_slope(time_grid(x.shape[1], x, start=1.0), safe_norm(x))
 
     def plausibility(self, x):
         """``radius_residual``: RMS deviation of ``|x_t|`` from its fitted line, relative to
         the fitted final radius (0 for a clean cone)."""
-        x = check_trajectories(self.name, np.asarray(x), self.dim)
+        x = check_trajectories(np.asarray(x), f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             tau = time_grid(x.shape[1], start=1.0)
             r = np.linalg.norm(x, axis=-1)

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import priors as _priors
-from .base import Dataset, check_positive_int
+from ..checks import check_positive_int
+from .dataset import Dataset
 
 MODES = ("prior", "balanced")
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import check_trajectories, quiet
-from .base import Task, check_positive_int, register
+from .backend import quiet
+from ..checks import check_positive_int, check_trajectories
+from .base import Task, register
 
 
 def logistic_orbits(r: np.ndarray, x0: np.ndarray, steps: int, burn_in: int = 0) -> np.ndarray:
@@ -74,14 +75,14 @@ class Logistic(Task):
         return logistic_orbits(q, np.asarray(xi, float)[:, 0], self.horizon, self.burn_in)[..., None]
 
     def measure(self, x):
-        x = check_trajectories(self.name, x, self.dim)
+        x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             return pair_residual_fit(x[..., 0])[0]
 
     def plausibility(self, x):
         """``map_residual``: RMS of ``x_{n+1} - r_hat x_n (1 - x_n)`` (0 on a clean orbit), and
         ``outside_unit``: share of values outside [0, 1]."""
-        x = check_trajectories(self.name, np.asarray(x), self.dim)
+        x = check_trajectories(np.asarray(x), f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             r, u, y = pair_residual_fit(x[..., 0])
             res = np.sqrt(((y - r[:, None] * u) ** 2).mean(1))

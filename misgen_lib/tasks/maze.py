@@ -26,8 +26,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .backend import check_trajectories, namespace, quiet, safe_norm
-from .base import Task, check_positive_int, register
+from .backend import namespace, quiet, safe_norm
+from ..checks import check_positive_int, check_trajectories
+from .base import Task, register
 from .maze_layouts import LAYOUTS, layout, segments_through_walls
 
 DEFAULT_RANGES = {"umaze": (1.0, 5.0), "medium": (1.0, 9.0), "large": (2.0, 16.0)}
@@ -229,14 +230,14 @@ class Maze(Task):
 
     # -- measurement and plausibility --------------------------------------------------------
     def measure(self, x):
-        x = check_trajectories(self.name, x, self.dim)
+        x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             return travel_distance(x)
 
     def plausibility(self, x):
         """``wall_crossings``: segments through a wall cell; ``endpoints_in_wall``: how many of
         the start and end points (0-2) are not in a free cell."""
-        x = check_trajectories(self.name, np.asarray(x), self.dim)
+        x = check_trajectories(np.asarray(x), f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             ends = self.layout.cell_index(x[:, [0, -1]])
             return {"wall_crossings": segments_through_walls(self.layout, x).astype(float),

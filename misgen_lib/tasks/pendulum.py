@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import check_trajectories, namespace, quiet
-from .base import Task, check_positive_int, register
+from .backend import namespace, quiet
+from ..checks import check_positive_int, check_trajectories
+from .base import Task, register
 
 G = 9.81
 REST_ENERGY = 3 * G  # potential of the hanging rest state is -(m1 + m2) g l1 - m2 g l2 = -3 g
@@ -142,13 +143,13 @@ class Pendulum(Task):
         return np.stack([x1, y1, x1 + np.sin(x[..., 1]), y1 - np.cos(x[..., 1])], axis=-1)
 
     def measure(self, x):
-        x = check_trajectories(self.name, x, self.dim)
+        x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             return energy(x).mean(1)
 
     def plausibility(self, x):
         """``energy_variation``: std over time of the per-step energy (J); a physical sample
         conserves energy (clean data: ~1e-6 J)."""
-        x = check_trajectories(self.name, np.asarray(x), self.dim)
+        x = check_trajectories(np.asarray(x), f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             return {"energy_variation": energy(x).std(1)}

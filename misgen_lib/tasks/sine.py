@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import check_trajectories, common, like, namespace, quiet
-from .base import Task, check_positive_int, register
+from .backend import common, like, namespace, quiet
+from ..checks import check_positive_int, check_trajectories
+from .base import Task, register
 
 QUANTITIES = {"frequency": ("cycles per window", (1.0, 5.0)), "amplitude": ("", (0.5, 2.0))}
 
@@ -86,7 +87,7 @@ class Sine(Task):
         return xp.arccos(cos_w)
 
     def measure(self, x):
-        x = check_trajectories(self.name, x, self.dim)
+        x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             w = self.angular_frequency(x)
             if self.quantity == "frequency":
@@ -109,7 +110,7 @@ class Sine(Task):
     def plausibility(self, x):
         """``recurrence_residual``: RMS of ``x_{t+1} + x_{t-1} - 2 cos(w) x_t`` over RMS of ``x``
         (0 for an exact sinusoid)."""
-        x = check_trajectories(self.name, np.asarray(x), self.dim)
+        x = check_trajectories(np.asarray(x), f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
             s = x[..., 0]
             w = self.angular_frequency(x)
