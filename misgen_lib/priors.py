@@ -143,3 +143,15 @@ def from_dict(d: dict) -> Prior:
     if kind not in _TYPES:
         raise ValueError(f"unknown prior type {kind!r}; valid: {sorted(_TYPES)}")
     return _TYPES[kind](**d)
+
+
+#: priors by the name a notebook parameter or a config can give
+NAMED = {"uniform": Uniform, "beta": Beta, "truncated-normal": TruncatedNormal}
+
+
+def named(kind: str, lo: float, hi: float, **shape) -> Prior:
+    """The prior ``kind`` (``uniform``, ``beta``, ``truncated-normal``) on ``[lo, hi]``; ``shape``:
+    its further parameters (``a``, ``b`` for beta; ``mean``, ``std`` for truncated-normal)."""
+    if kind not in NAMED:
+        raise ValueError(f"unknown prior {kind!r}; valid: {sorted(NAMED)}")
+    return NAMED[kind](lo, hi, **shape)

@@ -78,7 +78,7 @@ def _save_plot(pred, task, kernel, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from .plots import plot_change
+    from ..plots import plot_change
     fig, ax = plt.subplots(figsize=(8, 3.5), constrained_layout=True)
     plot_change(ax, pred.delta, pred.edges, label="predicted change", quantity=task.quantity)
     ax.set_title(f"{task.name}: predicted gain / loss under {kernel.describe()} ({pred.method})")

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
 from ..provenance import git_revision, library_hash
+from ..seeds import derive
 from .base import ModelClass, ModelConfig, Normaliser, TrainedModel, get_class, make_config
 
 ARTIFACT_KIND = "model"
@@ -83,7 +84,7 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
         ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay > 0 else net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = torch.Generator(device=device).manual_seed(seed)
-        order = torch.Generator().manual_seed(seed + 1)
+        order = torch.Generator().manual_seed(derive(seed, "batch-order"))
         xt = torch.as_tensor(x, device=device)
         qt = torch.as_tensor(q, device=device) if q is not None else None
         losses, perm, pos = [], torch.randperm(n, generator=order), 0

@@ -46,6 +46,22 @@ class Task:
         unless the name says otherwise. Default: none beyond the shared distance measure."""
         return {}
 
+    def draw(self, ax, x, **style) -> None:
+        """Draw trajectories ``x`` (n, T, d) on a matplotlib ``ax``, the way this task is read:
+        time series for one channel, the plane for two (tasks override it; ``style`` goes to
+        ``ax.plot``)."""
+        x = np.asarray(x)
+        for k, traj in enumerate(x):
+            kw = {"color": f"C{k}", "lw": 1.0, **style}
+            if self.dim == 2:
+                ax.plot(traj[:, 0], traj[:, 1], **kw)
+            else:
+                ax.plot(np.arange(len(traj)), traj[:, 0], **kw)
+        if self.dim == 2:
+            ax.set_aspect("equal", adjustable="datalim")
+        else:
+            ax.set_xlabel("time step")
+
     # -- shared ----------------------------------------------------------------------------
     def params(self) -> dict:
         """Constructor parameters (JSON-serialisable): identifies the task in cache keys."""

@@ -234,6 +234,22 @@ class Maze(Task):
         with quiet():
             return travel_distance(x)
 
+    def draw(self, ax, x=None, mark_crossings: bool = False, **style) -> None:
+        """The layout's walls and paths ``x`` (n, T, 2) on ``ax``: start (dot), end (star);
+        with ``mark_crossings`` the segments through a wall are drawn red."""
+        free = self.layout.free
+        ax.imshow(~free, cmap="Greys", vmin=0, vmax=1.6, extent=(0, free.shape[1], free.shape[0], 0))
+        ax.set_xticks([]), ax.set_yticks([])
+        for k, p in enumerate(np.asarray(x) if x is not None else []):
+            kw = {"color": f"C{k}", "lw": 1.0, "marker": ".", "ms": 2, **style}
+            ax.plot(p[:, 0], p[:, 1], **kw)
+            ax.plot(*p[0], "o", color=kw["color"], ms=4)
+            ax.plot(*p[-1], "*", color=kw["color"], ms=8)
+            if mark_crossings:
+                segs = np.stack([p[:-1], p[1:]], axis=1)       # (T-1, 2, 2): one segment each
+                for seg in segs[segments_through_walls(self.layout, segs) > 0]:
+                    ax.plot(seg[:, 0], seg[:, 1], color="red", lw=2.5)
+
     def plausibility(self, x):
         """``wall_crossings``: segments through a wall cell; ``endpoints_in_wall``: how many of
         the start and end points (0-2) are not in a free cell."""

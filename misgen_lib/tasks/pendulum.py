@@ -142,6 +142,16 @@ class Pendulum(Task):
         x1, y1 = np.sin(x[..., 0]), -np.cos(x[..., 0])
         return np.stack([x1, y1, x1 + np.sin(x[..., 1]), y1 - np.cos(x[..., 1])], axis=-1)
 
+    def draw(self, ax, x, **style) -> None:
+        """Bob paths in the plane (outer bob solid, inner dotted, pivot at the origin)."""
+        for k, b in enumerate(self.bob_positions(x)):
+            kw = {"color": f"C{k}", "lw": 0.9, **style}
+            ax.plot(b[:, 2], b[:, 3], **kw)
+            ax.plot(b[:, 0], b[:, 1], **{**kw, "lw": 0.6, "ls": ":"})
+            ax.plot(b[0, 2], b[0, 3], "o", color=kw["color"], ms=3)
+        ax.plot(0, 0, "ko", ms=3)
+        ax.set(xlim=(-2.2, 2.2), ylim=(-2.2, 2.2), aspect="equal", xlabel="x [m]", ylabel="y [m]")
+
     def measure(self, x):
         x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():

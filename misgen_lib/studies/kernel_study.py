@@ -1,4 +1,4 @@
-"""The kernel chapters' computations over a suite of trained models (notebooks 03 and 04 only plot).
+"""The kernel chapters' computations over a suite of trained models (chapters 03-05 only plot).
 
 ``empirical_study``: for every task x model entry of ``suite.run_suite``, the empirical kernel of
 the model's samples (residual bank and its stationary Gaussian), the predictions they make
@@ -10,8 +10,9 @@ measured drift.
 the analytic predictor, validated against every model's observed drift, with the prediction's
 measured wall-clock time.
 
-Seeds (companion's choice; the suite uses ``seed`` .. ``seed + 3``): clean draws for predictions
-``seed + 4``, projection references ``seed + 5``, kernel draws ``seed + 6``, bootstrap ``seed + 7``.
+Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws for predictions
+``("kernel-clean", task)``, projection references ``("projection", task, model)``, kernel draws
+``("kernel-draws", task, model)``, validation bootstrap ``("validation", task, model)``.
 """
 from __future__ import annotations
 
@@ -22,10 +23,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import metrics
-from .apriori import prior as apriori_kernel
-from .empirical import ResidualBank, StationaryGaussian, estimate
-from .predict import Prediction, clean_draws, predict
-from .validate import Validation, validate
+from ..kernel import ResidualBank, StationaryGaussian, Validation, estimate, family, predict, validate
+from ..kernel.predict import Prediction, clean_draws
+from ..seeds import derive
+
+
+#: the one a-priori family per model class, declared before any model is trained (companion's
+#: choice): the denoiser of a diffusion U-Net errs smoothly in time (correlated), the MLP backbone
+#: independently per coordinate (white), an autoregressive rollout accumulates its errors
+#: (random walk), a VAE regresses to the mean (blur)
+FAMILY_OF_CLASS = {"diffusion-unet": "correlated", "diffusion-mlp": "white", "transformer": "random-walk",
+                   "vae": "blur"}
 
 
 @dataclass
@@ -49,61 +57,68 @@ class AprioriResult:
     seconds: float                # wall-clock time of the prediction (clean draws excluded)
 
 
-def _clean_by_task(entries, n: int, seed: int) -> dict[str, np.ndarray]:
+def _clean_by_task(entries, n: int) -> dict[tuple[str, int], np.ndarray]:
+    """Clean trajectories from the intended prior, one set per task and seed."""
     out = {}
     for e in entries:
-        if e.task.name not in out:
-            out[e.task.name] = clean_draws(e.task, e.prior, n, seed + 4)
+        if (e.task.name, e.seed) not in out:
+            out[e.task.name, e.seed] = clean_draws(e.task, e.prior, n, derive(e.seed, "kernel-clean", e.task.name))
     return out
 
 
+def _streams(e, purpose: str) -> int:
+    return derive(e.seed, purpose, e.task.name, e.model.name)
+
+
 def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
-                    refine_steps: int = 30, n_boot: int = 500, seed: int = 0,
-                    progress: bool = True) -> list[EmpiricalResult]:
-    clean = _clean_by_task(entries, n_predict, seed)
+                    refine_steps: int = 30, n_boot: int = 500, progress: bool = True) -> list[EmpiricalResult]:
+    """The projection-residual kernel of every entry's samples, its predictions and their validation."""
+    clean = _clean_by_task(entries, n_predict)
     results = []
-    for e in tqdm(entries, desc="empirical kernels", disable=not progress):
+    for e in tqdm(list(entries), desc="empirical kernels", disable=not progress):
         bins = len(e.drift.edges) - 1
         finite = np.isfinite(e.samples).all(axis=(1, 2))
         bank = estimate(e.task, e.data, e.samples[finite], form="bank", n_reference=n_reference,
-                        refine_steps=refine_steps, seed=seed + 5, progress=False)
+                        refine_steps=refine_steps, seed=_streams(e, "projection"), progress=False)
         gauss = bank.to_gaussian()
-        kw = dict(prior=e.prior, clean=clean[e.task.name], bins=bins, seed=seed + 6, progress=False)
+        kw = dict(prior=e.prior, clean=clean[e.task.name, e.seed], bins=bins,
+                  seed=_streams(e, "kernel-draws"), progress=False)
         preds = {"bank (Monte Carlo)": predict(e.task, bank, method="monte-carlo", **kw),
                  "Gaussian (analytic)": predict(e.task, gauss, method="analytic", **kw)}
-        vals = {name: validate(p, e.drift, n_boot=n_boot, seed=seed + 7) for name, p in preds.items()}
+        vals = {name: validate(p, e.drift, n_boot=n_boot, seed=_streams(e, "validation"))
+                for name, p in preds.items()}
         on_manifold = metrics.drift(bank.projection.q_fit, e.prior, bins=bins,
-                                    n_null=len(e.drift.null["tv"]), seed=seed + 2)
+                                    n_null=len(e.drift.null["tv"]), seed=_streams(e, "null"))
         results.append(EmpiricalResult(e, bank, gauss, preds, vals, on_manifold, int((~finite).sum())))
     return results
 
 
 def apriori_study(entries, families=("white", "correlated", "random-walk", "blur"),
                   relative: float = 0.05, length: float = 3.0, blur_steps: float = 1.0,
-                  n_predict: int = 20000, n_boot: int = 300, seed: int = 0,
-                  progress: bool = True) -> list[AprioriResult]:
-    """One analytic prediction per task x family (scale set from the training data: see
-    ``apriori``), validated against every model of that task."""
-    clean = _clean_by_task(entries, n_predict, seed)
-    by_task: dict[str, list] = {}
+                  n_predict: int = 20000, n_boot: int = 300, progress: bool = True) -> list[AprioriResult]:
+    """One analytic prediction per task x seed x family (scale set from the training data: see
+    ``kernel.apriori``), validated against every model of that task and seed."""
+    clean = _clean_by_task(entries, n_predict)
+    groups: dict[tuple[str, int], list] = {}
     for e in entries:
-        by_task.setdefault(e.task.name, []).append(e)
+        groups.setdefault((e.task.name, e.seed), []).append(e)
     results = []
-    bar = tqdm(total=len(by_task) * len(families), desc="a-priori kernels", disable=not progress)
-    for name, group in by_task.items():
+    bar = tqdm(total=len(groups) * len(families), desc="a-priori kernels", disable=not progress)
+    for (name, seed), group in groups.items():
         first = group[0]
-        for family in families:
-            kernel = apriori_kernel(family, scale=blur_steps if family == "blur" else None,
-                                    length=length if family == "correlated" else None,
-                                    data=first.data, relative=relative)
+        for fam in families:
+            kernel = family(fam, scale=blur_steps if fam == "blur" else None,
+                            length=length if fam == "correlated" else None, data=first.data,
+                            relative=relative)
             start = time.perf_counter()
-            pred = predict(first.task, kernel, first.prior, clean=clean[name],
-                           bins=len(first.drift.edges) - 1, method="analytic", seed=seed + 6,
-                           progress=False)
+            pred = predict(first.task, kernel, first.prior, clean=clean[name, seed],
+                           bins=len(first.drift.edges) - 1, method="analytic",
+                           seed=derive(seed, "kernel-draws", name, fam), progress=False)
             seconds = time.perf_counter() - start
             for e in group:
-                results.append(AprioriResult(e, family, kernel, pred,
-                                             validate(pred, e.drift, n_boot=n_boot, seed=seed + 7), seconds))
+                results.append(AprioriResult(e, fam, kernel, pred,
+                                             validate(pred, e.drift, n_boot=n_boot, seed=_streams(e, "validation")),
+                                             seconds))
             bar.update()
     bar.close()
     return results
@@ -127,7 +142,8 @@ def empirical_table(results: list[EmpiricalResult]):
     rows = []
     for r in results:
         for name, v in r.validations.items():
-            rows.append({"task": r.entry.task.name, "model": r.entry.model.name, "predictor": name,
+            rows.append({"task": r.entry.task.name, "model": r.entry.model.name, "seed": r.entry.seed,
+                         "predictor": name,
                          "TV null 95%": r.entry.drift.null_q95("tv"), **_validation_columns(v),
                          "residual RMS": float(np.sqrt(np.mean(r.bank.residuals ** 2)))})
     return pd.DataFrame(rows)
@@ -137,7 +153,7 @@ def decomposition_table(results: list[EmpiricalResult]):
     """pandas DataFrame: drift of the fitted on-manifold quantity beside the measured drift."""
     import pandas as pd
     return pd.DataFrame([{
-        "task": r.entry.task.name, "model": r.entry.model.name,
+        "task": r.entry.task.name, "model": r.entry.model.name, "seed": r.entry.seed,
         "TV measured": r.entry.drift.tv, "TV on-manifold": r.on_manifold.tv,
         "TV null 95%": r.entry.drift.null_q95("tv"),
         "on-manifold within null": r.on_manifold.tv <= r.on_manifold.null_q95("tv"),
@@ -149,7 +165,8 @@ def decomposition_table(results: list[EmpiricalResult]):
 def apriori_table(results: list[AprioriResult]):
     """pandas DataFrame: one row per task x model x a-priori family."""
     import pandas as pd
-    return pd.DataFrame([{"task": r.entry.task.name, "model": r.entry.model.name, "family": r.family,
+    return pd.DataFrame([{"task": r.entry.task.name, "model": r.entry.model.name, "seed": r.entry.seed,
+                          "family": r.family,
                           "kernel": r.kernel.describe(), **_validation_columns(r.validation),
                           "prediction seconds": r.seconds} for r in results])
 

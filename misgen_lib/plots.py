@@ -1,0 +1,113 @@
+"""Figure builders shared by the chapters and the CLI: per-bin change and bin masses, a
+quantity's density against the intended prior with the finite-sample null, and the observed vs
+kernel-predicted drift of a task. (How a task's trajectories are drawn is the task's own
+``draw``.)"""
+from __future__ import annotations
+
+import numpy as np
+
+GAIN, LOSS = "#2a9d8f", "#e76f51"
+
+
+def bin_labels(edges: np.ndarray) -> list[str]:
+    """Tick labels of the bins with the overflow bins first and last."""
+    inner = [f"{0.5 * (a + b):.3g}" for a, b in zip(edges[:-1], edges[1:])]
+    return [f"<{edges[0]:.3g}"] + inner + [f">{edges[-1]:.3g}"]
+
+
+def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray | None = None,
+                label: str = "change", quantity: str = "q", color_by_sign: bool = True,
+                offset: float = 0.0, width: float = 0.8, **bar_kwargs):
+    """Bars of a per-bin change ``delta`` (overflow bins first and last) on ``ax``, coloured gain
+    / loss, with the finite-sample null band (2, bins+2) as a grey band when given."""
+    pos = np.arange(len(delta))
+    if null_band is not None:
+        ax.fill_between(pos, null_band[0], null_band[1], step="mid", color="0.85",
+                        label="null 95% band", zorder=0)
+    colors = np.where(delta >= 0, GAIN, LOSS) if color_by_sign else None
+    ax.bar(pos + offset, delta, width=width, color=colors, label=label, **bar_kwargs)
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xticks(pos)
+    ax.set_xticklabels(bin_labels(edges), rotation=90, fontsize=7)
+    ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
+    ax.set_ylabel("mass change per bin")
+    return ax
+
+
+def plot_masses(ax, edges: np.ndarray, masses: dict[str, np.ndarray], quantity: str = "q"):
+    """Step lines of bin masses (overflow bins first and last), one per name in ``masses``."""
+    pos = np.arange(len(edges) + 1)
+    styles = {"prior": dict(color="0.4", ls="--"), "observed": dict(color="C0", lw=2),
+              "predicted": dict(color="C3", lw=1.5)}
+    for name, p in masses.items():
+        ax.step(pos, p, where="mid", label=name, **styles.get(name.split()[0], {}))
+    ax.set_xticks(pos)
+    ax.set_xticklabels(bin_labels(edges), rotation=90, fontsize=7)
+    ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
+    ax.set_ylabel("mass per bin")
+    return ax
+
+
+def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity: str = "q"):
+    """Left: prior, observed and predicted bin masses; right: observed change (bars, null band)
+    with the predicted change (line and dots)."""
+    plot_masses(ax_masses, drift.edges, {"prior": drift.p_star, "observed": drift.p_hat,
+                                         "predicted": prediction.p_tilde}, quantity)
+    plot_change(ax_change, drift.delta, drift.edges, drift.null_band, label="observed change",
+                quantity=quantity)
+    ax_change.plot(np.arange(len(prediction.delta)), prediction.delta, "o-", color="k", ms=3,
+                   lw=1, label="predicted change")
+    return ax_masses, ax_change
+
+
+def quantity_label(task) -> str:
+    return f"{task.quantity} [{task.unit}]" if task.unit else task.quantity
+
+
+def density_with_null(ax, q, drift, prior, task, data_q=None, pad: float = 0.25,
+                      label: str = "model samples", title: str | None = None):
+    """The density of measured quantities ``q`` (bars; values beyond the padded axis are
+    clipped to its edges) against the intended ``prior`` (red line), with the central 95% of a
+    bin's density for an independent clean sample of the same size (grey band: ``drift``'s
+    finite-sample null) and, when given, the training data's quantities ``data_q`` (grey steps)."""
+    lo, hi = task.q_range
+    pad = pad * (hi - lo)
+    width = np.diff(drift.edges)
+    inner = slice(1, -1)
+    band = [np.append((drift.p_star[inner] + drift.null_band[k, inner]) / width, 0) for k in (0, 1)]
+    ax.fill_between(drift.edges, band[0], band[1], step="post", color="0.8", label="null 95%")
+    q = np.asarray(q, float)
+    shown = np.clip(q[np.isfinite(q)], lo - pad, hi + pad)
+    ax.hist(shown, bins=np.linspace(lo - pad, hi + pad, int(1.5 * (len(drift.edges) - 1)) + 1),
+            density=True, color="C0", alpha=0.55, label=label)
+    if data_q is not None:
+        ax.hist(data_q, bins=drift.edges, density=True, histtype="step", color="0.35",
+                label="training data")
+    grid = np.linspace(lo - pad, hi + pad, 400)
+    ax.plot(grid, prior.pdf(grid), color="C3", lw=2, label="intended prior")
+    ax.set_xlabel(quantity_label(task))
+    ax.set_ylabel("density")
+    if title is not None:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def observed_vs_predicted_figure(results, predictor: str):
+    """One row per kernel-study result (``studies.kernel_study.EmpiricalResult``) of one task:
+    left, prior, observed and predicted bin masses; right, the observed change with its null band
+    and the change predicted under ``predictor``, titled with the validation numbers."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(results), 2, figsize=(12, 2.8 * len(results)), squeeze=False,
+                             constrained_layout=True)
+    for (ax_m, ax_c), r in zip(axes, results):
+        plot_observed_vs_predicted(ax_m, ax_c, r.entry.drift, r.predictions[predictor],
+                                   r.entry.task.quantity)
+        v = r.validations[predictor]
+        ax_m.set_title(f"{r.entry.model.name}: recovered distribution", fontsize=9)
+        ax_c.set_title(f"{r.entry.model.name}: change; corr {v.correlation:+.2f} "
+                       f"(null 95% {v.correlation_null95:.2f}), share explained {v.share_explained:+.2f}",
+                       fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].legend(fontsize=7)
+    fig.suptitle(f"{results[0].entry.task.name}: observed vs kernel-predicted drift ({predictor})")
+    return fig

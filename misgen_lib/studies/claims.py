@@ -1,0 +1,172 @@
+"""The paper's claims as computed verdicts. Each claim has its decision rule declared here, in
+``RULES``, before any result is seen; a ``claim_*`` function applies the rule to every unit (a
+task x model x seed entry, or a model class) and returns a ``Verdict``: the units with their
+numbers and whether each one counts for the claim, and the outcome over all units:
+
+* ``supports``: every unit counts; ``partly supports``: some do; ``does not support``: none does;
+* ``not tested``: no unit qualifies (e.g. no plausible pair for C2).
+
+Chapters print ``verdict.sentence()`` and show ``verdict.items``; they never decide themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the paper's claims, in the companion's words (the design's C1-C6)
+CLAIMS = {
+    "C1": "each model class shows a drift of the quantity's distribution well above the finite-sample "
+          "null while single samples stay plausible",
+    "C2": "the data deviation kernel, pushed through the measurement, predicts the observed per-bin "
+          "change (peaks and troughs) for models whose samples are plausible",
+    "C3": "the maze's recovered travel distance shifts upward",
+    "C4": "the pendulum's energy gains and loses mass where the kernel says",
+    "C6": "an a-priori kernel, declared before training, predicts the direction of the drift",
+}
+
+#: decision rules, declared up front; the functions below implement exactly these
+RULES = {
+    "C1": "a task x model x seed entry counts when its TV exceeds the 95% quantile of its "
+          "finite-sample null AND its samples are plausible: their median distance to the nearest "
+          "training trajectory is at most `plausible_factor` times that of fresh clean trajectories",
+    "C2": "among plausible entries (as in C1), an entry counts when the kernel's predicted per-bin "
+          "change correlates with the observed one above the 95% quantile of the same correlation "
+          "under pure finite-sample noise AND the predicted sign agrees on more than half of the "
+          "bins whose observed change lies beyond the null band",
+    "C3": "a model counts when both the mean shift of travel distance and the share of samples above "
+          "the prior's median have their whole 95% bootstrap interval above the central 95% of the "
+          "same statistic for a clean sample of the same size",
+    "C4": "an entry counts under the same agreement rule as C2 (correlation above the noise quantile "
+          "and sign agreement above one half on bins beyond the null)",
+    "C6": "an entry counts when the one a-priori family declared for its model class before training "
+          "(no choice after seeing the drift) predicts a per-bin change whose correlation with the "
+          "observed change exceeds the 95% noise quantile",
+}
+
+
+@dataclass
+class Verdict:
+    """A claim's outcome: ``items`` (pandas DataFrame) has one row per unit with the numbers the
+    rule uses and a boolean ``counts`` column (NaN rows, e.g. implausible pairs for C2, are left
+    out of the count)."""
+    claim: str
+    items: object
+
+    @property
+    def statement(self) -> str:
+        return CLAIMS[self.claim]
+
+    @property
+    def rule(self) -> str:
+        return RULES[self.claim]
+
+    @property
+    def total(self) -> int:
+        return int(self.items["counts"].notna().sum())
+
+    @property
+    def passed(self) -> int:
+        return int((self.items["counts"] == True).sum())  # noqa: E712 (NaN rows do not count)
+
+    @property
+    def outcome(self) -> str:
+        if self.total == 0:
+            return "not tested"
+        return ("supports" if self.passed == self.total else
+                "partly supports" if self.passed else "does not support")
+
+    def sentence(self) -> str:
+        return f"{self.outcome} the claim ({self.passed} of {self.total} units meet the rule)"
+
+
+def _verdict(claim: str, rows: list[dict]) -> Verdict:
+    import pandas as pd
+    items = pd.DataFrame(rows)
+    if "counts" not in items:
+        items["counts"] = pd.Series(dtype=object)
+    items["counts"] = items["counts"].astype(object)
+    return Verdict(claim, items)
+
+
+def _entry_keys(e) -> dict:
+    return {"task": e.task.name, "model": e.model.name, "seed": e.seed}
+
+
+def _agrees(v) -> bool:
+    return bool(v.correlation > v.correlation_null95 and v.sign_agreement > 0.5)
+
+
+def plausible(entry, plausible_factor: float) -> bool:
+    """The C1 plausibility condition of a suite entry."""
+    return bool(entry.distance_ratio <= plausible_factor)
+
+
+def claim_c1(entries, plausible_factor: float = 2.0) -> Verdict:
+    """C1 over suite entries."""
+    rows = []
+    for e in entries:
+        above = bool(e.drift.tv > e.drift.null_q95("tv"))
+        ok = plausible(e, plausible_factor)
+        rows.append({**_entry_keys(e), "TV": e.drift.tv, "TV null 95%": e.drift.null_q95("tv"),
+                     "TV above null": above, "distance ratio": e.distance_ratio, "plausible": ok,
+                     "counts": above and ok})
+    return _verdict("C1", rows)
+
+
+def _agreement_rows(results, predictor: str, plausible_factor: float | None) -> list[dict]:
+    rows = []
+    for r in results:
+        v = r.validations[predictor]
+        ok = True if plausible_factor is None else plausible(r.entry, plausible_factor)
+        rows.append({**_entry_keys(r.entry), "correlation": v.correlation,
+                     "corr null 95%": v.correlation_null95, "sign agreement": v.sign_agreement,
+                     "bins beyond null": v.n_beyond_null, "share explained": v.share_explained,
+                     "plausible": ok, "counts": _agrees(v) if ok else np.nan})
+    return rows
+
+
+def claim_c2(results, predictor: str, plausible_factor: float = 2.0) -> Verdict:
+    """C2 over kernel-study results (``EmpiricalResult``) with validations under ``predictor``."""
+    return _verdict("C2", _agreement_rows(results, predictor, plausible_factor))
+
+
+def claim_c4(results, predictor: str) -> Verdict:
+    """C4 over kernel-study results of the pendulum."""
+    return _verdict("C4", _agreement_rows(results, predictor, None))
+
+
+def claim_c3(shifts: dict) -> Verdict:
+    """C3 over ``{model name: metrics.LocationShift}`` of the maze's travel distance."""
+    rows = []
+    for name, s in shifts.items():
+        mean_dir, share_dir = s.beyond_null("mean_shift"), s.beyond_null("share_above_median")
+        rows.append({"model": name, "mean shift": s.mean_shift, "mean shift CI": s.mean_shift_ci,
+                     "mean shift null": s.mean_shift_null, "share above median": s.share_above_median,
+                     "share CI": s.share_above_median_ci, "share null": s.share_above_median_null,
+                     "direction": direction(s), "counts": mean_dir == 1 and share_dir == 1})
+    return _verdict("C3", rows)
+
+
+def direction(shift) -> str:
+    """``upward`` / ``downward`` when both location statistics leave the null the same way, else
+    ``no clear shift``."""
+    signs = {shift.beyond_null("mean_shift"), shift.beyond_null("share_above_median")}
+    return "upward" if signs == {1} else "downward" if signs == {-1} else "no clear shift"
+
+
+def claim_c6(results, declared: dict[str, str]) -> Verdict:
+    """C6 over a-priori study results (``AprioriResult``), using only the family ``declared`` for
+    each model class (model name -> family name)."""
+    missing = sorted({r.entry.model.name for r in results} - set(declared))
+    if missing:
+        raise ValueError(f"no a-priori family declared for model classes {missing}; declared: {declared}")
+    rows = []
+    for r in results:
+        if r.family != declared[r.entry.model.name]:
+            continue
+        v = r.validation
+        rows.append({**_entry_keys(r.entry), "family": r.family, "correlation": v.correlation,
+                     "corr null 95%": v.correlation_null95, "sign agreement": v.sign_agreement,
+                     "counts": bool(v.correlation > v.correlation_null95)})
+    return _verdict("C6", rows)

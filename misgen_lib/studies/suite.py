@@ -1,0 +1,253 @@
+"""The task x model suite: curate each task's dataset under its intended prior, fit every model
+class, sample, measure and compare the recovered distribution with the prior; once per seed.
+
+Chapters build their ``SuiteConfig`` from a named configuration (``studies.config``); the
+chapter that trains calls ``run_suite(cfg)``, later chapters pass ``require_cached=True`` and load
+the same models and samples from the artifact cache.
+
+Open for experiments beyond the book's: any intended prior per task (``priors``), task
+constructor parameters (``task_params``), conditional training (``conditional``: samples are then
+generated for quantities drawn from the prior), several seeds (``seeds``: each a full replicate,
+from curation to sampling) and per-model-class config overrides (``overrides``).
+
+Seeds: every stochastic step draws from a named stream of its seed (``misgen_lib.seeds``): the
+dataset ``("data", task)``, training ``("train", task, model)``, the conditioning quantities
+``("condition", task, model)``, samples ``("samples", task, model)``, the drift null
+``("null", task, model)``, the clean reference set of the plausibility baseline
+``("reference", task)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import metrics, tasks
+from .. import models as _models
+from ..cache import ArtifactStore, default_store
+from ..checks import check_names, check_positive_int
+from ..priors import Prior
+from ..seeds import derive, stream
+from ..tasks.curation import check_prior
+
+
+@dataclass
+class SuiteConfig:
+    """What the suite trains. The field defaults are the book's base configuration; named
+    variants (``studies.config``) override a few of them. ``tasks`` / ``models``: names (a
+    sequence or a comma-separated string). ``width``, ``train_steps``, ``batch_size`` and
+    ``device`` go to every model's config; ``overrides`` maps a model name to further config
+    fields. ``priors``: task name -> intended prior (default: the task's own, uniform);
+    ``task_params``: task name -> constructor parameters."""
+    tasks: tuple[str, ...] = ("sine", "cone", "logistic")
+    models: tuple[str, ...] = ("diffusion-unet", "diffusion-mlp", "transformer", "vae")
+    n_train: int = 2000
+    train_steps: int = 1500
+    batch_size: int = 64
+    width: int = 32
+    n_samples: int = 2000
+    seeds: tuple[int, ...] = (0,)
+    device: str = "cpu"
+    bins: int = 20
+    n_null: int = 200
+    threads: int = 1               # torch CPU threads while running (0: torch's default)
+    conditional: bool = False
+    overrides: dict = field(default_factory=dict)
+    priors: dict = field(default_factory=dict)
+    task_params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.tasks = check_names(self.tasks, "task", tasks.available())
+        self.models = check_names(self.models, "model", _models.available())
+        for name in ("n_train", "train_steps", "batch_size", "width", "n_samples", "bins", "n_null",
+                     "threads"):
+            check_positive_int(f"SuiteConfig.{name}", getattr(self, name),
+                               minimum=0 if name == "threads" else 1)
+        seeds = (self.seeds,) if isinstance(self.seeds, (int, np.integer)) else tuple(self.seeds)
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"SuiteConfig.seeds must be distinct integers >= 0, got {self.seeds!r}")
+        self.seeds = tuple(check_positive_int("SuiteConfig.seeds", s, minimum=0) for s in seeds)
+        if not isinstance(self.conditional, bool):
+            raise ValueError(f"SuiteConfig.conditional must be True or False, got {self.conditional!r}")
+        for what, mapping, valid in (("overrides", self.overrides, self.models),
+                                     ("priors", self.priors, self.tasks),
+                                     ("task_params", self.task_params, self.tasks)):
+            bad = sorted(set(mapping) - set(valid))
+            if bad:
+                raise ValueError(f"SuiteConfig.{what} names {bad}, which are not in the suite; valid: "
+                                 f"{list(valid)}")
+        for name, prior in self.priors.items():
+            if not isinstance(prior, Prior):
+                raise ValueError(f"SuiteConfig.priors[{name!r}] must be a misgen_lib.priors.Prior, got "
+                                 f"{prior!r}")
+        for name in self.models:   # fail now, not after training the first models
+            self.model_config(name)
+        for name in self.tasks:
+            self.prior(self.task(name))
+
+    def model_config(self, name: str):
+        return _models.make_config(name, {"train_steps": self.train_steps, "batch_size": self.batch_size,
+                                          "width": self.width, "device": self.device,
+                                          **self.overrides.get(name, {})})
+
+    def task(self, name: str) -> tasks.Task:
+        return tasks.get(name, **self.task_params.get(name, {}))
+
+    def prior(self, task: tasks.Task) -> Prior:
+        """The intended prior of ``task`` (checked against the task's range)."""
+        return check_prior(task, self.priors.get(task.name))
+
+
+@dataclass
+class SuiteEntry:
+    """One task x model x seed result. ``plausibility``: per-sample measures of the model's
+    samples (name -> (n_samples,)); ``reference_plausibility``: the same on fresh clean
+    trajectories curated like the training data, the baseline a plausible sample should match.
+    ``q_condition``: the quantities a conditional model generated for (None if unconditional)."""
+    task: tasks.Task
+    prior: Prior
+    data: tasks.Dataset
+    model: _models.TrainedModel
+    seed: int
+    samples: np.ndarray
+    q_hat: np.ndarray
+    drift: metrics.Drift
+    plausibility: dict[str, np.ndarray]
+    reference_plausibility: dict[str, np.ndarray]
+    q_condition: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.task.name} / {self.model.name}"
+
+    @property
+    def distance_ratio(self) -> float:
+        """Median nearest-clean distance of the samples over that of fresh clean trajectories."""
+        return float(np.nanmedian(self.plausibility["nearest_clean_rms"])
+                     / np.nanmedian(self.reference_plausibility["nearest_clean_rms"]))
+
+
+class SuiteResult:
+    """The entries of a suite run (task-major, then model, then seed) with lookups."""
+
+    def __init__(self, config: SuiteConfig, entries: list[SuiteEntry]):
+        self.config, self.entries = config, entries
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, task: str, model: str, seed: int | None = None) -> SuiteEntry:
+        """The entry of ``task`` x ``model`` at ``seed`` (default: the first seed)."""
+        seed = self.config.seeds[0] if seed is None else seed
+        for e in self.entries:
+            if (e.task.name, e.model.name, e.seed) == (task, model, seed):
+                return e
+        raise KeyError(f"no suite entry for task {task!r}, model {model!r}, seed {seed!r}; tasks "
+                       f"{list(self.config.tasks)}, models {list(self.config.models)}, seeds "
+                       f"{list(self.config.seeds)}")
+
+    def first_seed(self) -> list[SuiteEntry]:
+        return [e for e in self.entries if e.seed == self.config.seeds[0]]
+
+    def table(self):
+        return summary_table(self.entries)
+
+
+def plausibility(task: tasks.Task, x: np.ndarray, data: tasks.Dataset) -> dict[str, np.ndarray]:
+    """The task's own measures plus ``nearest_clean_rms``: RMS distance (per time step, data
+    units) to the nearest training trajectory."""
+    return {**task.plausibility(x), "nearest_clean_rms": metrics.nearest_clean(x, data.x)[1]}
+
+
+def cached_samples(model: _models.TrainedModel, n: int, seed: int, store: ArtifactStore,
+                   q: np.ndarray | None = None) -> np.ndarray:
+    """``model.sample(n, seed, q)``, cached under the model's key, the device and the
+    conditioning quantities."""
+    def compute():
+        buf = io.BytesIO()
+        np.save(buf, model.sample(n, seed=seed, q=q))
+        return {"samples.npy": buf.getvalue()}
+    inputs = {"model": model.key, "n": n, "seed": seed, "device": model.config.device}
+    if q is not None:
+        inputs["q"] = hashlib.sha256(np.ascontiguousarray(q, dtype=np.float64).tobytes()).hexdigest()
+    files = store.get_or_compute("samples", inputs, compute)
+    return np.load(io.BytesIO(files["samples.npy"]))
+
+
+def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactStore | None = None,
+              progress: bool = True) -> SuiteResult:
+    """Every task x model pair of ``cfg`` at every seed."""
+    with _models.torch_threads(cfg.threads):
+        return SuiteResult(cfg, _run(cfg, require_cached, store or default_store(), progress))
+
+
+def _run(cfg: SuiteConfig, require_cached: bool, store: ArtifactStore, progress: bool) -> list[SuiteEntry]:
+    entries = []
+    bar = tqdm(total=len(cfg.tasks) * len(cfg.models) * len(cfg.seeds), desc="suite", disable=not progress)
+    for task_name in cfg.tasks:
+        task = cfg.task(task_name)
+        prior = cfg.prior(task)
+        clean = {seed: _clean(cfg, task, prior, seed) for seed in cfg.seeds}
+        for model_name in cfg.models:
+            for seed in cfg.seeds:
+                bar.set_postfix_str(f"{task_name} / {model_name} / seed {seed}")
+                entries.append(_entry(cfg, task, prior, *clean[seed], model_name, seed, require_cached,
+                                      store, progress))
+                bar.update()
+    bar.close()
+    return entries
+
+
+def _clean(cfg, task, prior, seed) -> tuple[tasks.Dataset, dict[str, np.ndarray]]:
+    """The training set of ``task`` at ``seed`` and the plausibility of fresh clean trajectories,
+    curated the same way (the baseline a plausible sample should match)."""
+    data = task.curate(cfg.n_train, prior=prior, seed=derive(seed, "data", task.name))
+    reference = task.curate(cfg.n_samples, prior=prior, seed=derive(seed, "reference", task.name)).x
+    return data, plausibility(task, reference, data)
+
+
+def _entry(cfg, task, prior, data, reference_plausibility, model_name, seed, require_cached, store,
+           progress) -> SuiteEntry:
+    model = _models.fit(model_name, data, cfg.model_config(model_name),
+                        seed=derive(seed, "train", task.name, model_name), conditional=cfg.conditional,
+                        store=store, require_cached=require_cached, progress=progress)
+    q_condition = (prior.sample(cfg.n_samples, stream(seed, "condition", task.name, model_name))
+                   if cfg.conditional else None)
+    samples = cached_samples(model, cfg.n_samples, derive(seed, "samples", task.name, model_name), store,
+                             q=q_condition)
+    q_hat = np.asarray(task.measure(samples), dtype=float)
+    drift = metrics.drift(q_hat, prior, bins=cfg.bins, n_null=cfg.n_null,
+                          seed=derive(seed, "null", task.name, model_name))
+    return SuiteEntry(task, prior, data, model, seed, samples, q_hat, drift,
+                      plausibility(task, samples, data), reference_plausibility, q_condition)
+
+
+def summary_table(entries):
+    """pandas DataFrame, one row per task x model x seed: drift metrics beside their null's 95%
+    quantile, ``TV above null``, the median of each plausibility measure for the samples and for
+    clean reference trajectories, ``distance ratio`` (samples' median nearest-clean distance over
+    the clean one's) and ``relative distance``: the median nearest-clean RMS distance over the RMS
+    of the training trajectories."""
+    import pandas as pd
+    rows = []
+    for e in entries:
+        s = e.drift.summary()
+        row = {"task": e.task.name, "model": e.model.name, "seed": e.seed, "TV": s["tv"],
+               "TV null 95%": s["tv_null95"], "W1": s["w1"], "W1 null 95%": s["w1_null95"],
+               "outside": s["outside"], "outside null 95%": s["outside_null95"],
+               "TV above null": s["tv"] > s["tv_null95"]}
+        for name, values in e.plausibility.items():
+            row[f"{name} (samples)"] = float(np.nanmedian(values))
+            row[f"{name} (clean)"] = float(np.nanmedian(e.reference_plausibility[name]))
+        scale = float(np.sqrt(np.mean(e.data.x.astype(np.float64) ** 2)))
+        row["distance ratio"] = e.distance_ratio
+        row["relative distance (samples)"] = row["nearest_clean_rms (samples)"] / scale
+        row["relative distance (clean)"] = row["nearest_clean_rms (clean)"] / scale
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,111 @@
+"""The task x model suite at a tiny size: entries, drift against the null, caching between runs,
+and the opened-up configuration (priors, task parameters, conditional training, seeds)."""
+import numpy as np
+import pytest
+import torch
+
+import misgen_lib as mg
+from misgen_lib.cache import ArtifactStore
+from misgen_lib.models import MissingArtifact
+from misgen_lib.studies import SuiteConfig, run_suite, suite_config, summary_table
+
+torch.set_num_threads(1)  # tiny models; two OpenMP threads stall on a shared CPU
+
+TINY = dict(tasks="sine,logistic", models=("vae", "transformer"), n_train=64, train_steps=3,
+            batch_size=16, width=8, n_samples=40, n_null=20, bins=10)
+
+
+def test_config_validation_names_the_bad_value():
+    with pytest.raises(ValueError, match=r"unknown task \['wave'\]; valid: .*'sine'"):
+        SuiteConfig(tasks=("sine", "wave"))
+    with pytest.raises(ValueError, match="unknown model.*'gan'"):
+        SuiteConfig(models="vae,gan")
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 1, got 0"):
+        SuiteConfig(n_samples=0)
+    with pytest.raises(ValueError, match=r"overrides names \['transformer'\], which are not in the suite"):
+        SuiteConfig(models="vae", overrides={"transformer": {"layers": 1}})
+    with pytest.raises(ValueError, match="heads"):   # checked before anything trains
+        SuiteConfig(models="transformer", width=10)
+    with pytest.raises(ValueError, match=r"seeds must be distinct integers >= 0, got \(1, 1\)"):
+        SuiteConfig(seeds=(1, 1))
+    with pytest.raises(ValueError, match=r"priors names \['cone'\]"):
+        SuiteConfig(tasks="sine", priors={"cone": mg.priors.Uniform(0.5, 2.0)})
+    with pytest.raises(ValueError, match=r"prior support \[0.1, 2.0\] leaves"):
+        SuiteConfig(tasks="cone", priors={"cone": mg.priors.Uniform(0.1, 2.0)})
+    assert SuiteConfig(tasks=" sine , cone").tasks == ("sine", "cone")
+    assert SuiteConfig(seeds=3).seeds == (3,)
+
+
+def test_named_configurations_compose_base_suite_and_profile():
+    base = SuiteConfig()
+    applied_ci = suite_config("applied", "ci")
+    assert applied_ci.tasks == ("maze", "pendulum") and applied_ci.train_steps == 50   # profile last
+    assert suite_config("applied").train_steps == 1000 and suite_config("applied").width == base.width
+    assert suite_config("synthetic") == base
+    assert suite_config("synthetic", "ci", seeds=(0, 1)).seeds == (0, 1)           # overrides last
+    with pytest.raises(ValueError, match=r"unknown suite 'toy'; valid: \['applied', 'synthetic'\]"):
+        suite_config("toy")
+    with pytest.raises(ValueError, match=r"unknown profile 'fast'; valid: \['ci', 'default', 'paper'\]"):
+        suite_config("synthetic", "fast")
+
+
+def test_run_suite_entries_and_cache(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path)
+    cfg = SuiteConfig(**TINY)
+    with pytest.raises(MissingArtifact, match="missing artifact"):
+        run_suite(cfg, require_cached=True, store=store, progress=False)
+    result = run_suite(cfg, store=store, progress=False)
+    assert [(e.task.name, e.model.name, e.seed) for e in result] == [
+        ("sine", "vae", 0), ("sine", "transformer", 0), ("logistic", "vae", 0), ("logistic", "transformer", 0)]
+    for e in result:
+        assert e.samples.shape == (40, e.task.horizon, e.task.dim)
+        np.testing.assert_array_equal(e.q_hat, e.task.measure(e.samples))
+        assert len(e.data) == 64 and e.drift.n == 40 and len(e.drift.delta) == 12
+        assert e.model.config.width == 8 and e.model.config.train_steps == 3
+        assert set(e.plausibility) == set(e.reference_plausibility) and "nearest_clean_rms" in e.plausibility
+        assert all(v.shape == (40,) for v in e.plausibility.values())
+        assert e.reference_plausibility["nearest_clean_rms"].shape == (40,)
+    assert result.get("logistic", "vae") is result.entries[2]
+    with pytest.raises(KeyError, match="no suite entry for task 'cone'"):
+        result.get("cone", "vae")
+    table = summary_table(result)
+    assert len(table) == 4 and list(table["seed"]) == [0] * 4
+    assert list(table["TV above null"]) == [e.drift.tv > e.drift.null_q95("tv") for e in result]
+
+    # second run: everything from the cache, nothing retrained or resampled
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained a cached model")
+    monkeypatch.setattr(mg.models.training, "train", no_training)
+    again = run_suite(cfg, require_cached=True, store=store, progress=False)
+    for a, b in zip(result, again):
+        np.testing.assert_array_equal(a.samples, b.samples)
+        assert a.drift.tv == b.drift.tv
+
+
+def test_seeds_are_full_replicates(tmp_path):
+    cfg = SuiteConfig(**{**TINY, "tasks": "sine", "models": "vae", "seeds": (0, 5)})
+    result = run_suite(cfg, store=ArtifactStore(tmp_path), progress=False)
+    a, b = result.get("sine", "vae", 0), result.get("sine", "vae", 5)
+    assert not np.array_equal(a.data.x, b.data.x)          # its own curated dataset
+    assert a.model.key != b.model.key and not np.array_equal(a.samples, b.samples)
+
+
+def test_suite_takes_any_prior_task_parameters_and_conditional_training(tmp_path):
+    prior = mg.priors.Beta(0.5, 2.0, 5.0, 2.0)   # skewed to large opening rates
+    cfg = SuiteConfig(tasks="cone", models="diffusion-mlp", n_train=400, train_steps=300, batch_size=64, width=16,
+                      n_samples=300, n_null=20, bins=10, conditional=True, priors={"cone": prior},
+                      task_params={"cone": {"horizon": 32}})
+    e = run_suite(cfg, store=ArtifactStore(tmp_path), progress=False).get("cone", "diffusion-mlp")
+    assert e.task.horizon == 32 and e.samples.shape == (300, 32, 2)
+    assert e.prior is prior and e.data.prior["type"] == "Beta"
+    assert e.model.conditional and e.q_condition.shape == (300,)
+    # the training data follow the skewed prior, and the conditioning quantities are drawn from it
+    assert np.mean(e.data.q) > np.mean(e.task.q_range) and np.mean(e.q_condition) > np.mean(e.task.q_range)
+    # a conditional model tracks the quantity it was asked for
+    assert np.corrcoef(e.q_condition, e.q_hat)[0, 1] > 0.5
+
+
+def test_suite_overrides_reach_the_model_config():
+    cfg = SuiteConfig(models="transformer,vae", width=16, overrides={"transformer": {"layers": 1}})
+    assert cfg.model_config("transformer").layers == 1 and cfg.model_config("transformer").width == 16
+    assert cfg.model_config("vae").width == 16
