@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_NOTEBOOKS = Path(__file__).resolve().parent / "fixtures" / "notebooks"
-BOOK_SOURCES = ("_toc.yml", "intro.md", "reproduce.md")
+BOOK_SOURCES = ("_toc.yml", "intro.md", "reproduce.md", "extending.md")
 
 if not os.environ.get("MISGEN_CACHE_DIR"):
     os.environ["MISGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="misgen-test-cache-")

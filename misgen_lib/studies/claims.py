@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: plausibility threshold of C1 and C2 (companion's choice): the median nearest-clean distance of
+#: a model's samples at most this many times that of fresh clean trajectories
+PLAUSIBLE_FACTOR = 2.0
+
 #: the paper's claims, in the companion's words (the design's C1-C6)
 CLAIMS = {
     "C1": "each model class shows a drift of the quantity's distribution well above the finite-sample "
@@ -102,7 +106,7 @@ def plausible(entry, plausible_factor: float) -> bool:
     return bool(entry.distance_ratio <= plausible_factor)
 
 
-def claim_c1(entries, plausible_factor: float = 2.0) -> Verdict:
+def claim_c1(entries, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
     """C1 over suite entries."""
     rows = []
     for e in entries:
@@ -126,7 +130,7 @@ def _agreement_rows(results, predictor: str, plausible_factor: float | None) -> 
     return rows
 
 
-def claim_c2(results, predictor: str, plausible_factor: float = 2.0) -> Verdict:
+def claim_c2(results, predictor: str, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
     """C2 over kernel-study results (``EmpiricalResult``) with validations under ``predictor``."""
     return _verdict("C2", _agreement_rows(results, predictor, plausible_factor))
 
