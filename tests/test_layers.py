@@ -1,0 +1,75 @@
+"""The library's layering, checked from the source: tasks -> models -> kernel -> studies, the
+runner imports no science, no import cycle between modules, and notebooks define no functions."""
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "misgen_lib"
+NOTEBOOKS = PACKAGE.parent / "notebooks"
+SCIENCE = ("tasks", "models", "kernel", "studies")
+#: what each layer may not import (higher layers, and the pipeline)
+FORBIDDEN = {"tasks": ("models", "kernel", "studies", "runner"), "models": ("tasks", "kernel", "studies", "runner"),
+             "kernel": ("models", "studies", "runner"), "studies": ("runner",), "runner": SCIENCE}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Absolute names of the misgen_lib modules (or their attributes) that ``path`` imports, at
+    any depth of the file (lazy imports inside functions count too)."""
+    here = module_name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            out.add(target)
+            out.update(f"{target}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.startswith("misgen_lib")}
+
+
+MODULES = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def test_layers_import_only_downwards():
+    bad = sorted((m, i) for m, deps in MODULES.items() for i in deps
+                 if layer(m) in FORBIDDEN and layer(i) in FORBIDDEN[layer(m)])
+    assert not bad, f"layer breaks (module, import): {bad}"
+
+
+def test_no_import_cycle_between_modules():
+    """Modules only (a package's ``__init__`` re-exports its modules and is not a node)."""
+    packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    graph = {m: {d for d in deps if d in MODULES and d not in packages and d != m}
+             for m, deps in MODULES.items() if m not in packages}
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for d in sorted(graph[m]):
+            assert state.get(d) != 1, f"import cycle: {' -> '.join(stack + [m, d])}"
+            if d not in state:
+                visit(d, stack + [m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+    assert len(graph) > 30 and any(graph.values())   # the checker sees the library and its edges
+
+
+def test_notebooks_define_no_functions():
+    offenders = {p.name: re.findall(r"^\s*(?:def|class) (\w+)", p.read_text(), re.M)
+                 for p in NOTEBOOKS.glob("[0-9][0-9]_*.md")}
+    assert not {k: v for k, v in offenders.items() if v}, offenders
