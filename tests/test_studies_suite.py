@@ -109,3 +109,17 @@ def test_suite_overrides_reach_the_model_config():
     cfg = SuiteConfig(models="transformer,vae", width=16, overrides={"transformer": {"layers": 1}})
     assert cfg.model_config("transformer").layers == 1 and cfg.model_config("transformer").width == 16
     assert cfg.model_config("vae").width == 16
+
+
+def test_parallel_workers_give_the_same_results_as_one(tmp_path):
+    """Models trained in two worker processes are bit-identical to those trained in this one."""
+    cfg = dict(TINY, tasks="sine", train_steps=5)
+    one = run_suite(SuiteConfig(**cfg, workers=1), store=ArtifactStore(tmp_path / "one"), progress=False)
+    two = run_suite(SuiteConfig(**cfg, workers=2), store=ArtifactStore(tmp_path / "two"), progress=False)
+    for a, b in zip(one, two):
+        assert a.model.key == b.model.key
+        np.testing.assert_array_equal(a.samples, b.samples)
+        for (name, p), q in zip(a.model.net.state_dict().items(), b.model.net.state_dict().values()):
+            assert torch.equal(p, q), name
+    with pytest.raises(ValueError, match="SuiteConfig.workers must be an integer >= 0, got -1"):
+        SuiteConfig(workers=-1)

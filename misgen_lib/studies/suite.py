@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import metrics, tasks
+from .. import jobs, metrics, tasks
 from .. import models as _models
-from ..cache import ArtifactStore, default_store
+from ..cache import ArtifactStore, default_store, key_of
 from ..checks import check_names, check_positive_int
 from ..priors import Prior
 from ..seeds import derive, stream
@@ -53,7 +53,8 @@ class SuiteConfig:
     device: str = "cpu"
     bins: int = 20
     n_null: int = 200
-    threads: int = 1               # torch CPU threads while running (0: torch's default)
+    threads: int = 1               # torch CPU threads per process (0: torch's default)
+    workers: int = 0               # processes training models in parallel (0: one per core)
     conditional: bool = False
     overrides: dict = field(default_factory=dict)
     priors: dict = field(default_factory=dict)
@@ -63,9 +64,9 @@ class SuiteConfig:
         self.tasks = check_names(self.tasks, "task", tasks.available())
         self.models = check_names(self.models, "model", _models.available())
         for name in ("n_train", "train_steps", "batch_size", "width", "n_samples", "bins", "n_null",
-                     "threads"):
+                     "threads", "workers"):
             check_positive_int(f"SuiteConfig.{name}", getattr(self, name),
-                               minimum=0 if name == "threads" else 1)
+                               minimum=0 if name in ("threads", "workers") else 1)
         seeds = (self.seeds,) if isinstance(self.seeds, (int, np.integer)) else tuple(self.seeds)
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"SuiteConfig.seeds must be distinct integers >= 0, got {self.seeds!r}")
@@ -165,18 +166,23 @@ def plausibility(task: tasks.Task, x: np.ndarray, data: tasks.Dataset) -> dict[s
     return {**task.plausibility(x), "nearest_clean_rms": metrics.nearest_clean(x, data.x)[1]}
 
 
+def samples_inputs(model: _models.TrainedModel, n: int, seed: int, q: np.ndarray | None = None) -> dict:
+    """What identifies a model's samples in the cache: the model's key, ``n``, the seed, the
+    device and the conditioning quantities."""
+    inputs = {"model": model.key, "n": n, "seed": seed, "device": model.config.device}
+    if q is not None:
+        inputs["q"] = hashlib.sha256(np.ascontiguousarray(q, dtype=np.float64).tobytes()).hexdigest()
+    return inputs
+
+
 def cached_samples(model: _models.TrainedModel, n: int, seed: int, store: ArtifactStore,
                    q: np.ndarray | None = None) -> np.ndarray:
-    """``model.sample(n, seed, q)``, cached under the model's key, the device and the
-    conditioning quantities."""
+    """``model.sample(n, seed, q)``, cached under ``samples_inputs``."""
     def compute():
         buf = io.BytesIO()
         np.save(buf, model.sample(n, seed=seed, q=q))
         return {"samples.npy": buf.getvalue()}
-    inputs = {"model": model.key, "n": n, "seed": seed, "device": model.config.device}
-    if q is not None:
-        inputs["q"] = hashlib.sha256(np.ascontiguousarray(q, dtype=np.float64).tobytes()).hexdigest()
-    files = store.get_or_compute("samples", inputs, compute)
+    files = store.get_or_compute("samples", samples_inputs(model, n, seed, q), compute)
     return np.load(io.BytesIO(files["samples.npy"]))
 
 
@@ -188,19 +194,19 @@ def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactSto
 
 
 def _run(cfg: SuiteConfig, require_cached: bool, store: ArtifactStore, progress: bool) -> list[SuiteEntry]:
-    entries = []
-    bar = tqdm(total=len(cfg.tasks) * len(cfg.models) * len(cfg.seeds), desc="suite", disable=not progress)
+    clean = {}
     for task_name in cfg.tasks:
         task = cfg.task(task_name)
         prior = cfg.prior(task)
-        clean = {seed: _clean(cfg, task, prior, seed) for seed in cfg.seeds}
-        for model_name in cfg.models:
-            for seed in cfg.seeds:
-                bar.set_postfix_str(f"{task_name} / {model_name} / seed {seed}")
-                entries.append(_entry(cfg, task, prior, *clean[seed], model_name, seed, require_cached,
-                                      store, progress))
-                bar.update()
-    bar.close()
+        for seed in cfg.seeds:
+            clean[task_name, seed] = (task, prior, *_clean(cfg, task, prior, seed))
+    units = [_Unit(cfg, *clean[t, s][:3], m, s, store.root) for t in cfg.tasks for m in cfg.models for s in cfg.seeds]
+    if not require_cached:   # train and sample what is missing, in parallel processes
+        missing = [u for u in units if not u.cached(store)]
+        jobs.run(_train_and_sample, missing, workers=cfg.workers, desc="training", progress=progress)
+    entries = []
+    for u in tqdm(units, desc="suite", disable=not progress):
+        entries.append(_entry(u, clean[u.task.name, u.seed][3], require_cached, store, progress))
     return entries
 
 
@@ -212,20 +218,59 @@ def _clean(cfg, task, prior, seed) -> tuple[tasks.Dataset, dict[str, np.ndarray]
     return data, plausibility(task, reference, data)
 
 
-def _entry(cfg, task, prior, data, reference_plausibility, model_name, seed, require_cached, store,
-           progress) -> SuiteEntry:
-    model = _models.fit(model_name, data, cfg.model_config(model_name),
-                        seed=derive(seed, "train", task.name, model_name), conditional=cfg.conditional,
-                        store=store, require_cached=require_cached, progress=progress)
-    q_condition = (prior.sample(cfg.n_samples, stream(seed, "condition", task.name, model_name))
-                   if cfg.conditional else None)
-    samples = cached_samples(model, cfg.n_samples, derive(seed, "samples", task.name, model_name), store,
-                             q=q_condition)
-    q_hat = np.asarray(task.measure(samples), dtype=float)
-    drift = metrics.drift(q_hat, prior, bins=cfg.bins, n_null=cfg.n_null,
-                          seed=derive(seed, "null", task.name, model_name))
-    return SuiteEntry(task, prior, data, model, seed, samples, q_hat, drift,
-                      plausibility(task, samples, data), reference_plausibility, q_condition)
+@dataclass
+class _Unit:
+    """One independent unit of work: a model of one task, class and seed, and its samples."""
+    cfg: SuiteConfig
+    task: tasks.Task
+    prior: Prior
+    data: tasks.Dataset
+    model_name: str
+    seed: int
+    store_root: object
+
+    def fit(self, store: ArtifactStore, require_cached: bool, progress: bool) -> _models.TrainedModel:
+        return _models.fit(self.model_name, self.data, self.cfg.model_config(self.model_name),
+                           seed=derive(self.seed, "train", self.task.name, self.model_name),
+                           conditional=self.cfg.conditional, store=store, require_cached=require_cached,
+                           progress=progress)
+
+    def q_condition(self) -> np.ndarray | None:
+        if not self.cfg.conditional:
+            return None
+        return self.prior.sample(self.cfg.n_samples, stream(self.seed, "condition", self.task.name, self.model_name))
+
+    def sample_seed(self) -> int:
+        return derive(self.seed, "samples", self.task.name, self.model_name)
+
+    def samples(self, model, store: ArtifactStore) -> np.ndarray:
+        return cached_samples(model, self.cfg.n_samples, self.sample_seed(), store, q=self.q_condition())
+
+    def cached(self, store: ArtifactStore) -> bool:
+        """Whether the model and its samples are in ``store`` already."""
+        try:
+            model = self.fit(store, require_cached=True, progress=False)
+        except _models.MissingArtifact:
+            return False
+        inputs = samples_inputs(model, self.cfg.n_samples, self.sample_seed(), self.q_condition())
+        return store.path("samples", key_of(inputs)).exists()
+
+
+def _train_and_sample(unit: _Unit) -> None:
+    """A worker's job: train (or load) the unit's model and draw its samples into the cache."""
+    store = ArtifactStore(unit.store_root)
+    with _models.torch_threads(unit.cfg.threads):
+        unit.samples(unit.fit(store, require_cached=False, progress=False), store)
+
+
+def _entry(u: _Unit, reference_plausibility, require_cached, store, progress) -> SuiteEntry:
+    model = u.fit(store, require_cached, progress)
+    samples = u.samples(model, store)
+    q_hat = np.asarray(u.task.measure(samples), dtype=float)
+    drift = metrics.drift(q_hat, u.prior, bins=u.cfg.bins, n_null=u.cfg.n_null,
+                          seed=derive(u.seed, "null", u.task.name, u.model_name))
+    return SuiteEntry(u.task, u.prior, u.data, model, u.seed, samples, q_hat, drift,
+                      plausibility(u.task, samples, u.data), reference_plausibility, u.q_condition())
 
 
 def summary_table(entries):
