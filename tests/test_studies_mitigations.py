@@ -1,0 +1,93 @@
+"""Mitigation building blocks on cases with a known answer."""
+import numpy as np
+import pytest
+
+import misgen_lib as mg
+from misgen_lib.studies import mitigations as mit
+
+EDGES = np.linspace(0.0, 1.0, 11)
+PRIOR = mg.priors.Uniform(0.0, 1.0)
+
+
+def test_transition_matrix_of_a_shift_moves_every_bin_up_by_one():
+    q = np.random.default_rng(0).uniform(0, 1, 20000)
+    P = mit.transition_matrix(q, q + 0.1, EDGES)
+    assert P.shape == (12, 12) and np.allclose(P.sum(0), 1)
+    for i in range(1, 11):
+        assert P[i + 1, i] > 0.999 if i < 10 else P[11, 10] == 1.0
+    assert P[0, 0] == 1.0                                     # no clean draw below: identity column
+
+
+@pytest.mark.parametrize("method", mit.PRECOMPENSATION_METHODS)
+def test_precompensation_undoes_a_shift(method):
+    q = np.random.default_rng(1).uniform(-0.1, 1.0, 50000)   # the generator is defined just below the range
+    P = mit.transition_matrix(q, q + 0.1, EDGES)
+    target = mg.metrics.prior_masses(PRIOR, EDGES)
+    support = np.zeros(12, bool)
+    support[:11] = True                                       # the underflow bin and bins 1..10
+    pi = mit.precompensate(P, target, support=support, method=method)
+    expected = np.r_[0.1 * np.ones(10), 0.0, 0.0]             # the target shifted down one bin
+    np.testing.assert_allclose(pi, expected, atol=0.01)
+    np.testing.assert_allclose(mit.predicted_outcome(P, pi), target, atol=0.01)
+
+
+def test_precompensation_of_a_gaussian_kernel_on_a_linear_measurement_has_the_closed_form():
+    """Target N(0.5, 0.15^2), kernel q' = q + b + N(0, s^2): the training prior is N(0.5 - b, 0.15^2 - s^2)."""
+    edges = np.linspace(0.0, 1.0, 41)
+    rng = np.random.default_rng(2)
+    b, s, mu, sd = 0.05, 0.08, 0.5, 0.15
+    q = rng.uniform(0, 1, 400000)
+    P = mit.transition_matrix(q, q + b + s * rng.standard_normal(q.size), edges)
+    target = mg.metrics.prior_masses(mg.priors.TruncatedNormal(0.0, 1.0, mu, sd), edges)
+    pi = mit.precompensate(P, target, support=np.r_[False, np.ones(40, bool), False], method="richardson-lucy",
+                           iterations=300)
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    mean = float(pi[1:-1] @ centers)
+    var = float(pi[1:-1] @ (centers - mean) ** 2)
+    assert abs(mean - (mu - b)) < 0.01
+    assert abs(np.sqrt(var) - np.sqrt(sd ** 2 - s ** 2)) < 0.02
+    # and the uncorrected prior is predicted to come out shifted and widened
+    naive = mit.predicted_outcome(P, target)
+    assert naive[1:-1] @ centers > mu + 0.8 * b
+
+
+def test_reweighting_weights_undo_model_a_and_respect_the_clip():
+    rng = np.random.default_rng(3)
+    q_train = rng.uniform(0, 1, 5000)
+    q_hat_a = np.r_[rng.uniform(0, 0.5, 1000), rng.uniform(0.5, 1.0, 3000)]   # A: 3x too much mass above 0.5
+    w = mit.reweighting_weights(q_train, q_hat_a, PRIOR, EDGES, clip=10)
+    assert np.isclose(w.mean(), 1.0)
+    low, high = w[q_train < 0.5].mean(), w[q_train >= 0.5].mean()
+    assert np.isclose(low / high, 3.0, rtol=0.15)
+    w_clip = mit.reweighting_weights(q_train, np.full(100, 0.95), PRIOR, EDGES, clip=4)
+    assert w_clip.max() / w_clip.min() <= 16 + 1e-9
+    with pytest.raises(ValueError, match="clip must be >= 1, got 0.5"):
+        mit.reweighting_weights(q_train, q_hat_a, PRIOR, EDGES, clip=0.5)
+
+
+def test_resample_keeps_the_size_follows_the_weights_and_is_seeded():
+    task = mg.tasks.get("sine")
+    data = task.curate(2000, seed=0)
+    w = np.where(data.q > np.median(data.q), 3.0, 1.0)
+    a, b = mit.resample(data, w, seed=1), mit.resample(data, w, seed=1)
+    assert len(a) == len(data) and np.array_equal(a.x, b.x)
+    assert np.mean(a.q > np.median(data.q)) == pytest.approx(0.75, abs=0.03)
+    with pytest.raises(ValueError, match="weights must be 2000 finite values"):
+        mit.resample(data, w[:10], seed=1)
+
+
+def test_fidelity_reports_mean_error_and_spread_per_requested_bin():
+    rng = np.random.default_rng(4)
+    q_c = rng.uniform(0, 1, 20000)
+    q_hat = q_c + 0.1 * q_c + 0.05 * rng.standard_normal(q_c.size)   # error grows with q_c
+    table = mit.fidelity(q_c, q_hat, EDGES)
+    np.testing.assert_allclose(table["mean error"], 0.1 * table["q_c"], atol=0.005)
+    np.testing.assert_allclose(table["sd"], np.sqrt(0.05 ** 2 + (1.1 * 0.1) ** 2 / 12), rtol=0.1)
+
+
+def test_histogram_prior_places_overflow_mass_just_outside_the_range():
+    pi = np.r_[0.2, np.full(10, 0.08)]
+    pi = np.r_[pi, 0.0]
+    prior = mit.histogram_prior(pi, EDGES)
+    assert prior.lo == pytest.approx(-0.1) and prior.hi == pytest.approx(1.0)
+    assert prior.bin_masses(np.array([-0.1, 0.0]))[0] == pytest.approx(0.2)
