@@ -91,3 +91,30 @@ def test_histogram_prior_places_overflow_mass_just_outside_the_range():
     prior = mit.histogram_prior(pi, EDGES)
     assert prior.lo == pytest.approx(-0.1) and prior.hi == pytest.approx(1.0)
     assert prior.bin_masses(np.array([-0.1, 0.0]))[0] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("name", ["cone", "maze"])
+def test_coordinate_transforms_round_trip_and_make_the_measurement_linear(name):
+    from misgen_lib.studies import transforms
+    task = mg.tasks.get(name)
+    data = task.curate(300, seed=0)
+    t = transforms.for_task(name)
+    y = t.encode(data.x)
+    np.testing.assert_allclose(t.decode(y), data.x, atol=1e-4)
+    # the same relative zero-mean noise biases the measurement in x (the curvature term), and
+    # hardly at all in y, where the measurement is linear (up to |r| at the cone's apex)
+    rng = np.random.default_rng(0)
+    sy = 0.05 * y.reshape(-1, y.shape[-1]).std(0)
+    sx = 0.05 * data.x.reshape(-1, data.x.shape[-1]).std(0)
+    ys = (y[:50, None] + sy * rng.standard_normal((50, 400) + y.shape[1:])).reshape(-1, *y.shape[1:])
+    xs = (data.x[:50, None] + sx * rng.standard_normal((50, 400) + data.x.shape[1:])).reshape(-1, *data.x.shape[1:])
+    q0 = np.repeat(data.q[:50], 400)
+    bias_x, bias_y = np.mean(task.measure(xs) - q0), np.mean(task.measure(t.decode(ys)) - q0)
+    assert abs(bias_x) > 10 * np.std(task.measure(xs) - q0) / np.sqrt(q0.size)
+    assert abs(bias_y) < abs(bias_x) / 5
+
+
+def test_no_transform_for_a_task_is_named():
+    from misgen_lib.studies import transforms
+    with pytest.raises(ValueError, match=r"no coordinate transform for task 'sine'; available for: \['cone', 'maze'\]"):
+        transforms.for_task("sine")
