@@ -71,9 +71,13 @@ def learning_rate(step: int, cfg: ModelConfig) -> float:
 
 
 def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None, seed: int,
-          progress: bool = True, desc: str = "") -> tuple[torch.nn.Module, dict]:
+          progress: bool = True, desc: str = "", weights: np.ndarray | None = None) -> tuple[torch.nn.Module, dict]:
     """Train ``mc`` on normalised data ``x`` (N, T, d) (and normalised ``q`` (N,)); returns the
-    network to sample with (EMA weights if ``ema_decay > 0``) and the loss history."""
+    network to sample with (EMA weights if ``ema_decay > 0``) and the loss history.
+
+    ``weights`` (N,): importance weights of the examples, realised by drawing each mini-batch
+    with replacement with probability proportional to the weight (the expected loss is the
+    weighted loss); without weights, mini-batches walk through random permutations."""
     device = cfg.device if cfg.device == "cpu" or torch.cuda.is_available() else None
     if device is None:
         raise RuntimeError(f"config asks for device {cfg.device!r} but CUDA is not available")
@@ -88,12 +92,16 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
         xt = torch.as_tensor(x, device=device)
         qt = torch.as_tensor(q, device=device) if q is not None else None
         losses, perm, pos = [], torch.randperm(n, generator=order), 0
+        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
         bar = tqdm(range(cfg.train_steps), desc=desc or mc.name, disable=not progress, leave=False)
         for step in bar:
-            if pos + cfg.batch_size > n:
-                perm, pos = torch.randperm(n, generator=order), 0
-            idx = perm[pos:pos + cfg.batch_size].to(device)
-            pos += cfg.batch_size
+            if w is not None:
+                idx = torch.multinomial(w, cfg.batch_size, replacement=True, generator=order).to(device)
+            else:
+                if pos + cfg.batch_size > n:
+                    perm, pos = torch.randperm(n, generator=order), 0
+                idx = perm[pos:pos + cfg.batch_size].to(device)
+                pos += cfg.batch_size
             net.train()
             loss = mc.loss(net, xt[idx], None if qt is None else qt[idx], cfg, gen)
             if not torch.isfinite(loss):
@@ -129,9 +137,22 @@ def check_data(data) -> None:
         raise ValueError(f"dataset {getattr(data, 'task', '?')!r} has non-finite trajectories")
 
 
-def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool) -> dict:
+def check_weights(weights, n: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be {n} finite values >= 0 with a positive sum (one per training "
+                         f"example), got shape {w.shape}")
+    return w
+
+
+def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool,
+                 weights: np.ndarray | None = None) -> dict:
     inputs = {"model": name, "config": cfg.to_dict(), "data": data.fingerprint(), "seed": int(seed),
               "conditional": bool(conditional), "library": library_hash("models")}
+    if weights is not None:
+        inputs["weights"] = hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()
     if conditional:
         inputs["q"] = hashlib.sha256(np.ascontiguousarray(data.q, dtype=np.float64).tobytes()).hexdigest()
     return inputs
@@ -139,19 +160,21 @@ def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool
 
 def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
         store: ArtifactStore | None = None, require_cached: bool = False,
-        progress: bool = True) -> TrainedModel:
+        progress: bool = True, weights=None) -> TrainedModel:
     """Train model class ``name`` on ``data`` (a curated ``Dataset``), or load it from the cache.
 
     ``config``: None (class defaults), a dict of overrides or the class's config dataclass.
     ``conditional=True`` trains on (x, q) so that ``sample(n, seed, q=...)`` generates for given
-    quantities. ``require_cached=True`` raises ``MissingArtifact`` instead of training."""
+    quantities. ``weights``: importance weights of the training examples (see ``train``).
+    ``require_cached=True`` raises ``MissingArtifact`` instead of training."""
     mc = get_class(name)
     cfg = make_config(name, config)
     check_data(data)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     store = store or default_store()
-    inputs = cache_inputs(name, cfg, data, seed, conditional)
+    weights = check_weights(weights, len(data))
+    inputs = cache_inputs(name, cfg, data, seed, conditional, weights)
     key = key_of(inputs)
     existing = store.load(ARTIFACT_KIND, key) if require_cached else None
     if require_cached and existing is None:
@@ -165,7 +188,7 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
         normaliser = Normaliser.fit(data.x, data.q if conditional else None)
         xq = normaliser.encode_q(data.q) if conditional else None
         net, history = train(mc, cfg, normaliser.encode_x(data.x), xq, int(seed), progress,
-                             desc=f"{name} on {data.task}")
+                             desc=f"{name} on {data.task}", weights=weights)
         meta = {"key": key, "library_version": __version__, "library_hash": inputs["library"],
                 "revision": git_revision(), "data_fingerprint": inputs["data"], "task": data.task,
                 "n_train": len(data), "train_seconds": time.perf_counter() - start}

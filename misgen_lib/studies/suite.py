@@ -32,6 +32,7 @@ from ..checks import check_names, check_positive_int
 from ..priors import Prior
 from ..seeds import derive, stream
 from ..tasks.curation import check_prior
+from .transforms import transformed
 
 
 @dataclass
@@ -119,6 +120,7 @@ class SuiteEntry:
     plausibility: dict[str, np.ndarray]
     reference_plausibility: dict[str, np.ndarray]
     q_condition: np.ndarray | None = None
+    intervention: str = "none"
 
     @property
     def name(self) -> str:
@@ -194,23 +196,16 @@ def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactSto
 
 
 def _run(cfg: SuiteConfig, require_cached: bool, store: ArtifactStore, progress: bool) -> list[SuiteEntry]:
-    clean = {}
+    units = []   # task-major, then model, then seed
     for task_name in cfg.tasks:
         task = cfg.task(task_name)
         prior = cfg.prior(task)
-        for seed in cfg.seeds:
-            clean[task_name, seed] = (task, prior, *_clean(cfg, task, prior, seed))
-    units = [_Unit(cfg, *clean[t, s][:3], m, s, store.root) for t in cfg.tasks for m in cfg.models for s in cfg.seeds]
-    if not require_cached:   # train and sample what is missing, in parallel processes
-        missing = [u for u in units if not u.cached(store)]
-        jobs.run(_train_and_sample, missing, workers=cfg.workers, desc="training", progress=progress)
-    entries = []
-    for u in tqdm(units, desc="suite", disable=not progress):
-        entries.append(_entry(u, clean[u.task.name, u.seed][3], require_cached, store, progress))
-    return entries
+        clean = {seed: clean_sets(cfg, task, prior, seed) for seed in cfg.seeds}
+        units += [Unit(cfg, task, prior, *clean[seed], m, seed) for m in cfg.models for seed in cfg.seeds]
+    return run_units(units, store, require_cached, cfg.workers, progress)
 
 
-def _clean(cfg, task, prior, seed) -> tuple[tasks.Dataset, dict[str, np.ndarray]]:
+def clean_sets(cfg: SuiteConfig, task: tasks.Task, prior: Prior, seed: int) -> tuple[tasks.Dataset, dict]:
     """The training set of ``task`` at ``seed`` and the plausibility of fresh clean trajectories,
     curated the same way (the baseline a plausible sample should match)."""
     data = task.curate(cfg.n_train, prior=prior, seed=derive(seed, "data", task.name))
@@ -218,25 +213,52 @@ def _clean(cfg, task, prior, seed) -> tuple[tasks.Dataset, dict[str, np.ndarray]
     return data, plausibility(task, reference, data)
 
 
+def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = False, workers: int = 0,
+              progress: bool = True) -> list[SuiteEntry]:
+    """Each unit's entry; models and samples not yet cached are made first, in ``workers``
+    parallel processes (``require_cached``: none is made, a missing one is an error)."""
+    if not require_cached:
+        missing = [u for u in units if not u.cached(store)]
+        jobs.run(_train_and_sample, [(u, store.root) for u in missing], workers=workers, desc="training",
+                 progress=progress)
+    return [u.entry(store, require_cached, progress) for u in tqdm(units, desc="suite", disable=not progress)]
+
+
 @dataclass
-class _Unit:
-    """One independent unit of work: a model of one task, class and seed, and its samples."""
+class Unit:
+    """One independent unit of work: a model of one task, class and seed, its samples and their
+    evaluation against the intended ``prior``. An intervention changes what the model trains on:
+    ``train_data`` (default: ``data``, the curated set), importance ``weights``, coordinates
+    (``transform``: the model trains on ``transform.encode(x)``, samples are decoded before they
+    are measured) or ``conditional`` (default: the config's)."""
     cfg: SuiteConfig
     task: tasks.Task
     prior: Prior
     data: tasks.Dataset
+    reference_plausibility: dict
     model_name: str
     seed: int
-    store_root: object
+    intervention: str = "none"
+    train_data: tasks.Dataset | None = None
+    weights: np.ndarray | None = None
+    transform: object = None
+    conditional: bool | None = None
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.cfg.conditional if self.conditional is None else self.conditional
 
     def fit(self, store: ArtifactStore, require_cached: bool, progress: bool) -> _models.TrainedModel:
-        return _models.fit(self.model_name, self.data, self.cfg.model_config(self.model_name),
+        data = self.train_data if self.train_data is not None else self.data
+        if self.transform is not None:
+            data = transformed(data, self.transform)
+        return _models.fit(self.model_name, data, self.cfg.model_config(self.model_name),
                            seed=derive(self.seed, "train", self.task.name, self.model_name),
-                           conditional=self.cfg.conditional, store=store, require_cached=require_cached,
-                           progress=progress)
+                           conditional=self.is_conditional, store=store, require_cached=require_cached,
+                           progress=progress, weights=self.weights)
 
     def q_condition(self) -> np.ndarray | None:
-        if not self.cfg.conditional:
+        if not self.is_conditional:
             return None
         return self.prior.sample(self.cfg.n_samples, stream(self.seed, "condition", self.task.name, self.model_name))
 
@@ -244,7 +266,9 @@ class _Unit:
         return derive(self.seed, "samples", self.task.name, self.model_name)
 
     def samples(self, model, store: ArtifactStore) -> np.ndarray:
-        return cached_samples(model, self.cfg.n_samples, self.sample_seed(), store, q=self.q_condition())
+        """The model's samples in data coordinates."""
+        x = cached_samples(model, self.cfg.n_samples, self.sample_seed(), store, q=self.q_condition())
+        return x if self.transform is None else self.transform.decode(x)
 
     def cached(self, store: ArtifactStore) -> bool:
         """Whether the model and its samples are in ``store`` already."""
@@ -255,22 +279,23 @@ class _Unit:
         inputs = samples_inputs(model, self.cfg.n_samples, self.sample_seed(), self.q_condition())
         return store.path("samples", key_of(inputs)).exists()
 
+    def entry(self, store: ArtifactStore, require_cached: bool, progress: bool) -> SuiteEntry:
+        model = self.fit(store, require_cached, progress)
+        samples = self.samples(model, store)
+        q_hat = np.asarray(self.task.measure(samples), dtype=float)
+        drift = metrics.drift(q_hat, self.prior, bins=self.cfg.bins, n_null=self.cfg.n_null,
+                              seed=derive(self.seed, "null", self.task.name, self.model_name))
+        return SuiteEntry(self.task, self.prior, self.data, model, self.seed, samples, q_hat, drift,
+                          plausibility(self.task, samples, self.data), self.reference_plausibility,
+                          self.q_condition(), self.intervention)
 
-def _train_and_sample(unit: _Unit) -> None:
-    """A worker's job: train (or load) the unit's model and draw its samples into the cache."""
-    store = ArtifactStore(unit.store_root)
+
+def _train_and_sample(job) -> None:
+    """A worker's job: train (or load) a unit's model and draw its samples into the cache."""
+    unit, root = job
+    store = ArtifactStore(root)
     with _models.torch_threads(unit.cfg.threads):
         unit.samples(unit.fit(store, require_cached=False, progress=False), store)
-
-
-def _entry(u: _Unit, reference_plausibility, require_cached, store, progress) -> SuiteEntry:
-    model = u.fit(store, require_cached, progress)
-    samples = u.samples(model, store)
-    q_hat = np.asarray(u.task.measure(samples), dtype=float)
-    drift = metrics.drift(q_hat, u.prior, bins=u.cfg.bins, n_null=u.cfg.n_null,
-                          seed=derive(u.seed, "null", u.task.name, u.model_name))
-    return SuiteEntry(u.task, u.prior, u.data, model, u.seed, samples, q_hat, drift,
-                      plausibility(u.task, samples, u.data), reference_plausibility, u.q_condition())
 
 
 def summary_table(entries):
