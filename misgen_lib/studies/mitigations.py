@@ -95,8 +95,9 @@ def precompensate(P: np.ndarray, target: np.ndarray, support: np.ndarray | None 
             x *= (A.T @ (target / np.maximum(A @ x, 1e-12))) / norm
     pi = np.zeros_like(target)
     pi[support] = x
-    if pi.sum() <= 0:
-        raise ValueError("pre-compensation found no non-negative training distribution")
+    if not pi.sum() > 0:
+        raise ValueError("pre-compensation found no training distribution: from the bins of the support, "
+                         "the kernel sends no mass into the bins where the target has mass")
     return pi / pi.sum()
 
 
