@@ -20,4 +20,4 @@ from .probe import DepthChoice, ProbeKernel, choose_depth, locality_index, probe
 from .projection import Projection, project  # noqa: F401
 from .qspace import QSpaceView, qspace_view  # noqa: F401
 from .seed_mean import SeedAgreement, seed_agreement, seed_mean_drift, validate_seed_mean  # noqa: F401
-from .validate import Ceiling, Validation, noise_ceiling, validate  # noqa: F401
+from .validate import Ceiling, Validation, noise_ceiling, truth_estimate, validate  # noqa: F401

@@ -11,12 +11,16 @@ chapter "The data deviation kernel").
   0 no better than predicting no drift, negative worse than that.
 
 * **noise ceiling** (``ceiling``): the share explained and correlation a *perfect* prediction
-  gets at the observed sample size and bins. Companion's choice: the observed histogram is taken
-  as the truth, ``n_ceiling`` multinomial histograms of the observed ``n`` are drawn from it, and
-  the truth is scored as the prediction against each draw; median and 5%-95% band.
-  ``share_normalised`` = ``share_explained / ceiling.share``. (The truth estimated from the
-  observed histogram carries its own noise, which inflates its TV from the prior a little: the
-  ceiling is, if anything, slightly optimistic at small n.)
+  gets at the observed sample size and bins: a truth is estimated from the observed histogram,
+  ``n_ceiling`` multinomial histograms of the observed ``n`` are drawn from it, and the truth is
+  scored as the prediction against each draw; median and 5%-95% band (``noise_ceiling``).
+  ``share_normalised`` = ``share_explained / ceiling.share``. The truth (companion's choice,
+  ``truth_estimate``) is the observed histogram shrunk towards the prior,
+  ``p* + lam (p_hat - p*)`` with ``lam = sqrt(1 - v / |p_hat - p*|^2)`` and ``v`` the multinomial
+  variance ``sum p_hat (1 - p_hat) / n``: the observed change carries the sampling noise once
+  already, and taking it as the truth unshrunk makes the ceiling optimistic where the drift is
+  small against the noise (measured: 0.37 instead of 0.19 at TV 0.06, n 500, 20 bins; shrunk
+  0.16).
 
 Intervals are 95% bootstrap percentiles: the observed histogram is resampled as a multinomial of
 its own sample size (equivalent to resampling the measured samples), the prediction by resampling
@@ -42,6 +46,16 @@ class Ceiling:
     correlation: float
     correlation_band: tuple[float, float]
     n: int
+
+
+def truth_estimate(p_hat: np.ndarray, p_star: np.ndarray, n: int) -> np.ndarray:
+    """The observed histogram ``p_hat`` of ``n`` samples shrunk towards ``p_star`` so that its
+    squared change matches the observed one less its expected sampling noise (module docstring);
+    a convex combination of the two, so a distribution."""
+    d = np.asarray(p_hat, float) - np.asarray(p_star, float)
+    noise = float(np.sum(p_hat * (1 - p_hat)) / n)
+    lam = np.sqrt(max(0.0, 1.0 - noise / max(float(np.sum(d ** 2)), 1e-300)))
+    return p_star + lam * d
 
 
 def noise_ceiling(p_true: np.ndarray, p_star: np.ndarray, n: int, n_draws: int = 500,
@@ -165,7 +179,8 @@ def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int
     null_obs = rng.multinomial(drift.n, p_star / p_star.sum(), size=n_boot) / drift.n
     null_corr = pearson(prediction.delta[None], null_obs - p_star)
     null_corr = null_corr[np.isfinite(null_corr)]
-    ceiling = noise_ceiling(p_hat, p_star, drift.n, n_ceiling, seed=derive(seed, "noise-ceiling"))
+    ceiling = noise_ceiling(truth_estimate(p_hat, p_star, drift.n), p_star, drift.n, n_ceiling,
+                            seed=derive(seed, "noise-ceiling"))
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = float(share / ceiling.share) if ceiling.share > 0 else np.nan
     return Validation(
