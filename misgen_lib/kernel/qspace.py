@@ -84,9 +84,8 @@ def bin_moments(q_clean: np.ndarray, q_pred: np.ndarray, edges: np.ndarray
     count = np.bincount(idx, minlength=nb)
     with np.errstate(invalid="ignore", divide="ignore"):
         shift = np.bincount(idx, dq, minlength=nb) / count
-        second = np.bincount(idx, dq ** 2, minlength=nb) / count
-    spread = np.sqrt(np.maximum(second - shift ** 2, 0.0))
-    return shift, spread, second, count, int((~ok).sum())
+        variance = np.bincount(idx, (dq - np.nan_to_num(shift)[idx]) ** 2, minlength=nb) / count
+    return shift, np.sqrt(variance), variance + shift ** 2, count, int((~ok).sum())
 
 
 def continuity_change(p_star_inner: np.ndarray, shift: np.ndarray, second_moment: np.ndarray,
