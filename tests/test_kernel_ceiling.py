@@ -30,6 +30,11 @@ def observed_q(p: np.ndarray, n: int, seed: int) -> np.ndarray:
     return lo[idx] + width[idx] * rng.uniform(0.05, 0.95, n)
 
 
+def drift_of(q: np.ndarray, n_null: int = 20, seed: int = 0, bins: int = BINS):
+    """The drift of ``q`` against the uniform prior (a small W1 reference: W1 is not used here)."""
+    return mg.metrics.drift(q, PRIOR, bins=bins, n_null=n_null, n_reference=500, seed=seed)
+
+
 def fixed_prediction(p_tilde: np.ndarray, p_star: np.ndarray, n: int = 1000) -> Prediction:
     delta = p_tilde - p_star
     return Prediction(edges=mg.metrics.bin_edges((0, 1), BINS), p_star=p_star, p_tilde=p_tilde,
@@ -41,7 +46,7 @@ def test_a_perfect_prediction_scores_at_its_ceiling_and_a_zero_prediction_at_zer
     p_true, p_star = true_masses(0.6)
     shares, ceilings, inside = [], [], []
     for seed in range(30):
-        drift = mg.metrics.drift(observed_q(p_true, 1000, seed), PRIOR, bins=BINS, n_null=20, seed=seed)
+        drift = drift_of(observed_q(p_true, 1000, seed), seed=seed)
         v = mg.kernel.validate(fixed_prediction(p_true, p_star), drift, n_boot=1, n_ceiling=300, seed=seed)
         shares.append(v.share_explained)
         ceilings.append(v.ceiling.share)
@@ -58,7 +63,8 @@ def test_a_perfect_prediction_scores_at_its_ceiling_and_a_zero_prediction_at_zer
 
 def test_the_ceiling_rises_with_the_sample_size():
     p_true, p_star = true_masses(0.6)
-    ceilings = [mg.kernel.noise_ceiling(p_true, p_star, n, n_draws=300, seed=0) for n in (250, 1000, 4000, 16000)]
+    ceilings = [mg.kernel.noise_ceiling(p_true, p_star, n, n_draws=300, seed=0)
+                for n in (250, 1000, 4000, 16000)]
     assert np.all(np.diff([c.share for c in ceilings]) > 0)
     assert np.all(np.diff([c.correlation for c in ceilings]) > 0)
     assert ceilings[-1].share > 0.85 and ceilings[0].share < 0.6   # measured 0.93 and 0.53
@@ -88,9 +94,9 @@ def test_truth_estimate_removes_the_sampling_noise_from_the_observed_change():
 def test_seed_mean_drift_is_the_pooled_drift_and_seed_agreement_is_the_reliability():
     p_true, p_star = true_masses(0.6)
     qs = [observed_q(p_true, n, seed) for seed, n in enumerate((800, 1000, 1200))]
-    drifts = [mg.metrics.drift(q, PRIOR, bins=BINS, n_null=50, seed=0) for q in qs]
+    drifts = [drift_of(q, n_null=50) for q in qs]
     mean = mg.kernel.seed_mean_drift(drifts, n_null=400)
-    pooled = mg.metrics.drift(np.concatenate(qs), PRIOR, bins=BINS, n_null=400, seed=0)
+    pooled = drift_of(np.concatenate(qs), n_null=400)
     assert mean.n == 3000 and np.allclose(mean.p_hat, pooled.p_hat) and mean.tv == pytest.approx(pooled.tv)
     assert np.allclose(mean.null_band, pooled.null_band, atol=0.004)
     assert np.isnan(mean.w1)
@@ -99,13 +105,13 @@ def test_seed_mean_drift_is_the_pooled_drift_and_seed_agreement_is_the_reliabili
     assert r > 0.6 and agree.reliability == pytest.approx(3 * r / (1 + 2 * r))
     assert agree.correlation_ceiling == pytest.approx(np.sqrt(agree.reliability))
     # pure noise: the seeds do not agree
-    null_drifts = [mg.metrics.drift(observed_q(p_star, 1000, s), PRIOR, bins=BINS, n_null=20) for s in range(4)]
+    null_drifts = [drift_of(observed_q(p_star, 1000, s)) for s in range(4)]
     assert abs(mg.kernel.seed_agreement(null_drifts).mean_pairwise) < 0.3
     v = mg.kernel.validate_seed_mean(fixed_prediction(p_true, p_star), drifts, n_boot=20)
     assert v.ceiling.n == 3000 and v.correlation > 0.9
     with pytest.raises(ValueError, match="at least two Drifts"):
         mg.kernel.seed_mean_drift(drifts[:1])
-    other = mg.metrics.drift(qs[0], PRIOR, bins=BINS + 1, n_null=5)
+    other = drift_of(qs[0], n_null=5, bins=BINS + 1)
     with pytest.raises(ValueError, match="different binning"):
         mg.kernel.seed_agreement([drifts[0], other])
 
@@ -122,7 +128,8 @@ def test_continuity_equation_of_a_constant_shift_on_a_uniform_prior():
     assert change[1] == pytest.approx(-f * b) and change[-1] == pytest.approx(f * b)
     assert np.allclose(change[2:-2], 0.0) and change[0] == 0.0
     with_spread = continuity_change(p_inner, np.full(10, b), np.full(10, b ** 2), edges)
-    assert with_spread[0] == pytest.approx(f * b ** 2 / (2 * 0.1)) and with_spread.sum() == pytest.approx(0.0, abs=1e-15)
+    assert with_spread[0] == pytest.approx(f * b ** 2 / (2 * 0.1))
+    assert with_spread.sum() == pytest.approx(0.0, abs=1e-15)
     # converging shift (b > 0 below the middle, < 0 above): mass piles up in the middle
     centers = 0.5 * (edges[1:] + edges[:-1])
     change = continuity_change(p_inner, 0.02 * (0.5 - centers), np.zeros(10), edges)
