@@ -99,8 +99,8 @@ class ModelClass:
     probe_modes: tuple[str, ...] = ()
 
     def probe_depths(self, cfg: ModelConfig, horizon: int) -> tuple[int, ...]:
-        """Candidate probe depths, smallest (most local) first; the first is not the default
-        (``default_probe_depth`` is)."""
+        """Candidate probe depths, smallest (most local) first (the default depth is
+        ``default_probe_depth``)."""
         raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
 
     def default_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
