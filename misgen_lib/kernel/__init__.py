@@ -6,11 +6,18 @@ observed drift (``validate``).
     kernel = mg.kernel.estimate(task, data, x_hat)                   # empirical residual bank
     kernel = mg.kernel.family("correlated", scale=0.05, length=3)      # or a-priori family
     pred = mg.kernel.predict(task, kernel, prior, n=20000, seed=2)    # predicted per-bin change
-    print(mg.kernel.validate(pred, drift).summary())
+    print(mg.kernel.validate(pred, drift).summary())                   # with its noise ceiling
+
+    kernel = mg.kernel.probe(model, depth=2)                           # the model's own local errors
+    view = mg.kernel.qspace_view(pred)                                 # b(q), s(q), continuity equation
+    print(mg.kernel.validate_seed_mean(pred, drifts_over_seeds).summary())
 """
 from .apriori import calibrate, families, family, scale_from_data  # noqa: F401
 from .base import DeviationKernel, GaussianForm  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401
+from .probe import DepthChoice, ProbeKernel, choose_depth, locality_index, probe, probe_depths  # noqa: F401
 from .projection import Projection, project  # noqa: F401
-from .validate import Validation, validate  # noqa: F401
+from .qspace import QSpaceView, qspace_view  # noqa: F401
+from .seed_mean import SeedAgreement, seed_agreement, seed_mean_drift, validate_seed_mean  # noqa: F401
+from .validate import Ceiling, Validation, noise_ceiling, truth_estimate, validate  # noqa: F401

@@ -94,6 +94,49 @@ class ModelClass:
                horizon: int, dim: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    # -- probe kernels (issue 9): the class's own local perturbation of clean data ------------
+    #: probe modes of the class, the first is the default (see ``kernel/probe.py``)
+    probe_modes: tuple[str, ...] = ()
+
+    def probe_depths(self, cfg: ModelConfig, horizon: int) -> tuple[int, ...]:
+        """Candidate probe depths, smallest (most local) first (the default depth is
+        ``default_probe_depth``)."""
+        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
+
+    def default_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
+        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
+
+    def perturb(self, net: nn.Module, z: torch.Tensor, depth: int, q: torch.Tensor | None,
+                cfg: ModelConfig, generator: torch.Generator, mode: str) -> torch.Tensor:
+        """The class's own local perturbation of clean normalised trajectories ``z`` (B, T, d)
+        at ``depth``, in ``mode`` (one of ``probe_modes``)."""
+        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
+
+    #: what ``depth`` counts for this class (named in errors)
+    probe_depth_meaning: str = "depth"
+
+    def max_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
+        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
+
+    def check_probe_depth(self, depth, cfg: ModelConfig, horizon: int) -> int:
+        """``depth`` as an int in ``[1, max_probe_depth]`` or a ValueError saying what it means."""
+        largest = self.max_probe_depth(cfg, horizon)
+        if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= largest:
+            raise ValueError(f"probe depth of {self.name} ({self.probe_depth_meaning}) must be an "
+                             f"integer in [1, {largest}], got {depth!r}")
+        return int(depth)
+
+    def resolve_probe(self, cfg: ModelConfig, horizon: int, depth, mode) -> tuple[int, str]:
+        """``(depth, mode)`` with None replaced by the class's defaults, both checked."""
+        if not self.probe_modes:
+            raise ValueError(f"model class {self.name!r} has no probe; classes with one: "
+                             f"{[n for n, c in _REGISTRY.items() if c.probe_modes]}")
+        mode = self.probe_modes[0] if mode is None else mode
+        if mode not in self.probe_modes:
+            raise ValueError(f"unknown probe mode {mode!r} for {self.name}; valid: {list(self.probe_modes)}")
+        depth = self.default_probe_depth(cfg, horizon) if depth is None else depth
+        return self.check_probe_depth(depth, cfg, horizon), mode
+
 
 _REGISTRY: dict[str, ModelClass] = {}
 
@@ -195,6 +238,29 @@ class TrainedModel:
                 z = mc.sample(self.net, m, qb, self.config, self.horizon, self.dim, gen)
                 out.append(z.float().cpu().numpy())
         return self.normaliser.decode_x(np.concatenate(out))
+
+    # -- probe kernels (issue 9) ---------------------------------------------------------------
+    def perturb(self, x: np.ndarray, depth: int | None = None, seed: int = 0, q=None,
+                mode: str | None = None, batch_size: int = 1000) -> np.ndarray:
+        """The model's own local perturbation ``x'`` (n, T, d) of clean trajectories ``x`` in data
+        units (normalise, the class's ``perturb`` hook, decode); deterministic for a seed.
+        ``depth``/``mode``: None for the class's defaults (``kernel/probe.py`` documents them)."""
+        mc = get_class(self.name)
+        depth, mode = mc.resolve_probe(self.config, self.horizon, depth, mode)
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 3 or x.shape[1:] != (self.horizon, self.dim):
+            raise ValueError(f"x must have shape (n, {self.horizon}, {self.dim}) for this model, "
+                             f"got {x.shape}")
+        qn = self._condition(len(x), q)
+        device = self.device
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                z = torch.as_tensor(self.normaliser.encode_x(x[start:start + batch_size]), device=device)
+                qb = None if qn is None else torch.as_tensor(qn[start:start + len(z)], device=device)
+                out.append(mc.perturb(self.net, z, depth, qb, self.config, gen, mode).float().cpu().numpy())
+        return self.normaliser.decode_x(np.concatenate(out)) if out else x.astype(np.float32)
 
     def _condition(self, n: int, q) -> np.ndarray | None:
         if not self.conditional:

@@ -124,23 +124,54 @@ class DiffusionClass(ModelClass):
 
     def sample(self, net, n, q, cfg, horizon, dim, generator):
         device = next(net.parameters()).device
-        sched = self.schedule(cfg, device)
-        betas, ab = sched["betas"], sched["alpha_bar"]
         x = torch.randn((n, horizon, dim), generator=generator, device=device)
         if cfg.sampler == "ddim":
             k = cfg.sample_steps or cfg.diffusion_steps
             steps = torch.linspace(cfg.diffusion_steps - 1, 0, k).round().long().unique_consecutive().tolist()
+            return self.denoise(net, x, steps, q, cfg, generator)
+        return self.denoise(net, x, list(range(cfg.diffusion_steps - 1, -1, -1)), q, cfg, generator)
+
+    def denoise(self, net, x, steps: list[int], q, cfg, generator) -> torch.Tensor:
+        """The reverse process from ``x`` at step ``steps[0]`` through the descending ``steps`` to a
+        clean trajectory, with the config's sampler (ancestral needs consecutive steps)."""
+        sched = self.schedule(cfg, x.device)
+        betas, ab = sched["betas"], sched["alpha_bar"]
+        if cfg.sampler == "ddim":
             for i, t in enumerate(steps):
                 x0, eps = self.predict(net, x, t, q, cfg, ab)
-                a_prev = ab[steps[i + 1]] if i + 1 < len(steps) else torch.tensor(1.0, device=device)
+                a_prev = ab[steps[i + 1]] if i + 1 < len(steps) else torch.tensor(1.0, device=x.device)
                 x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
             return x
-        for t in range(cfg.diffusion_steps - 1, -1, -1):
+        for t in steps:
             x0, _ = self.predict(net, x, t, q, cfg, ab)
             if t == 0:
                 return x0
             a, a_prev, beta = ab[t], ab[t - 1], betas[t]
             mean = (a_prev.sqrt() * beta / (1 - a)) * x0 + ((1 - beta).sqrt() * (1 - a_prev) / (1 - a)) * x
             var = beta * (1 - a_prev) / (1 - a)
-            x = mean + var.sqrt() * torch.randn(x.shape, generator=generator, device=device)
+            x = mean + var.sqrt() * torch.randn(x.shape, generator=generator, device=x.device)
         return x
+
+    # -- probe (SDEdit): noise clean data to step depth-1 with the forward process, denoise back --
+    probe_modes = ("sdedit",)
+    probe_depth_meaning = "number of reverse diffusion steps"
+
+    def max_probe_depth(self, cfg, horizon):
+        return cfg.diffusion_steps
+
+    def probe_depths(self, cfg, horizon):
+        return tuple(d for d in (1, 2, 3, 4, 6, 8) if d <= cfg.diffusion_steps)
+
+    def default_probe_depth(self, cfg, horizon):
+        return min(2, cfg.diffusion_steps)
+
+    def perturb(self, net, z, depth, q, cfg, generator, mode):
+        """SDEdit at ``depth`` = number of reverse steps: ``z_t = sqrt(ab_t) z + sqrt(1 - ab_t) eps``
+        at step ``t = depth - 1`` (0-based), then the model's reverse process over the steps
+        ``t, t-1, ..., 0`` (every step, also with the DDIM sampler: companion's choice)."""
+        depth = self.check_probe_depth(depth, cfg, z.shape[1])
+        t = depth - 1
+        a = self.schedule(cfg, z.device)["alpha_bar"][t]
+        noise = torch.randn(z.shape, generator=generator, device=z.device)
+        z_t = a.sqrt() * z + (1 - a).sqrt() * noise
+        return self.denoise(net, z_t, list(range(t, -1, -1)), q, cfg, generator)

@@ -75,9 +75,45 @@ class AutoregressiveTransformer(ModelClass):
 
     def sample(self, net, n, q, cfg, horizon, dim, generator):
         device = next(net.parameters()).device
-        x = torch.zeros((n, 0, dim), device=device)
-        for _ in range(horizon):
+        return self.rollout(net, torch.zeros((n, 0, dim), device=device), horizon, q, generator)
+
+    @staticmethod
+    def rollout(net, prefix, horizon, q, generator) -> torch.Tensor:
+        """Continue ``prefix`` (B, L, d) step by step with draws of the Gaussian head up to
+        ``horizon`` steps."""
+        x, (n, _, dim) = prefix, prefix.shape
+        for _ in range(horizon - prefix.shape[1]):
             mean, log_std = net(x, q)
-            noise = torch.randn((n, dim), generator=generator, device=device)
+            noise = torch.randn((n, dim), generator=generator, device=x.device)
             x = torch.cat([x, (mean[:, -1] + log_std[:, -1].exp() * noise)[:, None]], dim=1)
         return x
+
+    # -- probe: the last ``depth`` steps regenerated after a clean prefix of T - depth steps -------
+    probe_modes = ("rollout", "one-step")
+    probe_depth_meaning = "number of regenerated steps after a clean prefix of at least one step"
+
+    def max_probe_depth(self, cfg, horizon):
+        return horizon - 1
+
+    def probe_depths(self, cfg, horizon):
+        prefixes = {max(horizon // k, 1) for k in (2, 4, 8, 16)}
+        return tuple(sorted({horizon - p for p in prefixes if horizon - p >= 1}))
+
+    def default_probe_depth(self, cfg, horizon):
+        return max(horizon - max(horizon // 8, 1), 1)
+
+    def perturb(self, net, z, depth, q, cfg, generator, mode):
+        """``depth`` = number of regenerated steps: the clean prefix ``z[:, :T - depth]`` is kept.
+        ``rollout``: the last ``depth`` steps are sampled step by step from the Gaussian head, each
+        conditioned on the generated ones (errors accumulate as in sampling). ``one-step`` (the
+        control): each of the last ``depth`` steps is drawn from the head given the *clean* past
+        (teacher forcing), so errors do not accumulate."""
+        horizon = z.shape[1]
+        depth = self.check_probe_depth(depth, cfg, horizon)
+        prefix = z[:, :horizon - depth]
+        if mode == "rollout":
+            return self.rollout(net, prefix, horizon, q, generator)
+        mean, log_std = net(z[:, :-1], q)
+        noise = torch.randn(z.shape, generator=generator, device=z.device)
+        drawn = mean + log_std.exp() * noise
+        return torch.cat([prefix, drawn[:, horizon - depth:]], dim=1)

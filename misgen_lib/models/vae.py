@@ -86,7 +86,39 @@ class VAE(ModelClass):
     def sample(self, net, n, q, cfg, horizon, dim, generator):
         device = next(net.parameters()).device
         z = torch.randn((n, net.latent), generator=generator, device=device)
-        x = net.decode(z, (n, horizon, dim), q)
+        return self._decoded(net, z, (n, horizon, dim), q, cfg, generator)
+
+    @staticmethod
+    def _decoded(net, z, shape, q, cfg, generator):
+        """Decoder mean, plus observation noise when ``cfg.sample_noise`` (as in sampling)."""
+        x = net.decode(z, shape, q)
         if cfg.sample_noise:
-            x = x + net.log_scale.exp() * torch.randn(x.shape, generator=generator, device=device)
+            x = x + net.log_scale.exp() * torch.randn(x.shape, generator=generator, device=x.device)
         return x
+
+    # -- probe: encode -> decode, ``depth`` round trips --------------------------------------------
+    probe_modes = ("sample", "mean")
+    probe_depth_meaning = "number of encode-decode round trips"
+    MAX_ROUND_TRIPS = 16
+
+    def max_probe_depth(self, cfg, horizon):
+        return self.MAX_ROUND_TRIPS
+
+    def probe_depths(self, cfg, horizon):
+        return (1, 2, 3)
+
+    def default_probe_depth(self, cfg, horizon):
+        return 1
+
+    def perturb(self, net, z, depth, q, cfg, generator, mode):
+        """``depth`` encode -> decode round trips. ``sample`` (default, companion's choice: the
+        local version of how the VAE generates, decoding a latent drawn from a distribution)
+        decodes a posterior draw ``mu + sigma * eps``; ``mean`` decodes the posterior mean (the
+        deterministic reconstruction). Observation noise is added as in sampling."""
+        depth = self.check_probe_depth(depth, cfg, z.shape[1])
+        for _ in range(depth):
+            mu, log_var = net.encode(z, q)
+            if mode == "sample":
+                mu = mu + (0.5 * log_var).exp() * torch.randn(mu.shape, generator=generator, device=z.device)
+            z = self._decoded(net, mu, z.shape, q, cfg, generator)
+        return z

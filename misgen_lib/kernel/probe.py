@@ -1,0 +1,133 @@
+"""Probe kernels: a trained model perturbs *clean* trajectories locally, in its own way.
+
+The pairs ``(x, x')`` are the kernel (the primary estimator of the book's chapter "The data
+deviation kernel"). Per model class (the hooks live with the classes, ``models/*.py``):
+
+* ``diffusion-unet``, ``diffusion-mlp`` (mode ``sdedit``): noise ``x`` to diffusion step
+  ``depth - 1`` with the forward process, then the model's own reverse process back to step 0
+  (SDEdit). ``depth`` = number of reverse steps, 1..K; default 2 (of K = 64); candidates
+  1, 2, 3, 4, 6, 8.
+* ``transformer`` (modes ``rollout``, ``one-step``): ``depth`` = number of regenerated steps
+  after a clean prefix of ``T - depth`` steps (so a larger depth is less local and a short
+  prefix is a large depth). ``rollout`` samples them step by step with the Gaussian head;
+  ``one-step`` (the control) draws each from the head given the clean past (teacher forcing).
+  Default depth ``T - T/8`` (a prefix of 8 of 64 steps); candidates: prefixes of T/2, T/4, T/8,
+  T/16.
+* ``vae`` (modes ``sample``, ``mean``): ``depth`` encode -> decode round trips, decoding a
+  posterior draw (``sample``, default) or the posterior mean (``mean``). Default depth 1;
+  candidates 1, 2, 3.
+
+The probe never sees the evaluated samples. ``choose_depth`` uses them only through a q-free
+distance: it picks the depth whose outputs lie as far from the clean training set (median
+``metrics.nearest_clean`` distance) as the model's samples do. ``locality`` reports the RMS of
+``x' - x`` relative to the data's spread, so a reader sees the kernel is local, not the model.
+
+A conditional model is conditioned on the clean trajectory's own measured quantity
+(``task.measure(x)``, the quantity an engineer would ask for), so it needs ``task``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import metrics
+from ..checks import check_trajectories
+from ..models.base import TrainedModel, get_class
+from .base import DeviationKernel
+
+
+def locality_index(x: np.ndarray, x_prime: np.ndarray) -> float:
+    """RMS of ``x' - x`` relative to the spread of ``x`` (its standard deviation over
+    trajectories, time steps and channels, as ``apriori.scale_from_data``): 0 for no change, about
+    1.4 for an independent draw of the data."""
+    return float(np.sqrt(np.mean((x_prime - x) ** 2)) / max(float(np.std(x)), 1e-300))
+
+
+class ProbeKernel(DeviationKernel):
+    """``apply(x, rng)``: ``model.perturb(x, depth, seed)`` with the seed drawn from ``rng``
+    (deterministic for a generator state)."""
+    family = "probe"
+
+    def __init__(self, model: TrainedModel, depth: int, mode: str, task=None):
+        self.model, self.depth, self.mode, self.task = model, depth, mode, task
+
+    def apply(self, x, rng):
+        x = check_trajectories(x)
+        seed = int(rng.integers(0, 2 ** 62))
+        q = np.asarray(self.task.measure(x), dtype=float) if self.model.conditional else None
+        return self.model.perturb(x, self.depth, seed=seed, q=q, mode=self.mode).astype(np.float64)
+
+    def locality(self, x, seed: int = 0) -> float:
+        """``locality_index`` of one probe draw around ``x`` (n, T, d)."""
+        x = check_trajectories(x)
+        return locality_index(x, self.apply(x, np.random.default_rng(seed)))
+
+    def to_dict(self):
+        return {"family": self.family, "model": self.model.name, "model_key": self.model.key,
+                "depth": self.depth, "mode": self.mode}
+
+
+def probe(model: TrainedModel, depth: int | None = None, mode: str | None = None, task=None) -> ProbeKernel:
+    """The probe kernel of a trained model at ``depth`` in ``mode`` (None: the class's defaults,
+    see the module docstring). A conditional model needs ``task`` (to measure the clean q)."""
+    if not isinstance(model, TrainedModel):
+        raise TypeError(f"probe needs a TrainedModel (mg.models.fit), got {type(model).__name__}")
+    depth, mode = get_class(model.name).resolve_probe(model.config, model.horizon, depth, mode)
+    if model.conditional and task is None:
+        raise ValueError(f"{model.name} is conditional: pass task, so the probe can condition on "
+                         f"the clean trajectories' measured quantity")
+    return ProbeKernel(model, depth, mode, task)
+
+
+def probe_depths(model: TrainedModel) -> tuple[int, ...]:
+    """The candidate depths of the model's class (module docstring), smallest first."""
+    return get_class(model.name).probe_depths(model.config, model.horizon)
+
+
+@dataclass
+class DepthChoice:
+    """``depth``: the chosen depth. Per candidate in ``depths``: ``probe_distance`` (median
+    nearest-clean distance of the probe outputs), ``locality`` (``ProbeKernel.locality`` on the
+    same inputs); ``sample_distance``: the samples' median nearest-clean distance."""
+    depth: int
+    depths: list[int]
+    probe_distance: list[float]
+    locality: list[float]
+    sample_distance: float
+    mode: str
+
+    def table(self) -> list[dict]:
+        return [{"depth": d, "probe_distance": p, "locality": loc, "sample_distance": self.sample_distance,
+                 "chosen": d == self.depth}
+                for d, p, loc in zip(self.depths, self.probe_distance, self.locality)]
+
+
+def choose_depth(model: TrainedModel, clean, samples, reference, depths=None, mode: str | None = None,
+                 task=None, seed: int = 0) -> DepthChoice:
+    """The probe depth whose outputs' median distance to the clean ``reference`` (the training
+    set) best matches the samples' median distance, on a log scale (``|log(probe / samples)|``
+    smallest; companion's choice). No quantity is looked at.
+
+    ``clean``: clean trajectories to probe, drawn with the intended prior and *not* in
+    ``reference`` (else their distance is biased low); ``samples``: the model's samples (used
+    only through that distance); ``depths``: candidates (default ``probe_depths(model)``)."""
+    clean = check_trajectories(getattr(clean, "x", clean), "clean")
+    samples = check_trajectories(samples, "samples")
+    reference = check_trajectories(getattr(reference, "x", reference), "reference")
+    depths = list(probe_depths(model) if depths is None else depths)
+    if not depths:
+        raise ValueError("choose_depth needs at least one candidate depth")
+    finite = np.isfinite(samples).all(axis=(1, 2))
+    sample_distance = float(np.median(metrics.nearest_clean(samples[finite], reference)[1]))
+    probe_distance, locality = [], []
+    for depth in depths:
+        kernel = probe(model, depth, mode, task)
+        out = kernel.apply(clean, np.random.default_rng([seed, depth]))
+        ok = np.isfinite(out).all(axis=(1, 2))
+        probe_distance.append(float(np.median(metrics.nearest_clean(out[ok], reference)[1])))
+        locality.append(locality_index(clean[ok], out[ok]))
+    mismatch = np.abs(np.log(np.maximum(probe_distance, 1e-300) / max(sample_distance, 1e-300)))
+    return DepthChoice(depth=int(depths[int(np.argmin(mismatch))]), depths=[int(d) for d in depths],
+                       probe_distance=probe_distance, locality=locality,
+                       sample_distance=sample_distance, mode=kernel.mode)
