@@ -28,6 +28,12 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
                     mg.studies.claim_c4(results, "bank (Monte Carlo)")):
         assert verdict.outcome in ("supports", "partly supports", "does not support", "not tested")
         assert len(verdict.items) == 4
+    probes = mg.studies.kernel_study.probe_study(result, n_predict=200, n_depth=50, n_boot=20, progress=False)
+    assert [(p.task.name, p.model) for p in probes] == [(RMSAmplitude.name, "diffusion-mlp"), (RMSAmplitude.name, "vae")]
+    for p in probes:
+        assert len(p.depths) == 2 and p.agreement is not None and p.prediction.n == 400
+        assert 0 < p.locality and np.isfinite(p.validation.ceiling.share)
+    assert len(mg.studies.kernel_study.probe_table(probes)) == 2
     apriori = mg.studies.apriori_study(result, families=("white", "blur"), n_predict=300, n_boot=20,
                                        progress=False)
     assert len(mg.studies.claim_c6(apriori, {"diffusion-mlp": "white", "vae": "blur"}).items) == 4

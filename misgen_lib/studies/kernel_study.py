@@ -23,7 +23,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import metrics
-from ..kernel import ResidualBank, StationaryGaussian, Validation, estimate, family, predict, validate
+from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
+                      choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
+                      seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws
 from ..seeds import derive
 
@@ -55,6 +57,108 @@ class AprioriResult:
     prediction: Prediction
     validation: Validation
     seconds: float                # wall-clock time of the prediction (clean draws excluded)
+
+
+@dataclass
+class ProbeResult:
+    """One task x model pair over its seeds: per seed the probe depth chosen without looking at q
+    (``depths``), the probe kernel's Monte Carlo prediction (``per_seed``) and its validation
+    against that seed's drift (``per_seed_validation``); ``prediction``: the seeds' predictions
+    pooled; ``drift``: the seed-mean drift (a single seed's drift with one seed); ``validation``:
+    the pooled prediction against it, with its noise ceiling; ``agreement``: the between-seed
+    agreement of the observed changes (the reliability ceiling; None with one seed); ``view``: the
+    pooled prediction in q-space (b(q), s(q), continuity equation); ``locality``: mean locality
+    index of the kernels; ``control``: the transformer's teacher-forced one-step prediction
+    (pooled), None for other classes."""
+    entries: list
+    depths: list[DepthChoice]
+    per_seed: list[Prediction]
+    per_seed_validation: list[Validation]
+    prediction: Prediction
+    drift: metrics.Drift
+    validation: Validation
+    agreement: SeedAgreement | None
+    view: QSpaceView
+    locality: float
+    control: Prediction | None = None
+    control_validation: Validation | None = None
+
+    @property
+    def task(self):
+        return self.entries[0].task
+
+    @property
+    def model(self) -> str:
+        return self.entries[0].model.name
+
+
+def pooled(predictions: list[Prediction]) -> Prediction:
+    """Several Monte Carlo predictions on one binning as one (their clean draws together)."""
+    first = predictions[0]
+    contributions = np.concatenate([p.contributions for p in predictions])
+    delta = contributions.mean(axis=0)
+    return Prediction(edges=first.edges, p_star=first.p_star, p_tilde=first.p_star + delta, delta=delta,
+                      contributions=contributions, q_clean=np.concatenate([p.q_clean for p in predictions]),
+                      q_pred=np.concatenate([p.q_pred for p in predictions]), spread=None,
+                      method=first.method, kernel=" + ".join(sorted({p.kernel for p in predictions})))
+
+
+def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300,
+                progress: bool = True) -> list[ProbeResult]:
+    """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
+    seeds and validated against the seed-mean drift. ``n_depth`` clean trajectories choose each
+    depth; ``n_predict`` per seed are pushed through the kernel."""
+    groups: dict[tuple[str, str], list] = {}
+    for e in entries:
+        groups.setdefault((e.task.name, e.model.name), []).append(e)
+    results = []
+    for (task_name, model_name), group in tqdm(list(groups.items()), desc="probe kernels", disable=not progress):
+        depths, preds, vals, controls, locality = [], [], [], [], []
+        for e in group:
+            clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
+            choice = choose_depth(e.model, clean[:n_depth], e.samples, e.data, task=e.task,
+                                  seed=_streams(e, "probe-depth"))
+            kernel = probe(e.model, choice.depth, task=e.task)
+            kw = dict(clean=clean, bins=len(e.drift.edges) - 1, progress=False)
+            pred = predict(e.task, kernel, e.prior, seed=_streams(e, "probe-draws"), **kw)
+            depths.append(choice)
+            preds.append(pred)
+            vals.append(validate(pred, e.drift, n_boot=n_boot, seed=_streams(e, "validation")))
+            locality.append(choice.locality[choice.depths.index(choice.depth)])
+            if model_name == "transformer":
+                controls.append(predict(e.task, probe(e.model, choice.depth, mode="one-step", task=e.task), e.prior,
+                                        seed=_streams(e, "probe-control"), **kw))
+        drifts = [e.drift for e in group]
+        drift = seed_mean_drift(drifts, n_null=len(group[0].drift.null["tv"]),
+                                seed=derive(group[0].seed, "seed-mean-null", task_name, model_name)) \
+            if len(group) > 1 else group[0].drift
+        prediction = pooled(preds)
+        vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
+        control = pooled(controls) if controls else None
+        results.append(ProbeResult(
+            group, depths, preds, vals, prediction, drift, validate(prediction, drift, n_boot=n_boot, seed=vseed),
+            seed_agreement(drifts) if len(group) > 1 else None, qspace_view(prediction), float(np.mean(locality)),
+            control, validate(control, drift, n_boot=n_boot, seed=vseed) if control else None))
+    return results
+
+
+def probe_table(results: list[ProbeResult]):
+    """pandas DataFrame, one row per task x model: the pooled probe prediction against the
+    seed-mean drift, beside its noise ceiling and the between-seed reliability ceiling."""
+    import pandas as pd
+    rows = []
+    for r in results:
+        v, a = r.validation, r.agreement
+        rows.append({"task": r.task.name, "model": r.model, "seeds": len(r.entries),
+                     "depths": ",".join(str(d.depth) for d in r.depths), "locality": r.locality,
+                     "TV (seed mean)": r.drift.tv, "TV null 95%": r.drift.null_q95("tv"),
+                     "correlation": v.correlation, "corr ceiling": v.ceiling.correlation,
+                     "corr reliability ceiling": a.correlation_ceiling if a else np.nan,
+                     "share explained": v.share_explained, "share ceiling": v.ceiling.share,
+                     "share / ceiling": v.share_normalised, "sign agreement": v.sign_agreement,
+                     "continuity vs Monte Carlo": r.view.agreement,
+                     "one-step control corr": r.control_validation.correlation if r.control_validation else np.nan})
+    return pd.DataFrame(rows)
 
 
 def _clean_by_task(entries, n: int) -> dict[tuple[str, int], np.ndarray]:
