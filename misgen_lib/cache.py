@@ -2,38 +2,65 @@
 
 An entry is a folder ``<root>/<kind>/<key>/`` holding named files and ``MANIFEST.json`` with the
 sha256 and size of each file and the JSON description of the inputs that produced it. ``key`` is
-the sha256 of that description, so the same inputs always land in the same entry.
+the sha256 of that description, so the same inputs always land in the same entry. Inputs are
+keyed by content: numpy arrays by dtype, shape and the sha256 of their bytes (never by their
+abbreviated ``str()``); a value that cannot be keyed by content is an error.
 
 * Writes are atomic: files go to a temporary sibling folder that is renamed into place, so a
   reader never sees half an entry. Two builds computing the same entry at once both succeed; the
   first rename wins and the second discards its copy.
 * Loads are verified: a missing file, a wrong size or a wrong hash (a truncated or corrupt entry)
   is reported with a warning, the entry is moved aside to ``<key>.corrupt-<n>`` (nothing is
-  deleted) and the result is recomputed.
+  deleted) and the result is recomputed (or, with no ``compute``, reported missing). Moving aside
+  holds a per-entry lock (``<root>/.locks``) and re-checks the entry under it, so concurrent
+  processes never move aside a good entry another one just wrote.
+* Accesses are logged when ``$MISGEN_CACHE_LOG`` names a file: one JSON line (root, kind, key)
+  per entry loaded or saved. The book's runner sets it to learn which entries a notebook used.
 
 The root is ``$MISGEN_CACHE_DIR`` if set, else ``.misgen_cache`` in the current repository root,
 else ``~/.cache/misgen``.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
-from pathlib import Path
+from contextlib import contextmanager
+from pathlib import Path, PurePath
 from typing import Callable
 
+import numpy as np
+
 MANIFEST = "MANIFEST.json"
+ACCESS_LOG_ENV = "MISGEN_CACHE_LOG"
 
 
 class CorruptEntry(RuntimeError):
     """A cache entry failed verification."""
 
 
+def _by_content(obj):
+    """JSON form of the values ``json`` cannot encode itself."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            return {"ndarray": obj.tolist()}
+        data = np.ascontiguousarray(obj)
+        return {"ndarray": {"dtype": data.dtype.str, "shape": list(data.shape),
+                            "sha256": hashlib.sha256(data.tobytes()).hexdigest()}}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, PurePath):
+        return obj.as_posix()
+    raise TypeError(f"cannot key a value of type {type(obj).__name__} by its content "
+                    f"({obj!r:.80}); pass JSON values, numpy arrays or paths")
+
+
 def stable_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_by_content)
 
 
 def key_of(inputs: dict) -> str:
@@ -51,12 +78,36 @@ def default_root() -> Path:
     return Path.home() / ".cache" / "misgen"
 
 
+def read_access_log(path: Path) -> list[dict[str, str]]:
+    """The distinct entries (``{"root", "kind", "key"}``) of an access log, in first-use order."""
+    if not Path(path).exists():
+        return []
+    seen = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            ref = json.loads(line)
+            seen.setdefault((ref["root"], ref["kind"], ref["key"]), ref)
+    return list(seen.values())
+
+
+def entry_exists(ref: dict[str, str]) -> bool:
+    """Whether the entry ``ref`` (a line of the access log) is still in its store."""
+    return (ArtifactStore(ref["root"]).path(ref["kind"], ref["key"]) / MANIFEST).is_file()
+
+
 class ArtifactStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_root()
 
     def path(self, kind: str, key: str) -> Path:
         return self.root / kind / key
+
+    def _log_access(self, kind: str, key: str) -> None:
+        log = os.environ.get(ACCESS_LOG_ENV)
+        if log:
+            line = json.dumps({"root": str(self.root.resolve()), "kind": kind, "key": key})
+            with open(log, "a") as f:   # one short append: atomic between processes
+                f.write(line + "\n")
 
     def load(self, kind: str, key: str) -> dict[str, bytes] | None:
         """The entry's files, or ``None`` if absent. Raises ``CorruptEntry`` if verification fails."""
@@ -71,11 +122,12 @@ class ArtifactStore:
                 if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
                     raise CorruptEntry(f"{entry / name}: size or sha256 does not match the manifest")
                 files[name] = data
-            return files
         except CorruptEntry:
             raise
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise CorruptEntry(f"{entry}: unreadable entry ({type(err).__name__}: {err})") from err
+        self._log_access(kind, key)
+        return files
 
     def save(self, kind: str, key: str, files: dict[str, bytes], inputs: dict | None = None) -> Path:
         """Write an entry atomically; if another writer got there first, keep theirs."""
@@ -90,7 +142,7 @@ class ArtifactStore:
                 (tmp / name).write_bytes(data)
                 manifest["files"][name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             with open(tmp / MANIFEST, "w") as f:
-                json.dump(manifest, f, indent=1, default=str)
+                json.dump(manifest, f, indent=1, default=_by_content)
                 f.flush()
                 os.fsync(f.fileno())
             try:
@@ -102,29 +154,47 @@ class ArtifactStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._log_access(kind, key)
         return entry
 
-    def quarantine(self, kind: str, key: str) -> Path:
-        """Move a bad entry aside (kept for inspection, never deleted)."""
-        entry = self.path(kind, key)
-        n = 0
-        while (target := entry.with_name(f"{key}.corrupt-{n}")).exists():
-            n += 1
-        os.rename(entry, target)
-        return target
+    @contextmanager
+    def _entry_lock(self, kind: str, key: str):
+        """An exclusive lock on one entry, between processes (``fcntl.flock``)."""
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{kind}-{key}", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield   # closing the file releases the lock
 
-    def get_or_compute(self, kind: str, inputs: dict, compute: Callable[[], dict[str, bytes]]
-                       ) -> dict[str, bytes]:
-        """Return the cached files for ``inputs``, computing and storing them when absent or corrupt."""
-        key = key_of(inputs)
+    def load_or_quarantine(self, kind: str, key: str) -> tuple[dict[str, bytes] | None, str | None]:
+        """``(files, None)`` for a good entry, ``(None, None)`` for an absent one and
+        ``(None, problem)`` for a corrupt one, which is moved aside to ``<key>.corrupt-<n>``
+        (kept for inspection, never deleted). Under the entry's lock the entry is checked again,
+        so an entry another process repaired or moved aside meanwhile is left alone."""
         try:
-            files = self.load(kind, key)
-        except CorruptEntry as err:
-            moved = self.quarantine(kind, key)
-            warnings.warn(f"corrupt cache entry detected and recomputed: {err}; moved to {moved}",
-                          stacklevel=2)
-            files = None
-        if files is None:
+            return self.load(kind, key), None
+        except CorruptEntry:
+            pass
+        with self._entry_lock(kind, key):
+            try:
+                return self.load(kind, key), None
+            except CorruptEntry as err:
+                entry, n = self.path(kind, key), 0
+                while (target := entry.with_name(f"{key}.corrupt-{n}")).exists():
+                    n += 1
+                os.rename(entry, target)
+                return None, f"{err}; moved to {target}"
+
+    def get_or_compute(self, kind: str, inputs: dict,
+                       compute: Callable[[], dict[str, bytes]] | None) -> dict[str, bytes] | None:
+        """The cached files for ``inputs``, computed and stored when absent or corrupt; with
+        ``compute=None``, ``None`` when absent or corrupt (a corrupt entry is still moved aside)."""
+        key = key_of(inputs)
+        files, problem = self.load_or_quarantine(kind, key)
+        if problem:
+            action = "recomputed" if compute is not None else "moved aside (not recomputed here)"
+            warnings.warn(f"corrupt cache entry detected and {action}: {problem}", stacklevel=2)
+        if files is None and compute is not None:
             files = compute()
             self.save(kind, key, files, inputs)
         return files

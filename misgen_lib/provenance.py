@@ -5,9 +5,12 @@ import hashlib
 import os
 import subprocess
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: the installed packages whose version can change a result (keys of cached results include them)
+RESULT_PACKAGES = ("torch", "numpy", "scipy")
 
 
 def library_hash(*parts: str) -> str:
@@ -29,16 +32,28 @@ def library_hash(*parts: str) -> str:
 @lru_cache(maxsize=1)
 def git_revision() -> str:
     """Short git revision of the checkout holding the library, with ``+dirty`` when the work
-    tree differs from it; ``"unknown"`` outside a git checkout."""
+    tree differs from it (untracked files that git does not ignore included); ``"unknown"``
+    outside a git checkout."""
     try:
         root = PACKAGE_DIR.parent
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of :data:`RESULT_PACKAGES` (``"absent"`` for one not installed)."""
+    versions = {}
+    for name in RESULT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
 
 
 def current_run() -> dict[str, str]:

@@ -1,11 +1,16 @@
-"""The artifact cache (misgen_lib/cache.py): hit/miss, verification, concurrent writers."""
+"""The artifact cache (misgen_lib/cache.py): keys by content, hit/miss, verification, concurrent
+writers and quarantines, the access log."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import shutil
+import warnings
 
+import numpy as np
 import pytest
 
-from misgen_lib.cache import ArtifactStore, default_root, key_of
+from misgen_lib.cache import (ACCESS_LOG_ENV, ArtifactStore, default_root, entry_exists, key_of,
+                              read_access_log)
 
 
 def _counting(files):
@@ -92,3 +97,113 @@ def test_concurrent_writers_of_one_entry_all_succeed_and_leave_a_valid_entry(tmp
     key = key_of({"shared": True})
     assert store.load("model", key)["writer.txt"] == b"same content"
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [key]  # no temp folders left
+
+
+def test_numpy_arrays_are_keyed_by_content_not_by_their_abbreviated_text():
+    a = np.zeros(5000)
+    b = a.copy()
+    b[2500] = 1.0
+    assert str(a) == str(b)   # numpy abbreviates both to the same text
+    assert key_of({"x": a}) != key_of({"x": b})
+    assert key_of({"x": a}) == key_of({"x": a.copy()})
+    assert key_of({"x": a}) != key_of({"x": a.astype(np.float32)})  # dtype is part of the key
+    assert key_of({"n": np.int64(3)}) == key_of({"n": 3})
+
+
+def test_a_value_that_cannot_be_keyed_by_content_is_an_error():
+    class Opaque:
+        pass
+    with pytest.raises(TypeError, match="cannot key a value of type Opaque by its content"):
+        key_of({"x": Opaque()})
+
+
+def _corrupt(store, kind, key):
+    (store.path(kind, key) / "weights.bin").write_bytes(b"garbage")
+
+
+def test_quarantine_leaves_alone_a_good_entry_another_process_just_wrote(tmp_path, monkeypatch):
+    """Process A sees the corrupt entry; before A moves it aside, process B moves it aside and
+    writes a good one. A must use B's entry, not move it aside."""
+    files = {"weights.bin": b"good" * 100}
+    store, other = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
+    store.get_or_compute("model", {"x": 1}, lambda: files)
+    key = key_of({"x": 1})
+    _corrupt(store, "model", key)
+    real_load = ArtifactStore.load
+
+    def load_while_b_repairs(kind, k):
+        try:
+            return real_load(store, kind, k)
+        finally:
+            if not (tmp_path / "model" / f"{key}.corrupt-0").exists():
+                with pytest.warns(UserWarning, match="corrupt cache entry detected and recomputed"):
+                    other.get_or_compute(kind, {"x": 1}, lambda: files)
+    monkeypatch.setattr(store, "load", load_while_b_repairs)
+    compute, calls = _counting(files)
+    assert store.get_or_compute("model", {"x": 1}, compute) == files and not calls
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [key, f"{key}.corrupt-0"]
+    assert ArtifactStore(tmp_path).load("model", key) == files
+
+
+def test_quarantine_of_an_entry_another_process_already_moved_aside_recomputes(tmp_path, monkeypatch):
+    """B moves the corrupt entry aside between A's check and A's move: no FileNotFoundError."""
+    files = {"weights.bin": b"good" * 100}
+    store, other = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
+    store.get_or_compute("model", {"x": 1}, lambda: files)
+    key = key_of({"x": 1})
+    _corrupt(store, "model", key)
+    real_load = ArtifactStore.load
+
+    def load_while_b_moves_aside(kind, k):
+        try:
+            return real_load(store, kind, k)
+        finally:
+            if store.path(kind, k).exists() and not (tmp_path / "model" / f"{key}.corrupt-0").exists():
+                with pytest.warns(UserWarning, match="moved aside"):
+                    assert other.get_or_compute(kind, {"x": 1}, None) is None
+    monkeypatch.setattr(store, "load", load_while_b_moves_aside)
+    compute, calls = _counting(files)
+    assert store.get_or_compute("model", {"x": 1}, compute) == files and len(calls) == 1
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [key, f"{key}.corrupt-0"]
+
+
+def _repairer(root, barrier, queue):
+    store = ArtifactStore(root)
+    barrier.wait()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        files = store.get_or_compute("model", {"shared": True}, lambda: {"weights.bin": b"good"})
+    queue.put(files["weights.bin"])
+
+
+def test_concurrent_processes_meeting_one_corrupt_entry_all_succeed(tmp_path):
+    store = ArtifactStore(tmp_path)
+    store.get_or_compute("model", {"shared": True}, lambda: {"weights.bin": b"good"})
+    key = key_of({"shared": True})
+    _corrupt(store, "model", key)
+    ctx = mp.get_context("fork")
+    n = 6
+    barrier, queue = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_repairer, args=(tmp_path, barrier, queue)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * n
+    assert [queue.get(timeout=5) for _ in range(n)] == [b"good"] * n
+    assert store.load("model", key) == {"weights.bin": b"good"}
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [key, f"{key}.corrupt-0"]
+
+
+def test_accesses_are_logged_when_the_runner_asks(tmp_path, monkeypatch):
+    log = tmp_path / "access.log"
+    monkeypatch.setenv(ACCESS_LOG_ENV, str(log))
+    store = ArtifactStore(tmp_path / "cache")
+    store.get_or_compute("model", {"x": 1}, lambda: {"a": b"1"})   # saved
+    store.get_or_compute("model", {"x": 1}, lambda: {"a": b"1"})   # loaded
+    assert store.load("model", key_of({"x": 2})) is None           # absent: not logged
+    refs = read_access_log(log)
+    assert refs == [{"root": str((tmp_path / "cache").resolve()), "kind": "model", "key": key_of({"x": 1})}]
+    assert entry_exists(refs[0])
+    shutil.rmtree(tmp_path / "cache")
+    assert not entry_exists(refs[0])

@@ -11,6 +11,8 @@ torch.set_num_threads(1)  # tiny models; two OpenMP threads stall on a shared CP
 import misgen_lib as mg
 from misgen_lib.cache import ArtifactStore
 from misgen_lib.models import MissingArtifact, TrainedModel, TrainingDiverged
+from misgen_lib.models.base import DeviceUnavailable
+from misgen_lib.provenance import package_versions
 from misgen_lib.tasks.base import Dataset
 
 ALL = ["diffusion-mlp", "diffusion-unet", "transformer", "vae"]
@@ -102,6 +104,42 @@ def test_fit_caches_and_require_cached(store, monkeypatch):
     # other data -> other key
     with pytest.raises(MissingArtifact):
         mg.models.fit("vae", sine_dataset(seed=1), tiny("vae"), store=store, require_cached=True)
+
+
+def test_corrupt_cached_model_is_moved_aside_and_named_when_it_cannot_be_recomputed(store):
+    data = sine_dataset()
+    first = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
+    entry = store.path("model", first.key)
+    (entry / "weights.pt").write_bytes(b"truncated")
+    with pytest.raises(MissingArtifact, match=r"missing artifact: the cached model was corrupt \(.*"
+                                              r"weights\.pt: size or sha256 does not match.*moved to"):
+        mg.models.fit("vae", data, tiny("vae"), store=store, require_cached=True)
+    assert not entry.exists() and entry.with_name(f"{entry.name}.corrupt-0").is_dir()
+    # where training is allowed, the model is trained again into the same entry
+    again = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
+    assert again.key == first.key and store.load("model", first.key) is not None
+
+
+def test_cuda_without_cuda_is_an_error_naming_the_device(store, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    data = sine_dataset()
+    with pytest.raises(DeviceUnavailable, match="device 'cuda' was asked for, but this machine has 0 CUDA"):
+        mg.models.fit("vae", data, {**tiny("vae"), "device": "cuda"}, store=store, progress=False)
+    model = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
+    assert model.meta["device"] == "cpu"   # the device that trained is recorded
+    model.config = model.config.replace(device="cuda:1")
+    with pytest.raises(DeviceUnavailable, match="device 'cuda:1' was asked for"):
+        model.sample(4, seed=0)             # never a silent fall-back to the CPU
+
+
+def test_model_key_includes_the_versions_of_the_numerical_packages(store, monkeypatch):
+    data = sine_dataset()
+    first = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
+    assert first.meta["versions"] == package_versions()
+    monkeypatch.setattr(mg.models.training, "package_versions",
+                        lambda: {**package_versions(), "numpy": "0.0.1"})
+    upgraded = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
+    assert upgraded.key != first.key
 
 
 def test_nan_loss_stops_with_the_step(store, monkeypatch):

@@ -22,6 +22,29 @@ from ..checks import check_positive_int
 VALID_DEVICES = ("cpu", "cuda")
 
 
+class DeviceUnavailable(RuntimeError):
+    """The config asks for a device this machine does not have (never a silent fall-back to CPU)."""
+
+
+def resolve_device(want: str) -> str:
+    """``want`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) if this machine has it, else
+    :class:`DeviceUnavailable` naming it."""
+    if want == "cpu":
+        return want
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(want.split(":")[1]) if ":" in want else 0
+    if index >= count:
+        raise DeviceUnavailable(f"device {want!r} was asked for, but this machine has "
+                                f"{count} CUDA device(s) (torch {torch.__version__}); set device "
+                                f"to 'cpu' or run where {want!r} exists")
+    return want
+
+
+def device_description(device: str) -> str:
+    """What ran: ``"cpu"`` or e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"``, for provenance."""
+    return device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})"
+
+
 @dataclass
 class ModelConfig:
     """Settings shared by every model class (training loop and size)."""
@@ -219,8 +242,8 @@ class TrainedModel:
 
     @property
     def device(self) -> str:
-        want = self.config.device
-        return want if want == "cpu" or torch.cuda.is_available() else "cpu"
+        """The config's device; :class:`DeviceUnavailable` if this machine lacks it."""
+        return resolve_device(self.config.device)
 
     def sample(self, n: int, seed: int = 0, q=None, batch_size: int = 1000) -> np.ndarray:
         """``n`` samples (n, T, d) in data units; deterministic for a seed. A conditional model

@@ -1,7 +1,8 @@
 """``fit``: train a registered model class on a curated dataset, cached in the artifact store.
 
-The cache key is the model name, its config (JSON), the dataset fingerprint (and the quantities'
-hash when conditional), the seed, ``conditional`` and the library's source hash, so a notebook
+The cache key is the model name, its config (JSON, the device included), the dataset fingerprint
+(and the quantities' hash when conditional), the seed, ``conditional``, the library's source hash
+and the versions of torch, numpy and scipy, so a notebook
 trains once and every later run (or notebook) loads the same weights. Training is seeded and
 deterministic on CPU: weights are initialised under ``torch.manual_seed(seed)`` inside a forked
 RNG (the caller's global RNG is untouched), mini-batches and noise come from explicit generators,
@@ -21,15 +22,16 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
-from ..provenance import git_revision, library_hash
+from ..provenance import git_revision, library_hash, package_versions
 from ..seeds import derive
-from .base import ModelClass, ModelConfig, Normaliser, TrainedModel, get_class, make_config
+from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, device_description, get_class,
+                   make_config, resolve_device)
 
 ARTIFACT_KIND = "model"
 
 
 class MissingArtifact(LookupError):
-    """``require_cached=True`` and the trained model is not in the store."""
+    """``require_cached=True`` and the trained model is not in the store (or was corrupt)."""
 
 
 class TrainingDiverged(FloatingPointError):
@@ -78,9 +80,7 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
     ``weights`` (N,): importance weights of the examples, realised by drawing each mini-batch
     with replacement with probability proportional to the weight (the expected loss is the
     weighted loss); without weights, mini-batches walk through random permutations."""
-    device = cfg.device if cfg.device == "cpu" or torch.cuda.is_available() else None
-    if device is None:
-        raise RuntimeError(f"config asks for device {cfg.device!r} but CUDA is not available")
+    device = resolve_device(cfg.device)
     n, horizon, dim = x.shape
     with torch.random.fork_rng(devices=[]), deterministic(device):
         torch.manual_seed(seed)
@@ -150,7 +150,8 @@ def check_weights(weights, n: int) -> np.ndarray | None:
 def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool,
                  weights: np.ndarray | None = None) -> dict:
     inputs = {"model": name, "config": cfg.to_dict(), "data": data.fingerprint(), "seed": int(seed),
-              "conditional": bool(conditional), "library": library_hash("models")}
+              "conditional": bool(conditional), "library": library_hash("models"),
+              "versions": package_versions()}
     if weights is not None:
         inputs["weights"] = hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()
     if conditional:
@@ -166,9 +167,12 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
     ``config``: None (class defaults), a dict of overrides or the class's config dataclass.
     ``conditional=True`` trains on (x, q) so that ``sample(n, seed, q=...)`` generates for given
     quantities. ``weights``: importance weights of the training examples (see ``train``).
-    ``require_cached=True`` raises ``MissingArtifact`` instead of training."""
+    ``require_cached=True`` raises ``MissingArtifact`` instead of training (a corrupt
+    cached entry is moved aside and named in the error). Asking for a device this machine lacks
+    raises ``DeviceUnavailable``; ``meta["device"]`` records the device that trained."""
     mc = get_class(name)
     cfg = make_config(name, config)
+    resolve_device(cfg.device)
     check_data(data)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -176,12 +180,15 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
     weights = check_weights(weights, len(data))
     inputs = cache_inputs(name, cfg, data, seed, conditional, weights)
     key = key_of(inputs)
-    existing = store.load(ARTIFACT_KIND, key) if require_cached else None
-    if require_cached and existing is None:
-        raise MissingArtifact(f"missing artifact: no cached {name!r} model for task {data.task!r} "
-                              f"(seed {seed}, config {cfg.to_json()}) in {store.root}; run the "
-                              f"notebook that trains it first (e.g. 02_misgeneralization) with the "
-                              f"same parameters, or call with require_cached=False")
+    if require_cached:
+        files, problem = store.load_or_quarantine(ARTIFACT_KIND, key)
+        if files is None:
+            what = f"the cached model was corrupt ({problem})" if problem else "no cached model"
+            raise MissingArtifact(f"missing artifact: {what}: {name!r} for task {data.task!r} "
+                                  f"(seed {seed}, config {cfg.to_json()}) in {store.root}; run the "
+                                  f"notebook that trains it first (e.g. 02_misgeneralization) with "
+                                  f"the same parameters, or call with require_cached=False")
+        return TrainedModel.from_files(files)
 
     def compute() -> dict[str, bytes]:
         start = time.perf_counter()
@@ -190,11 +197,12 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
         net, history = train(mc, cfg, normaliser.encode_x(data.x), xq, int(seed), progress,
                              desc=f"{name} on {data.task}", weights=weights)
         meta = {"key": key, "library_version": __version__, "library_hash": inputs["library"],
+                "versions": inputs["versions"], "device": device_description(resolve_device(cfg.device)),
                 "revision": git_revision(), "data_fingerprint": inputs["data"], "task": data.task,
                 "n_train": len(data), "train_seconds": time.perf_counter() - start}
         return TrainedModel(name, cfg, net, normaliser, data.x.shape[1], data.x.shape[2],
                             conditional, int(seed), history, meta).to_files()
 
-    files = existing or store.get_or_compute(ARTIFACT_KIND, inputs, compute)
+    files = store.get_or_compute(ARTIFACT_KIND, inputs, compute)
     # always rebuilt from the stored bytes: a fresh model and a cached one sample identically
     return TrainedModel.from_files(files)
