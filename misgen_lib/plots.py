@@ -92,22 +92,47 @@ def density_with_null(ax, q, drift, prior, task, data_q=None, pad: float = 0.25,
     return ax
 
 
-def observed_vs_predicted_figure(results, predictor: str):
-    """One row per kernel-study result (``studies.kernel_study.EmpiricalResult``) of one task:
-    left, prior, observed and predicted bin masses; right, the observed change with its null band
-    and the change predicted under ``predictor``, titled with the validation numbers."""
+def observed_vs_predicted_figure(rows, title: str):
+    """One row per ``(label, drift, prediction, validation)``: left, prior, observed and predicted
+    bin masses; right, the observed change with its null band and the predicted change, titled
+    with the validation numbers and their noise ceiling."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(results), 2, figsize=(12, 2.8 * len(results)), squeeze=False,
+    fig, axes = plt.subplots(len(rows), 2, figsize=(12, 2.9 * len(rows)), squeeze=False,
                              constrained_layout=True)
-    for (ax_m, ax_c), r in zip(axes, results):
-        plot_observed_vs_predicted(ax_m, ax_c, r.entry.drift, r.predictions[predictor],
-                                   r.entry.task.quantity)
-        v = r.validations[predictor]
-        ax_m.set_title(f"{r.entry.model.name}: recovered distribution", fontsize=9)
-        ax_c.set_title(f"{r.entry.model.name}: change; corr {v.correlation:+.2f} "
-                       f"(null 95% {v.correlation_null95:.2f}), share explained {v.share_explained:+.2f}",
-                       fontsize=9)
+    for (ax_m, ax_c), (label, drift, prediction, v) in zip(axes, rows):
+        plot_observed_vs_predicted(ax_m, ax_c, drift, prediction)
+        ax_m.set_title(f"{label}: recovered distribution", fontsize=9)
+        ceiling = getattr(v, "ceiling", None)
+        tail = f" (ceiling {ceiling.share:.2f})" if ceiling is not None else ""
+        ax_c.set_title(f"{label}: change; corr {v.correlation:+.2f} (noise 95% {v.correlation_null95:.2f}), "
+                       f"share explained {v.share_explained:+.2f}{tail}", fontsize=9)
     axes[0, 0].legend(fontsize=7)
     axes[0, 1].legend(fontsize=7)
-    fig.suptitle(f"{results[0].entry.task.name}: observed vs kernel-predicted drift ({predictor})")
+    fig.suptitle(title)
+    return fig
+
+
+def qspace_figure(views: dict, task):
+    """Per model (``{label: kernel.QSpaceView}``), left: the kernel's mean shift b(q) with its
+    spread s(q) as a band; right: the per-bin change predicted by the continuity equation against
+    the Monte Carlo one (peaks where b converges, troughs where it diverges)."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(views), 2, figsize=(12, 2.6 * len(views)), squeeze=False,
+                             constrained_layout=True)
+    for (ax_b, ax_d), (label, view) in zip(axes, views.items()):
+        c = view.centers
+        ax_b.fill_between(c, view.shift - view.spread, view.shift + view.spread, color="C0", alpha=0.2,
+                          label="b(q) +- s(q)")
+        ax_b.plot(c, view.shift, "o-", color="C0", ms=3, label="mean shift b(q)")
+        ax_b.axhline(0, color="0.3", lw=0.8)
+        ax_b.set(xlabel=quantity_label(task), ylabel=f"shift of {task.quantity}", title=f"{label}: kernel in q-space")
+        pos = np.arange(len(view.monte_carlo_delta))
+        ax_d.bar(pos, view.monte_carlo_delta, color="0.7", label="Monte Carlo prediction")
+        ax_d.plot(pos, view.continuity_delta, "o-", color="C3", ms=3, label="continuity equation")
+        ax_d.axhline(0, color="0.3", lw=0.8)
+        ax_d.set_xticks(pos)
+        ax_d.set_xticklabels(bin_labels(view.edges), rotation=90, fontsize=7)
+        ax_d.set(ylabel="mass change per bin", title=f"{label}: agreement r = {view.agreement:+.2f}")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].legend(fontsize=7)
     return fig

@@ -39,7 +39,8 @@ def test_c1_needs_both_drift_above_the_null_and_plausible_samples():
 
 def test_c2_counts_only_plausible_pairs_and_needs_correlation_and_sign():
     def result(corr, sign, ratio):
-        return NS(entry=entry(DRIFTED, ratio), validations={"k": validation(corr, sign=sign)})
+        return NS(entry=entry(DRIFTED, ratio), validations={"k": validation(corr, sign=sign)},
+                  distance_ratio=ratio, seed_label=0)
     assert claim_c2([result(0.9, 0.9, 1.0)], "k").outcome == "supports"
     assert claim_c2([result(0.3, 0.9, 1.0)], "k").outcome == "does not support"   # within noise
     assert claim_c2([result(0.9, 0.4, 1.0)], "k").outcome == "does not support"   # wrong signs
@@ -68,3 +69,21 @@ def test_c6_uses_only_the_declared_family():
     assert claim_c6(results, {"unet": "white"}).outcome == "supports"
     with pytest.raises(ValueError, match=r"no a-priori family declared for model classes \['unet'\]"):
         claim_c6(results, {"vae": "blur"})
+
+
+def test_c5_rules_on_an_outcome_table():
+    import pandas as pd
+    from misgen_lib.studies.claims import claim_c5
+
+    def rows(task, reductions, null=0.02, tv_a=0.2):
+        return [{"task": task, "model": "m", "seed": 0, "intervention": k, "TV": tv_a * (1 - red),
+                 "TV null 95%": null, "TV reduction": red} for k, red in reductions.items()]
+    fails = pd.DataFrame(rows("sine", {"none": 0.0, "resample": 0.1, "condition": 0.5, "precompensate": 0.7})
+                         + rows("maze", {"none": 0.0, "resample": 0.05, "condition": 0.1, "precompensate": 0.6}))
+    a, b, c = claim_c5(fails)
+    assert [v.outcome for v in (a, b, c)] == ["supports", "supports", "supports"]
+    works = pd.DataFrame(rows("sine", {"none": 0.0, "resample": 0.95, "condition": 0.05, "precompensate": 0.2}))
+    a, b, c = claim_c5(works)
+    assert [v.outcome for v in (a, b, c)] == ["does not support"] * 3
+    applied_fixed = pd.DataFrame(rows("maze", {"none": 0.0, "condition": 0.95}))
+    assert claim_c5(applied_fixed)[1].outcome == "does not support"   # conditioning removed it on an applied task

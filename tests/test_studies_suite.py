@@ -11,7 +11,7 @@ from misgen_lib.studies import SuiteConfig, run_suite, suite_config, summary_tab
 
 torch.set_num_threads(1)  # tiny models; two OpenMP threads stall on a shared CPU
 
-TINY = dict(tasks="sine,logistic", models=("vae", "transformer"), n_train=64, train_steps=3,
+TINY = dict(tasks="sine,logistic", models=("vae", "transformer"), n_train=64, train_steps=3, seeds=(0,),
             batch_size=16, width=8, n_samples=40, n_null=20, bins=10)
 
 

@@ -26,8 +26,16 @@ CLAIMS = {
           "change (peaks and troughs) for models whose samples are plausible",
     "C3": "the maze's recovered travel distance shifts upward",
     "C4": "the pendulum's energy gains and loses mass where the kernel says",
+    "C5a": "reweighting the dataset does not remove the drift",
+    "C5b": "conditioning on the quantity helps in simple cases only",
+    "C5c": "a kernel-informed intervention reduces the drift clearly",
     "C6": "an a-priori kernel, declared before training, predicts the direction of the drift",
 }
+
+#: the tasks counted as "simple" by C5b (companion's choice: the synthetic ones)
+SIMPLE_TASKS = ("sine", "cone", "logistic")
+#: TV reductions (1 - TV_B / TV_A) that count as "helps" (C5b) and "clearly" (C5c)
+HELPS, CLEARLY = 0.2, 0.5
 
 #: decision rules, declared up front; the functions below implement exactly these
 RULES = {
@@ -43,6 +51,13 @@ RULES = {
           "same statistic for a clean sample of the same size",
     "C4": "an entry counts under the same agreement rule as C2 (correlation above the noise quantile "
           "and sign agreement above one half on bins beyond the null)",
+    "C5a": "a task x model x seed counts when the model trained on the resampled dataset (weights "
+           "p*/p_hat_A, and the importance-weighted loss where it was run) still has a TV above the 95% "
+           "quantile of its finite-sample null",
+    "C5b": "a task x model x seed counts when the conditional model reduces TV by at least 20% against the "
+           "untreated model on a simple (synthetic) task, or keeps a TV above its null on an applied task",
+    "C5c": "a task x model x seed counts when the model trained on the kernel-pre-compensated prior reduces "
+           "TV by at least 50% against the untreated model",
     "C6": "an entry counts when the one a-priori family declared for its model class before training "
           "(no choice after seeing the drift) predicts a per-bin change whose correlation with the "
           "observed change exceeds the 95% noise quantile",
@@ -119,19 +134,23 @@ def claim_c1(entries, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
 
 
 def _agreement_rows(results, predictor: str, plausible_factor: float | None) -> list[dict]:
+    """Rows of kernel-study results: anything with ``entry`` (a suite entry naming the task and
+    model), ``seed_label``, ``distance_ratio`` and ``validations`` (predictor -> Validation)."""
     rows = []
     for r in results:
         v = r.validations[predictor]
-        ok = True if plausible_factor is None else plausible(r.entry, plausible_factor)
-        rows.append({**_entry_keys(r.entry), "correlation": v.correlation,
-                     "corr null 95%": v.correlation_null95, "sign agreement": v.sign_agreement,
-                     "bins beyond null": v.n_beyond_null, "share explained": v.share_explained,
-                     "plausible": ok, "counts": _agrees(v) if ok else np.nan})
+        ok = True if plausible_factor is None else bool(r.distance_ratio <= plausible_factor)
+        rows.append({"task": r.entry.task.name, "model": r.entry.model.name, "seed": r.seed_label,
+                     "correlation": v.correlation, "corr null 95%": v.correlation_null95,
+                     "sign agreement": v.sign_agreement, "bins beyond null": v.n_beyond_null,
+                     "share explained": v.share_explained, "plausible": ok,
+                     "counts": _agrees(v) if ok else np.nan})
     return rows
 
 
 def claim_c2(results, predictor: str, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
-    """C2 over kernel-study results (``EmpiricalResult``) with validations under ``predictor``."""
+    """C2 over kernel-study results (``ProbeResult`` or ``EmpiricalResult``) with validations
+    under ``predictor``."""
     return _verdict("C2", _agreement_rows(results, predictor, plausible_factor))
 
 
@@ -150,6 +169,35 @@ def claim_c3(shifts: dict) -> Verdict:
                      "share CI": s.share_above_median_ci, "share null": s.share_above_median_null,
                      "direction": direction(s), "counts": mean_dir == 1 and share_dir == 1})
     return _verdict("C3", rows)
+
+
+def _outcome_rows(table, interventions) -> dict:
+    """``{(task, model, seed): {intervention: row}}`` of a mitigation outcome table."""
+    rows: dict = {}
+    for _, row in table[table["intervention"].isin(interventions)].iterrows():
+        rows.setdefault((row["task"], row["model"], row["seed"]), {})[row["intervention"]] = row
+    return rows
+
+
+def claim_c5(table) -> list[Verdict]:
+    """C5a-c over a mitigation outcome table (``mitigation_study.outcome_table``)."""
+    out = {"C5a": [], "C5b": [], "C5c": []}
+    for (task, model, seed), r in _outcome_rows(table, ("reweight", "resample", "condition",
+                                                        "precompensate")).items():
+        keys = {"task": task, "model": model, "seed": seed}
+        weighted = [r[k] for k in ("resample", "reweight") if k in r]
+        if weighted:
+            out["C5a"].append({**keys, "TV reductions": [float(x["TV reduction"]) for x in weighted],
+                               "counts": all(x["TV"] > x["TV null 95%"] for x in weighted)})
+        if "condition" in r:
+            c = r["condition"]
+            simple = task in SIMPLE_TASKS
+            out["C5b"].append({**keys, "simple task": simple, "TV reduction": float(c["TV reduction"]),
+                               "counts": bool(c["TV reduction"] >= HELPS) if simple else bool(c["TV"] > c["TV null 95%"])})
+        if "precompensate" in r:
+            out["C5c"].append({**keys, "TV reduction": float(r["precompensate"]["TV reduction"]),
+                               "counts": bool(r["precompensate"]["TV reduction"] >= CLEARLY)})
+    return [_verdict(claim, rows) for claim, rows in out.items()]
 
 
 def direction(shift) -> str:

@@ -21,11 +21,14 @@ SUITES: dict[str, dict] = {
     # that the chapter fits its share of the book's CPU budget (see the chapter's note)
     "applied": {"tasks": ("maze", "pendulum"), "models": ("diffusion-unet", "transformer"),
                 "train_steps": 1000},
+    # chapter 06: the interventions, on one synthetic and one applied task with the diffusion
+    # U-Net; 800 training steps so that every treated model fits the chapter's CPU budget
+    "mitigations": {"tasks": ("cone", "maze"), "models": ("diffusion-unet",), "train_steps": 800},
 }
 
 #: overrides per profile, applied after the suite's
 PROFILES: dict[str, dict] = {
-    "ci": {"n_train": 200, "train_steps": 50, "n_samples": 200, "width": 8, "n_null": 50},
+    "ci": {"n_train": 200, "train_steps": 50, "n_samples": 200, "width": 8, "n_null": 50, "seeds": (0, 1)},
     "default": {},
     "paper": {"device": "cuda", "n_train": 20000, "train_steps": 20000, "batch_size": 256,
               "width": 64, "n_samples": 10000, "threads": 0},

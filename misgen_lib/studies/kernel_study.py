@@ -48,6 +48,14 @@ class EmpiricalResult:
     on_manifold: metrics.Drift    # drift of the samples' fitted on-manifold quantity
     n_dropped: int                # samples with NaN/inf (not projected)
 
+    @property
+    def seed_label(self):
+        return self.entry.seed
+
+    @property
+    def distance_ratio(self) -> float:
+        return self.entry.distance_ratio
+
 
 @dataclass
 class AprioriResult:
@@ -82,6 +90,12 @@ class ProbeResult:
     locality: float
     control: Prediction | None = None
     control_validation: Validation | None = None
+    sweep: list[dict] | None = None
+
+    @property
+    def entry(self):
+        """The first seed's suite entry (names the task and model)."""
+        return self.entries[0]
 
     @property
     def task(self):
@@ -90,6 +104,19 @@ class ProbeResult:
     @property
     def model(self) -> str:
         return self.entries[0].model.name
+
+    @property
+    def seed_label(self) -> str:
+        return "+".join(str(e.seed) for e in self.entries)
+
+    @property
+    def distance_ratio(self) -> float:
+        """Median over the seeds of the samples' plausibility ratio (``SuiteEntry.distance_ratio``)."""
+        return float(np.median([e.distance_ratio for e in self.entries]))
+
+    @property
+    def validations(self) -> dict:
+        return {"probe": self.validation}
 
 
 def pooled(predictions: list[Prediction]) -> Prediction:
@@ -103,11 +130,12 @@ def pooled(predictions: list[Prediction]) -> Prediction:
                       method=first.method, kernel=" + ".join(sorted({p.kernel for p in predictions})))
 
 
-def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300,
+def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300, sweep: bool = True,
                 progress: bool = True) -> list[ProbeResult]:
     """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
     seeds and validated against the seed-mean drift. ``n_depth`` clean trajectories choose each
-    depth; ``n_predict`` per seed are pushed through the kernel."""
+    depth; ``n_predict`` per seed are pushed through the kernel. ``sweep``: also the first seed's
+    kernel at every candidate depth, validated the same way (the share against depth)."""
     groups: dict[tuple[str, str], list] = {}
     for e in entries:
         groups.setdefault((e.task.name, e.model.name), []).append(e)
@@ -138,8 +166,24 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
         results.append(ProbeResult(
             group, depths, preds, vals, prediction, drift, validate(prediction, drift, n_boot=n_boot, seed=vseed),
             seed_agreement(drifts) if len(group) > 1 else None, qspace_view(prediction), float(np.mean(locality)),
-            control, validate(control, drift, n_boot=n_boot, seed=vseed) if control else None))
+            control, validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
+            _sweep(group[0], depths[0], drift, n_predict, n_boot, vseed) if sweep else None))
     return results
+
+
+def _sweep(e, choice: DepthChoice, drift, n_predict: int, n_boot: int, vseed: int) -> list[dict]:
+    """The first seed's probe at every candidate depth against the (seed-mean) drift."""
+    clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", e.task.name))
+    rows = []
+    for depth, locality in zip(choice.depths, choice.locality):
+        pred = predict(e.task, probe(e.model, depth, task=e.task), e.prior, clean=clean,
+                       bins=len(drift.edges) - 1, seed=derive(e.seed, "probe-sweep", e.task.name, e.model.name, depth),
+                       progress=False)
+        v = validate(pred, drift, n_boot=min(n_boot, 50), seed=vseed)
+        rows.append({"depth": depth, "chosen": depth == choice.depth, "locality": locality,
+                     "share explained": v.share_explained, "share ceiling": v.ceiling.share,
+                     "correlation": v.correlation})
+    return rows
 
 
 def probe_table(results: list[ProbeResult]):
@@ -175,8 +219,11 @@ def _streams(e, purpose: str) -> int:
 
 
 def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
-                    refine_steps: int = 30, n_boot: int = 500, progress: bool = True) -> list[EmpiricalResult]:
-    """The projection-residual kernel of every entry's samples, its predictions and their validation."""
+                    refine_steps: int = 30, n_boot: int = 500, analytic: bool = True,
+                    progress: bool = True) -> list[EmpiricalResult]:
+    """The projection-residual kernel of every entry's samples, its predictions (the bank by
+    Monte Carlo; with ``analytic``, also its stationary Gaussian by the delta method) and their
+    validation."""
     clean = _clean_by_task(entries, n_predict)
     results = []
     for e in tqdm(list(entries), desc="empirical kernels", disable=not progress):
@@ -187,8 +234,9 @@ def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
         gauss = bank.to_gaussian()
         kw = dict(prior=e.prior, clean=clean[e.task.name, e.seed], bins=bins,
                   seed=_streams(e, "kernel-draws"), progress=False)
-        preds = {"bank (Monte Carlo)": predict(e.task, bank, method="monte-carlo", **kw),
-                 "Gaussian (analytic)": predict(e.task, gauss, method="analytic", **kw)}
+        preds = {"bank (Monte Carlo)": predict(e.task, bank, method="monte-carlo", **kw)}
+        if analytic:
+            preds["Gaussian (analytic)"] = predict(e.task, gauss, method="analytic", **kw)
         vals = {name: validate(p, e.drift, n_boot=n_boot, seed=_streams(e, "validation"))
                 for name, p in preds.items()}
         on_manifold = metrics.drift(bank.projection.q_fit, e.prior, bins=bins,
