@@ -8,6 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: the folder where ``studies.claims.record`` writes verdicts; the book runner sets it per notebook
+CLAIMS_DIR_VARIABLE = "MISGEN_CLAIMS_DIR"
 
 
 def library_hash(*parts: str) -> str:

@@ -22,7 +22,6 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import REPO, copy_book_layout
 from misgen_lib.runner import NotebookFailed, Project, build
 
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
@@ -99,13 +98,6 @@ def test_fixture_book_renders_and_a_failure_replaces_the_stale_page(fixture_proj
     assert "failed to execute" in text and not IMG_SRC.search(text.split('id="main-content"')[-1])
     assert "not executed because 01_prior failed" in (
         fixture_project.html_dir / "executed" / "02_downstream.html").read_text()
-
-
-@pytest.fixture(scope="module")
-def ci_book(tmp_path_factory):
-    project = Project(copy_book_layout(tmp_path_factory.mktemp("book") / "repo", REPO / "notebooks"))
-    manifest = build(project, profile="ci")
-    return project, manifest
 
 
 @pytest.mark.book
