@@ -55,7 +55,7 @@ def png_outputs(ipynb: Path) -> list[str]:
 def check_html(project: Project) -> None:
     html = project.html_dir
     pages = toc_docnames(project)
-    chapters = [d for d in pages if d.startswith("executed/")]
+    chapters = [d for d in pages if re.match(r"executed/\d\d_", d)]
     expected = sorted(f"executed/{p.stem}" for p in project.notebooks_dir.glob("[0-9][0-9]_*.md"))
     assert chapters == expected, "every notebook is a chapter of the toc"
     math_seen = False
