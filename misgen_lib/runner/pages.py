@@ -97,15 +97,15 @@ def cli_value(value: Any) -> str:
     return shlex.quote(repr(value) if isinstance(value, str) else str(value))
 
 
-def rerun_command(spec: NotebookSpec, entry: dict[str, Any]) -> str:
+def rerun_command(spec: NotebookSpec, entry: dict[str, Any], separator: str = " ") -> str:
     """``misgen run NN --profile P -p name value ...`` with this build's value of every
-    parameter (``profile`` is set by ``--profile``)."""
+    parameter (``profile`` is set by ``--profile``); ``separator`` joins the ``-p`` options
+    (``" \\\n  "``: one per line)."""
     values = entry.get("parameters", {})
-    words = ["misgen", "run", spec.stem.split("_", 1)[0], "--profile", base_profile(entry)]
-    for p in spec.parameters:
-        if p.name != PROFILE_PARAMETER:
-            words += ["-p", p.name, cli_value(values.get(p.name, p.default))]
-    return " ".join(words)
+    parts = [f"misgen run {spec.stem.split('_', 1)[0]} --profile {base_profile(entry)}"]
+    parts += [f"-p {p.name} {cli_value(values.get(p.name, p.default))}" for p in spec.parameters
+              if p.name != PROFILE_PARAMETER]
+    return separator.join(parts)
 
 
 def _code(value: Any) -> str:
@@ -152,7 +152,7 @@ def rerun_box(spec: NotebookSpec, entry: dict[str, Any]) -> str:
         "repository root:",
         "",
         "```bash",
-        rerun_command(spec, entry),
+        rerun_command(spec, entry, separator=" \\\n  "),
         "```",
         "",
         parameter_values_table(spec, entry),
@@ -198,7 +198,7 @@ def decorate_chapter(path: Path, spec: NotebookSpec, entry: dict[str, Any]) -> b
                                              for o in images) if a]
             if alts:  # myst-nb takes an image's alt text from the cell, not from the output
                 cell.metadata.setdefault("mystnb", {}).setdefault("image", {})["alt"] = " / ".join(alts)
-    box = nbformat.v4.new_markdown_cell(rerun_box(spec, entry))
+    box = nbformat.v4.new_markdown_cell(rerun_box(spec, entry), id="misgen-rerun-box")  # fixed id: idempotent
     box.metadata[GENERATED] = "rerun-box"
     at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells.insert(at, box)
