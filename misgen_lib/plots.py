@@ -4,9 +4,15 @@ kernel-predicted drift of a task. (How a task's trajectories are drawn is the ta
 ``draw``.)"""
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 
-GAIN, LOSS = "#2a9d8f", "#e76f51"
+#: Okabe & Ito's colour-blind-safe palette (blue, vermillion, green, reddish purple, orange, sky
+#: blue, yellow, black), set once here as matplotlib's colour cycle, so ``C0``, ``C1``, ... of every
+#: figure of the book are distinguishable under the common colour-vision deficiencies
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+matplotlib.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=list(PALETTE))
+GAIN, LOSS = PALETTE[0], PALETTE[1]
 
 
 def bin_labels(edges: np.ndarray) -> list[str]:
@@ -67,7 +73,7 @@ def quantity_label(task) -> str:
 def density_with_null(ax, q, drift, prior, task, data_q=None, pad: float = 0.25,
                       label: str = "model samples", title: str | None = None):
     """The density of measured quantities ``q`` (bars; values beyond the padded axis are
-    clipped to its edges) against the intended ``prior`` (red line), with the central 95% of a
+    clipped to its edges) against the intended ``prior`` (line), with the central 95% of a
     bin's density for an independent clean sample of the same size (grey band: ``drift``'s
     finite-sample null) and, when given, the training data's quantities ``data_q`` (grey steps)."""
     lo, hi = task.q_range

@@ -11,6 +11,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: the installed packages whose version can change a result (keys of cached results include them)
 RESULT_PACKAGES = ("torch", "numpy", "scipy")
+#: the folder where ``studies.claims.record`` writes verdicts; the book runner sets it per notebook
+CLAIMS_DIR_VARIABLE = "MISGEN_CLAIMS_DIR"
 
 
 def library_hash(*parts: str) -> str:

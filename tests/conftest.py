@@ -4,6 +4,9 @@
   already set (``.ci/run`` sets it), so tests never read or write a developer's cache.
 * ``fixture_project``: a throw-away copy of the book layout (``_config.yml``, ``book/`` sources)
   with the small fixture notebooks of ``tests/fixtures/notebooks`` as its chapters.
+* ``ci_book``: the real chapters built once per session at the ``ci`` profile in a throw-away
+  copy of the repository's book (``(project, manifest)``), shared by ``test_book.py`` and
+  ``test_browser.py``.
 """
 from __future__ import annotations
 
@@ -37,3 +40,11 @@ def copy_book_layout(dest: Path, notebooks: Path) -> Path:
 def fixture_project(tmp_path):
     from misgen_lib.runner import Project
     return Project(copy_book_layout(tmp_path / "project", FIXTURE_NOTEBOOKS))
+
+
+@pytest.fixture(scope="session")
+def ci_book(tmp_path_factory):
+    from misgen_lib.runner import Project, build
+    project = Project(copy_book_layout(tmp_path_factory.mktemp("book") / "repo", REPO / "notebooks"))
+    manifest = build(project, profile="ci")
+    return project, manifest

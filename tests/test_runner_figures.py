@@ -71,3 +71,20 @@ def test_png_without_provenance_is_reported(tmp_path):
     _figure().savefig(path)
     with pytest.raises(ValueError, match="carries no misgen provenance"):
         figures.read_provenance(path)
+
+
+def test_book_figures_link_to_their_index_entry_and_carry_alt_text(tmp_path, monkeypatch, shown):
+    monkeypatch.setenv("MISGEN_FIGURE_DIR", str(tmp_path))
+    monkeypatch.setenv("MISGEN_NOTEBOOK", "03_kernel")
+    fig = _figure()
+    fig.suptitle("sine: drift")
+    fig.axes[0].set_xlabel("amplitude [m]")
+    figures.show(fig, "drift", caption="The `sine` drift.")
+    image, line = shown
+    info = figures.read_provenance(tmp_path / "drift.png")
+    assert info["caption"] == "The `sine` drift." and image.alt == info["alt"] == info["caption"]
+    html = line["text/html"]
+    assert f'href="{figures.INDEX_PAGE}#{figures.index_anchor("03_kernel", "drift")}"' in html
+    assert f'id="{figures.chapter_anchor("drift")}"' in html and "<code>sine</code>" in html
+    assert figures.describe(_figure(), "x") == "Figure x"
+    assert figures.describe(fig, "drift") == "sine: drift. showing amplitude [m]"

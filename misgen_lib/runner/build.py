@@ -37,6 +37,7 @@ from ..cache import key_of
 from ..provenance import git_revision, library_hash
 from .execute import NotebookFailed, execute_notebook
 from .manifest import load_manifest, save_manifest, write_reproduce_tables
+from .pages import claims_environment, write_generated_pages
 from .profiles import NOTEBOOK_NAME, NotebookSpec, discover, find
 
 Echo = Callable[[str], None]
@@ -138,6 +139,7 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
              "parameters": p.parameters, "overrides": overrides or {}, "reused": False}
     echo(f"> {stem}  running (profile {profile_label}) ...")
     env = {"MISGEN_NOTEBOOK": stem, "MISGEN_PROFILE": profile_label, "MISGEN_FIGURE_DIR": str(figures)}
+    env.update(claims_environment(project.executed_dir, stem))  # issue 13: where verdicts are recorded
     start = time.perf_counter()
     try:
         execute_notebook(stem, p.spec.notebook, p.parameters, partial, cwd=project.notebooks_dir,
@@ -218,6 +220,7 @@ def render_book(project: Project, echo: Echo = print) -> Path:
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
            str(project.book_dir), "--config", str(project.config), "--toc", str(project.toc),
            "--path-output", str(project.book_dir), "-W", "-n", "--keep-going"]
+    write_generated_pages(project)  # issue 13: re-run boxes, figure index, claims page (pages.py)
     echo("> rendering the book (jupyter-book, strict) ...")
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=project.root, capture_output=True, text=True)

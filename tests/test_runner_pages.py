@@ -1,0 +1,97 @@
+"""misgen_lib.runner.pages on the fixture notebooks (executed, not rendered): the re-run box and
+its command, cell tags, the figure index and the claims page."""
+from __future__ import annotations
+
+import shlex
+
+import nbformat
+import pandas as pd
+import pytest
+
+from misgen_lib.figures import INDEX_PAGE, chapter_anchor, index_anchor
+from misgen_lib.provenance import CLAIMS_DIR_VARIABLE
+from misgen_lib.runner import build
+from misgen_lib.runner.cli import _parser
+from misgen_lib.runner.manifest import load_manifest
+from misgen_lib.runner.pages import (CLAIMS_DOC, FIGURE_INDEX_DOC, GENERATED, claims_dir,
+                                     rerun_command, write_generated_pages)
+from misgen_lib.runner.parameters import parse_cli_value
+from misgen_lib.runner.profiles import discover
+from misgen_lib.studies import claims
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    from conftest import FIXTURE_NOTEBOOKS, copy_book_layout
+    from misgen_lib.runner import Project
+    project = Project(copy_book_layout(tmp_path_factory.mktemp("pages") / "project", FIXTURE_NOTEBOOKS))
+    build(project, profile="ci", render=False, echo=lambda line: None)
+    write_generated_pages(project)
+    return project
+
+
+def _cells(project, stem):
+    return nbformat.read(project.executed(stem), as_version=4).cells
+
+
+def test_parameter_cells_are_hidden_and_the_box_replaces_them(executed):
+    cells = _cells(executed, "01_prior")
+    tagged = {t: [i for i, c in enumerate(cells) if t in c.metadata.get("tags", [])]
+              for t in ("parameters", "injected-parameters", "remove-cell", "hide-input")}
+    assert tagged["remove-cell"] == tagged["parameters"] + tagged["injected-parameters"]
+    boxes = [i for i, c in enumerate(cells) if c.metadata.get(GENERATED) == "rerun-box"]
+    assert boxes == [tagged["parameters"][0] - 1]
+    box = cells[boxes[0]].source
+    assert "| `n_samples` | **`200`** | `500` | int | number of draws |" in box  # ci value, bold
+    assert "{download}`source (.md) <../../notebooks/01_prior.md>`" in box
+    assert "{download}`executed notebook (.ipynb) <01_prior.ipynb>`" in box
+    duration = load_manifest(executed.manifest_path)["01_prior"]["duration_s"]
+    assert f"took **{duration:.1f} s**" in box
+    figure_cells = [cells[i] for i in tagged["hide-input"]]
+    assert figure_cells and all("figures.show(" in c.source for c in figure_cells)
+    assert all(c.metadata["mystnb"]["image"]["alt"] for c in figure_cells)
+
+
+def test_generating_twice_changes_nothing(executed):
+    before = {p: p.read_text() for p in executed.executed_dir.glob("*.*") if p.suffix in (".ipynb", ".md")}
+    write_generated_pages(executed)
+    assert before == {p: p.read_text() for p in before}
+
+
+def test_the_rerun_command_parses_back_to_this_builds_values(executed):
+    spec = next(s for s in discover(executed.notebooks_dir) if s.stem == "01_prior")
+    entry = {**load_manifest(executed.manifest_path)["01_prior"]}
+    entry["parameters"] = {**entry["parameters"], "seed": 7, "q_lo": 0.5}
+    command = rerun_command(spec, entry)
+    args = _parser("misgen", "").parse_args(shlex.split(command)[1:])
+    assert (args.command, args.notebook, args.profile) == ("run", "01", "ci")
+    assert {k: parse_cli_value(v) for k, v in args.parameter} == entry["parameters"]
+
+
+def test_the_figure_index_links_each_figure_both_ways(executed):
+    index = (executed.executed_dir / f"{FIGURE_INDEX_DOC}.md").read_text()
+    assert f'id="{index_anchor("01_prior", "prior_histogram")}"' in index
+    assert "figures/01_prior/prior_histogram.png" in index
+    assert f'href="01_prior.html#{chapter_anchor("prior_histogram")}"' in index
+    line = "".join(o["data"].get("text/html", "") for c in _cells(executed, "01_prior")
+                   for o in c.get("outputs", []) if "data" in o)
+    assert f'href="{INDEX_PAGE}#{index_anchor("01_prior", "prior_histogram")}"' in line
+
+
+def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monkeypatch):
+    page = executed.executed_dir / f"{CLAIMS_DOC}.md"
+    assert "| C5 | not tested |" in page.read_text()
+    monkeypatch.setenv(CLAIMS_DIR_VARIABLE, str(claims_dir(executed.executed_dir, "01_prior")))
+    monkeypatch.setenv("MISGEN_NOTEBOOK", "01_prior")
+    monkeypatch.setenv("MISGEN_PROFILE", "ci")
+    items = pd.DataFrame({"task": ["sine", "cone"], "TV": [0.31, 0.02], "counts": [True, False]})
+    assert claims.record(claims.Verdict("C1", items)).name == "C1.json"
+    write_generated_pages(executed)
+    text = page.read_text()
+    assert "| [C1](#claim-c1) | **partly supports** | 1 of 2 | `ci` | {doc}`01_prior` |" in text
+    assert "| sine | 0.31 | True |" in text and "| C6 | not tested |" in text
+
+
+def test_record_writes_nothing_outside_the_runner(monkeypatch):
+    monkeypatch.delenv(CLAIMS_DIR_VARIABLE, raising=False)
+    assert claims.record(claims.Verdict("C2", pd.DataFrame({"counts": [True]}))) is None
