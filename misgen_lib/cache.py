@@ -96,14 +96,18 @@ def entry_exists(ref: dict[str, str]) -> bool:
 
 
 class ArtifactStore:
-    def __init__(self, root: str | Path | None = None):
+    """``log=False``: accesses are not written to the runner's access log (for a throw-away
+    store, e.g. a parallel worker's, whose entries are carried back and saved elsewhere)."""
+
+    def __init__(self, root: str | Path | None = None, log: bool = True):
         self.root = Path(root) if root is not None else default_root()
+        self.log = log
 
     def path(self, kind: str, key: str) -> Path:
         return self.root / kind / key
 
     def _log_access(self, kind: str, key: str) -> None:
-        log = os.environ.get(ACCESS_LOG_ENV)
+        log = os.environ.get(ACCESS_LOG_ENV) if self.log else None
         if log:
             line = json.dumps({"root": str(self.root.resolve()), "kind": kind, "key": key})
             with open(log, "a") as f:   # one short append: atomic between processes
@@ -156,6 +160,15 @@ class ArtifactStore:
             raise
         self._log_access(kind, key)
         return entry
+
+    def entries(self) -> list[tuple[str, str, dict[str, bytes], dict]]:
+        """Every entry as ``(kind, key, files, inputs)``, verified: what a worker sends back so
+        that another store can ``save`` it (no shared disk needed)."""
+        out = []
+        for manifest in sorted(self.root.glob(f"*/*/{MANIFEST}")):
+            kind, key = manifest.parent.parent.name, manifest.parent.name
+            out.append((kind, key, self.load(kind, key), json.loads(manifest.read_text())["inputs"]))
+        return out
 
     @contextmanager
     def _entry_lock(self, kind: str, key: str):

@@ -1,11 +1,18 @@
-"""Independent units of work (train a model, draw its samples) run in parallel worker processes.
+"""Independent units of work (train a model, draw its samples) run in parallel.
 
-``run(fn, items, workers)`` calls ``fn(item)`` for every item, in ``workers`` processes
-(``0``: one per CPU core), and returns the results in the order of ``items``. Workers are
-started with ``spawn`` (a forked PyTorch process can deadlock in OpenMP) and run with one torch
-thread each unless the item says otherwise, so a parallel run gives the same numbers, bit for
-bit, as a sequential one (each unit seeds itself; nothing is shared but the artifact cache,
-whose writes are atomic). ``workers=1`` runs in this process, with no pool.
+``run(fn, items, workers)`` calls ``fn(item)`` for every item and returns the results in the
+order of ``items``, on one of two executors:
+
+* **local processes** (default): ``workers`` processes (``0``: one per CPU core), started with
+  ``spawn`` (a forked PyTorch process can deadlock in OpenMP); ``workers=1`` runs in this
+  process, with no pool;
+* **a Dask cluster**, when a scheduler address is given (``scheduler=`` or the environment
+  variable ``MISGEN_SCHEDULER``, which ``misgen build --scheduler tcp://host:8786`` sets): the
+  items go to the cluster's workers (which need ``misgen`` installed, nothing else) and the
+  results come back to this process. Needs the ``dask`` extra (``pip install -e .[dask]``).
+
+Each unit seeds itself and returns its results (nothing is shared between workers), so a
+parallel run gives the same numbers, bit for bit, as a sequential one.
 """
 from __future__ import annotations
 
@@ -17,6 +24,8 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from .checks import check_positive_int
+
+SCHEDULER_ENV = "MISGEN_SCHEDULER"
 
 
 def cores() -> int:
@@ -30,12 +39,16 @@ def worker_count(workers: int, n_items: int) -> int:
     return max(1, min(workers or cores(), n_items))
 
 
-def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", progress: bool = True) -> list:
-    """``[fn(item) for item in items]``, computed in parallel processes (see the module doc).
-    ``fn`` must be a module-level function and ``items`` picklable."""
+def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", progress: bool = True,
+        scheduler: str | None = None) -> list:
+    """``[fn(item) for item in items]``, computed in parallel (see the module doc). ``fn`` must be
+    a module-level function and ``items`` picklable."""
     items = list(items)
     if not items:
         return []
+    scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if scheduler:
+        return _run_dask(fn, items, scheduler, desc, progress)
     n = worker_count(workers, len(items))
     bar = tqdm(total=len(items), desc=desc, disable=not progress)
     results: list = [None] * len(items)
@@ -57,3 +70,18 @@ def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", pro
         return results
     finally:
         bar.close()
+
+
+def _run_dask(fn: Callable, items: list, scheduler: str, desc: str, progress: bool) -> list:
+    try:
+        from dask.distributed import Client, as_completed as completed
+    except ImportError as err:
+        raise RuntimeError(f"a Dask scheduler was given ({scheduler!r}) but dask.distributed is not "
+                           f"installed; install the extra: pip install -e '.[dask]'") from err
+    results: list = [None] * len(items)
+    with Client(scheduler) as client, tqdm(total=len(items), desc=f"{desc} (dask)", disable=not progress) as bar:
+        futures = {client.submit(fn, item, pure=False): i for i, item in enumerate(items)}
+        for future in completed(futures):
+            results[futures[future]] = future.result()
+            bar.update()
+    return results

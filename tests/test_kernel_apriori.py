@@ -70,6 +70,19 @@ def test_calibrate_recovers_family_parameters():
     assert fit.length == pytest.approx(3.0, rel=0.05)
     rw = mg.kernel.family("random-walk", scale=0.4).residuals(np.zeros((4000, 64, 1)), np.random.default_rng(4))
     assert mg.kernel.calibrate("random-walk", rw).scale == pytest.approx(0.4, rel=0.05)
+    clean = mg.tasks.get("sine").curate(200, seed=0).x
+    blurred = mg.kernel.family("blur", scale=1.7).residuals(clean, None)
+    assert mg.kernel.calibrate("blur", blurred, clean=clean).scale == pytest.approx(1.7, rel=0.02)
+
+
+def test_data_gaussian_draws_match_the_data_moments_and_ignore_the_input():
+    data = mg.tasks.get("cone").curate(3000, seed=0)
+    kernel = mg.kernel.family("data-gaussian", data=data)
+    draws = kernel.apply(np.zeros((3000, 64, 2)), np.random.default_rng(1))
+    np.testing.assert_allclose(draws.mean(0), data.x.mean(0), atol=0.06)
+    np.testing.assert_allclose(draws.std(0), data.x.std(0), rtol=0.1, atol=0.02)
+    again = kernel.apply(np.ones((3000, 64, 2)), np.random.default_rng(1))
+    np.testing.assert_allclose(again, draws)   # the clean input does not matter: not a local kernel
 
 
 @pytest.mark.parametrize("call,match", [
@@ -78,7 +91,8 @@ def test_calibrate_recovers_family_parameters():
     (lambda: mg.kernel.family("white", scale=-1.0), r"scale must be .*>= 0, got -1.0"),
     (lambda: mg.kernel.family("white", scale=0.1, length=2.0), "length applies to the 'correlated'"),
     (lambda: mg.kernel.family("correlated", scale=0.1, length=0.0), "length must be > 0"),
-    (lambda: mg.kernel.calibrate("blur", np.zeros((2, 4, 1))), "cannot fit the 'blur'"),
+    (lambda: mg.kernel.calibrate("blur", np.zeros((2, 4, 1))), "calibrating 'blur' needs the probe's clean inputs"),
+    (lambda: mg.kernel.family("data-gaussian"), "needs data"),
     (lambda: mg.kernel.family("white", scale=0.1).apply(np.zeros((4, 3)), None), r"shape \(n, T>=1, d\)"),
 ])
 def test_bad_input_is_named(call, match):

@@ -34,6 +34,7 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
         assert len(p.depths) == 2 and p.agreement is not None and p.prediction.n == 400
         assert 0 < p.locality and np.isfinite(p.validation.ceiling.share)
     assert len(mg.studies.kernel_study.probe_table(probes)) == 2
-    apriori = mg.studies.apriori_study(result, families=("white", "blur"), n_predict=300, n_boot=20,
-                                       progress=False)
-    assert len(mg.studies.claim_c6(apriori, {"diffusion-mlp": "white", "vae": "blur"}).items) == 4
+    before = mg.studies.before_training_study(result, probe_steps=5, n_calibrate=50, n_predict=200, n_boot=20,
+                                              store=ArtifactStore(tmp_path), progress=False)
+    assert {r.family for r in before} == {"white", "blur"}
+    assert len(mg.studies.claim_c6(before).items) == 2

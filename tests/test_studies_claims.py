@@ -61,14 +61,18 @@ def test_c3_needs_both_statistics_above_their_null():
     assert claim_c3({"b": down, "c": none}).outcome == "does not support"
 
 
-def test_c6_uses_only_the_declared_family():
-    def result(model, fam, corr):
-        return NS(entry=entry(DRIFTED, 1.0, model=model), family=fam, validation=validation(corr))
-    results = [result("unet", "white", 0.9), result("unet", "blur", 0.1)]
-    assert claim_c6(results, {"unet": "blur"}).outcome == "does not support"    # no best-of choice
-    assert claim_c6(results, {"unet": "white"}).outcome == "supports"
-    with pytest.raises(ValueError, match=r"no a-priori family declared for model classes \['unet'\]"):
-        claim_c6(results, {"vae": "blur"})
+def test_c6_compares_the_directions_the_observation_shows():
+    def result(obs, pred):
+        return NS(entry=entry(DRIFTED, 1.0), seed_label="0+1", family="white", observed_direction=obs,
+                  predicted_direction=pred)
+    up, down = {"location": 1, "outside": 1}, {"location": -1, "outside": -1}
+    assert claim_c6([result(up, up)]).outcome == "supports"
+    assert claim_c6([result(up, down)]).outcome == "does not support"
+    # only the components beyond the null count; a pair with none is not tested
+    partial = claim_c6([result({"location": 1, "outside": 0}, {"location": 1, "outside": -1}),
+                        result({"location": 0, "outside": 0}, down)])
+    assert (partial.passed, partial.total) == (1, 1)
+    assert claim_c6([result({"location": 0, "outside": 0}, up)]).outcome == "not tested"
 
 
 def test_c5_rules_on_an_outcome_table():

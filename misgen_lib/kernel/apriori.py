@@ -147,8 +147,32 @@ class Zero(_AdditiveGaussian):
         return check_trajectories(x).copy()
 
 
+class DataGaussian(DeviationKernel):
+    """The underfit regime, with no training at all: every trajectory is replaced by a draw of the
+    Gaussian fitted to the training data (mean and full covariance over the flattened (T, d)
+    coordinates). Not local: the reference a model that learned only the data's first two moments
+    would give (``family("data-gaussian", data=...)``)."""
+    family = "data-gaussian"
+
+    def __init__(self, data):
+        x = check_trajectories(getattr(data, "x", data), "data")
+        self.shape = x.shape[1:]
+        flat = x.reshape(len(x), -1)
+        self.mean = flat.mean(0)
+        self.cov = np.cov(flat, rowvar=False)
+
+    def apply(self, x, rng):
+        x = check_trajectories(x)
+        draws = sample_gaussian(self.cov, len(x), self.shape, rng)
+        return draws + self.mean.reshape(self.shape)
+
+    def to_dict(self):
+        return {"family": self.family, "dims": int(np.prod(self.shape))}
+
+
 FAMILIES: dict[str, type[DeviationKernel]] = {
     "white": White, "correlated": Correlated, "random-walk": RandomWalk, "blur": Blur, "zero": Zero,
+    "data-gaussian": DataGaussian,
 }
 
 
@@ -180,6 +204,10 @@ def family(name: str, scale: float | None = None, length: float | None = None,
         raise ValueError(f"length applies to the 'correlated' family only, not {name!r}")
     if name == "zero":
         return Zero()
+    if name == "data-gaussian":
+        if data is None:
+            raise ValueError("the 'data-gaussian' kernel needs data (a Dataset or an (n, T, d) array) to fit")
+        return DataGaussian(data)
     if scale is None:
         if name == "blur":
             scale = DEFAULT_BLUR_STEPS
@@ -194,18 +222,23 @@ def family(name: str, scale: float | None = None, length: float | None = None,
     return FAMILIES[name](**kwargs)
 
 
-def calibrate(family: str, residuals) -> DeviationKernel:
-    """Fit the scale (and the length of ``correlated``) of ``family`` to residuals of a cheap probe
-    (e.g. a model trained a few hundred steps, projected with ``kernel.estimate``), by moments:
+def calibrate(family: str, residuals, clean=None) -> DeviationKernel:
+    """Fit the scale (and the length of ``correlated``) of ``family`` to residuals ``x' - x`` of a
+    cheap probe (e.g. a model trained a few hundred steps, probed with ``kernel.probe``), by moments:
 
     * ``white``: RMS of the residuals;
     * ``correlated``: RMS, and the length from the lag-1 autocorrelation ``rho``:
       ``length = 1 / sqrt(-2 log rho)`` (the RBF's own relation);
     * ``random-walk``: RMS of the residuals at the last time step;
-    * ``blur``: not fitted from residuals (a deterministic map): raises.
+    * ``blur``: the width whose change ``blur(x) - x`` of the ``clean`` trajectories (the probe's
+      inputs) has the residuals' RMS (bisection over 0.05 to 20 time steps).
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown kernel family {family!r}; available: {families()}")
+    if family == "blur":
+        if clean is None:
+            raise ValueError("calibrating 'blur' needs the probe's clean inputs (clean=...)")
+        return _calibrate_blur(check_trajectories(residuals, "residuals"), check_trajectories(clean, "clean"))
     r = check_trajectories(residuals, "residuals")
     r = r - r.mean(axis=0, keepdims=True)
     rms = float(np.sqrt(np.mean(r ** 2)))
@@ -220,4 +253,14 @@ def calibrate(family: str, residuals) -> DeviationKernel:
     if family == "zero":
         return Zero()
     raise ValueError(f"calibrate cannot fit the {family!r} family from residuals; valid: "
-                     f"['white', 'correlated', 'random-walk', 'zero']")
+                     f"['white', 'correlated', 'random-walk', 'blur', 'zero']")
+
+
+def _calibrate_blur(residuals: np.ndarray, clean: np.ndarray) -> Blur:
+    target = float(np.sqrt(np.mean(residuals ** 2)))
+    lo, hi = 0.05, 20.0
+    for _ in range(40):
+        mid = np.sqrt(lo * hi)
+        change = float(np.sqrt(np.mean((Blur(mid).apply(clean, None) - clean) ** 2)))
+        lo, hi = (mid, hi) if change < target else (lo, mid)
+    return Blur(float(np.sqrt(lo * hi)))

@@ -9,5 +9,5 @@ the task x model suite (``suite``), its named configurations (``config``), the k
 from . import claims, config, kernel_study, suite  # noqa: F401
 from .claims import Verdict, claim_c1, claim_c2, claim_c3, claim_c4, claim_c6  # noqa: F401
 from .config import suite_config  # noqa: F401
-from .kernel_study import FAMILY_OF_CLASS, apriori_study, empirical_study  # noqa: F401
+from .kernel_study import FAMILY_OF_CLASS, before_training_study, empirical_study, probe_study  # noqa: F401
 from .suite import SuiteConfig, SuiteEntry, SuiteResult, run_suite, summary_table  # noqa: F401

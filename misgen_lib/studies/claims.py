@@ -58,9 +58,11 @@ RULES = {
            "untreated model on a simple (synthetic) task, or keeps a TV above its null on an applied task",
     "C5c": "a task x model x seed counts when the model trained on the kernel-pre-compensated prior reduces "
            "TV by at least 50% against the untreated model",
-    "C6": "an entry counts when the one a-priori family declared for its model class before training "
-          "(no choice after seeing the drift) predicts a per-bin change whose correlation with the "
-          "observed change exceeds the 95% noise quantile",
+    "C6": "a task x model pair counts when the one a-priori family declared for its model class before "
+          "training (scale calibrated on a short probe run, no choice after seeing the drift) predicts the "
+          "sign of every component of the direction that the observation shows beyond its null: the mean "
+          "shift of the quantity, and whether more mass leaves the range above or below; a pair whose "
+          "observed drift has no such component is not counted",
 }
 
 
@@ -207,43 +209,13 @@ def direction(shift) -> str:
     return "upward" if signs == {1} else "downward" if signs == {-1} else "no clear shift"
 
 
-def claim_c6(results, declared: dict[str, str]) -> Verdict:
-    """C6 over a-priori study results (``AprioriResult``), using only the family ``declared`` for
-    each model class (model name -> family name)."""
-    missing = sorted({r.entry.model.name for r in results} - set(declared))
-    if missing:
-        raise ValueError(f"no a-priori family declared for model classes {missing}; declared: {declared}")
+def claim_c6(results) -> Verdict:
+    """C6 over before-training results (``kernel_study.BeforeTrainingResult``)."""
     rows = []
     for r in results:
-        if r.family != declared[r.entry.model.name]:
-            continue
-        v = r.validation
-        rows.append({**_entry_keys(r.entry), "family": r.family, "correlation": v.correlation,
-                     "corr null 95%": v.correlation_null95, "sign agreement": v.sign_agreement,
-                     "counts": bool(v.correlation > v.correlation_null95)})
+        obs, pred = r.observed_direction, r.predicted_direction
+        shown = [k for k in ("location", "outside") if obs[k] != 0]
+        rows.append({"task": r.entry.task.name, "model": r.entry.model.name, "seed": r.seed_label,
+                     "family": r.family, "observed": str(obs), "predicted": str(pred),
+                     "counts": all(pred[k] == obs[k] for k in shown) if shown else np.nan})
     return _verdict("C6", rows)
-
-
-def record(verdict: Verdict):
-    """Write ``verdict`` as ``<$MISGEN_CLAIMS_DIR>/<claim>.json`` (claim, statement, outcome,
-    passed, total, rule, the notebook/profile/revision of the run, and its items as a table) for
-    the book's claims page. Outside the runner (variable unset) nothing is written; returns the
-    path written or ``None``."""
-    import json
-    import os
-    from pathlib import Path
-
-    from ..provenance import CLAIMS_DIR_VARIABLE, current_run
-
-    folder = os.environ.get(CLAIMS_DIR_VARIABLE)
-    if not folder:
-        return None
-    items = json.loads(verdict.items.to_json(orient="split", index=False, double_precision=6))
-    record = {"claim": verdict.claim, "statement": verdict.statement, "outcome": verdict.outcome,
-              "passed": verdict.passed, "total": verdict.total, "rule": verdict.rule,
-              "sentence": verdict.sentence(), **current_run(),
-              "items": {"columns": items["columns"], "rows": items["data"]}}
-    path = Path(folder) / f"{verdict.claim}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1, default=str))
-    return path

@@ -6,9 +6,9 @@ the model's samples (residual bank and its stationary Gaussian), the predictions
 decomposition of the drift into the on-manifold part (drift of the samples' fitted ``q``) and the
 measured drift.
 
-``apriori_study``: a-priori kernels made from the training data alone (no model), predicted with
-the analytic predictor, validated against every model's observed drift, with the prediction's
-measured wall-clock time.
+``probe_study``: the probe kernels of the trained models, pooled over seeds (chapters 03, 05).
+``before_training_study``: the declared a-priori family per class, calibrated on a short run
+(chapter 04).
 
 Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws for predictions
 ``("kernel-clean", task)``, projection references ``("projection", task, model)``, kernel draws
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import metrics
+from .. import metrics, models
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
-                      choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
+                      calibrate, choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
                       seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws
 from ..seeds import derive
@@ -55,16 +55,6 @@ class EmpiricalResult:
     @property
     def distance_ratio(self) -> float:
         return self.entry.distance_ratio
-
-
-@dataclass
-class AprioriResult:
-    entry: object
-    family: str
-    kernel: object
-    prediction: Prediction
-    validation: Validation
-    seconds: float                # wall-clock time of the prediction (clean draws excluded)
 
 
 @dataclass
@@ -205,6 +195,109 @@ def probe_table(results: list[ProbeResult]):
     return pd.DataFrame(rows)
 
 
+@dataclass
+class BeforeTrainingResult:
+    """One task x model pair, predicted before the pair's model was trained: the family declared
+    for the class (``FAMILY_OF_CLASS``) with its scale calibrated on a short probe run
+    (``calibration``), its Monte Carlo prediction and, beside it, the zero-parameter data-Gaussian
+    prediction; both validated against the seed-mean drift; the predicted and observed
+    ``direction`` (``location``: sign of the mean shift of the quantity; ``outside``: sign of the
+    mass leaving above minus below; 0 where the observation is within its null)."""
+    entries: list
+    family: str
+    kernel: object
+    calibration: str
+    prediction: Prediction
+    data_gaussian: Prediction
+    drift: metrics.Drift
+    validation: Validation
+    data_gaussian_validation: Validation
+    observed_direction: dict
+    predicted_direction: dict
+    seconds: float                 # short training + probe + prediction, wall clock
+
+    @property
+    def entry(self):
+        return self.entries[0]
+
+    @property
+    def seed_label(self) -> str:
+        return "+".join(str(e.seed) for e in self.entries)
+
+
+def observed_direction(entries, drift: metrics.Drift, n_boot: int, seed: int) -> dict:
+    """Direction of the observed drift, pooled over ``entries`` (the seeds of one pair)."""
+    q_hat = np.concatenate([e.q_hat for e in entries])
+    shift = metrics.location_shift(q_hat, entries[0].prior, n_boot=n_boot, seed=seed)
+    outside = int(np.sign(drift.p_hat[-1] - drift.p_hat[0])) if drift.outside > drift.null_q95("outside") else 0
+    return {"location": shift.beyond_null("mean_shift"), "outside": outside}
+
+
+def predicted_direction(pred: Prediction) -> dict:
+    """Direction of a Monte Carlo prediction: the sign of the mean change of the quantity, and of
+    the mass it sends above the range minus below (0 if none leaves)."""
+    finite = np.isfinite(pred.q_pred)
+    location = int(np.sign(np.mean(pred.q_pred[finite]) - np.mean(pred.q_clean[finite])))
+    outside = int(np.sign(pred.p_tilde[-1] - pred.p_tilde[0])) if pred.p_tilde[0] + pred.p_tilde[-1] > 0 else 0
+    return {"location": location, "outside": outside}
+
+
+def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 500, n_predict: int = 5000,
+                          n_boot: int = 300, store=None, progress: bool = True) -> list[BeforeTrainingResult]:
+    """For every task x model pair: train the class for ``probe_steps`` on the first seed's data
+    (a short run, cached), probe it at the class's default depth on ``n_calibrate`` clean
+    trajectories, calibrate the declared family on the probe's residuals, and predict by Monte
+    Carlo; the trained models' drift is only read afterwards, to validate."""
+    groups: dict[tuple[str, str], list] = {}
+    for e in entries:
+        groups.setdefault((e.task.name, e.model.name), []).append(e)
+    results = []
+    for (task_name, model_name), group in tqdm(list(groups.items()), desc="before training", disable=not progress):
+        first = group[0]
+        start = time.perf_counter()
+        cfg = first.model.config.replace(train_steps=probe_steps)
+        short = models.fit(model_name, first.data, cfg, seed=_streams(first, "short-probe"), store=store,
+                           progress=False)
+        clean = clean_draws(first.task, first.prior, n_predict, derive(first.seed, "kernel-clean", task_name))
+        inputs = clean[:n_calibrate]
+        outputs = probe(short, task=first.task).apply(inputs, np.random.default_rng(_streams(first, "short-probe-draws")))
+        fam = FAMILY_OF_CLASS[model_name]
+        kernel = calibrate(fam, outputs - inputs, clean=inputs)
+        kw = dict(clean=clean, bins=len(first.drift.edges) - 1, progress=False)
+        pred = predict(first.task, kernel, first.prior, seed=_streams(first, "before-training-draws"), **kw)
+        seconds = time.perf_counter() - start
+        gauss = predict(first.task, family("data-gaussian", data=first.data), first.prior,
+                        seed=_streams(first, "data-gaussian-draws"), **kw)
+        drifts = [e.drift for e in group]
+        drift = seed_mean_drift(drifts, n_null=len(first.drift.null["tv"]),
+                                seed=derive(first.seed, "seed-mean-null", task_name, model_name)) \
+            if len(group) > 1 else first.drift
+        vseed = derive(first.seed, "validation-pooled", task_name, model_name)
+        results.append(BeforeTrainingResult(
+            group, fam, kernel, f"{probe_steps}-step {model_name}, probed at its default depth",
+            pred, gauss, drift, validate(pred, drift, n_boot=n_boot, seed=vseed),
+            validate(gauss, drift, n_boot=n_boot, seed=vseed),
+            observed_direction(group, drift, n_boot, derive(first.seed, "direction", task_name, model_name)),
+            predicted_direction(pred), seconds))
+    return results
+
+
+def before_training_table(results: list[BeforeTrainingResult]):
+    """pandas DataFrame, one row per task x model: the declared family's calibrated kernel and its
+    agreement with the seed-mean drift, the data-Gaussian reference, and the directions."""
+    import pandas as pd
+    return pd.DataFrame([{
+        "task": r.entry.task.name, "model": r.entry.model.name, "family": r.family, "kernel": r.kernel.describe(),
+        "correlation": r.validation.correlation, "corr null 95%": r.validation.correlation_null95,
+        "share explained": r.validation.share_explained, "share ceiling": r.validation.ceiling.share,
+        "data-Gaussian correlation": r.data_gaussian_validation.correlation,
+        "observed location": r.observed_direction["location"], "predicted location": r.predicted_direction["location"],
+        "observed outside": r.observed_direction["outside"], "predicted outside": r.predicted_direction["outside"],
+        "prediction seconds": r.seconds, "training seconds": np.mean([e.model.meta.get("train_seconds", np.nan)
+                                                                       for e in r.entries])}
+        for r in results])
+
+
 def _clean_by_task(entries, n: int) -> dict[tuple[str, int], np.ndarray]:
     """Clean trajectories from the intended prior, one set per task and seed."""
     out = {}
@@ -245,37 +338,6 @@ def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
     return results
 
 
-def apriori_study(entries, families=("white", "correlated", "random-walk", "blur"),
-                  relative: float = 0.05, length: float = 3.0, blur_steps: float = 1.0,
-                  n_predict: int = 20000, n_boot: int = 300, progress: bool = True) -> list[AprioriResult]:
-    """One analytic prediction per task x seed x family (scale set from the training data: see
-    ``kernel.apriori``), validated against every model of that task and seed."""
-    clean = _clean_by_task(entries, n_predict)
-    groups: dict[tuple[str, int], list] = {}
-    for e in entries:
-        groups.setdefault((e.task.name, e.seed), []).append(e)
-    results = []
-    bar = tqdm(total=len(groups) * len(families), desc="a-priori kernels", disable=not progress)
-    for (name, seed), group in groups.items():
-        first = group[0]
-        for fam in families:
-            kernel = family(fam, scale=blur_steps if fam == "blur" else None,
-                            length=length if fam == "correlated" else None, data=first.data,
-                            relative=relative)
-            start = time.perf_counter()
-            pred = predict(first.task, kernel, first.prior, clean=clean[name, seed],
-                           bins=len(first.drift.edges) - 1, method="analytic",
-                           seed=derive(seed, "kernel-draws", name, fam), progress=False)
-            seconds = time.perf_counter() - start
-            for e in group:
-                results.append(AprioriResult(e, fam, kernel, pred,
-                                             validate(pred, e.drift, n_boot=n_boot, seed=_streams(e, "validation")),
-                                             seconds))
-            bar.update()
-    bar.close()
-    return results
-
-
 def _validation_columns(v: Validation) -> dict:
     return {"correlation": v.correlation, "corr 95% CI": _fmt_ci(v.correlation_ci),
             "corr null 95%": v.correlation_null95, "sign agreement": v.sign_agreement,
@@ -312,34 +374,3 @@ def decomposition_table(results: list[EmpiricalResult]):
         "samples refined": float(r.bank.projection.refined.mean()),
         "projection RMS (median)": float(np.median(r.bank.projection.rms)),
         "non-finite samples": r.n_dropped} for r in results])
-
-
-def apriori_table(results: list[AprioriResult]):
-    """pandas DataFrame: one row per task x model x a-priori family."""
-    import pandas as pd
-    return pd.DataFrame([{"task": r.entry.task.name, "model": r.entry.model.name, "seed": r.entry.seed,
-                          "family": r.family,
-                          "kernel": r.kernel.describe(), **_validation_columns(r.validation),
-                          "prediction seconds": r.seconds} for r in results])
-
-
-def training_seconds(entry, probe_steps: int = 50) -> tuple[float, str]:
-    """Wall-clock training cost of ``entry.model``: ``meta["train_seconds"]`` when the model
-    recorded it, else measured here: one throw-away fit of ``probe_steps`` steps (same class,
-    config and data; temporary cache, nothing kept), its time per step (set-up included, so an
-    upper estimate) times the model's configured ``train_steps``."""
-    import dataclasses
-    import tempfile
-
-    from .. import models
-    from ..cache import ArtifactStore
-    recorded = entry.model.meta.get("train_seconds")
-    if recorded is not None:
-        return float(recorded), "recorded"
-    cfg = dataclasses.replace(entry.model.config, train_steps=probe_steps)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        models.fit(entry.model.name, entry.data, cfg, seed=entry.model.seed,
-                   store=ArtifactStore(tmp), progress=False)
-        seconds = time.perf_counter() - start
-    return seconds / probe_steps * entry.model.config.train_steps, f"probe of {probe_steps} steps"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,8 +227,9 @@ def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = 
     parallel processes (``require_cached``: none is made, a missing one is an error)."""
     if not require_cached:
         missing = [u for u in units if not u.cached(store)]
-        jobs.run(_train_and_sample, [(u, store.root) for u in missing], workers=workers, desc="training",
-                 progress=progress)
+        for made in jobs.run(_train_and_sample, missing, workers=workers, desc="training", progress=progress):
+            for kind, key, files, inputs in made:
+                store.save(kind, key, files, inputs)
     return [u.entry(store, require_cached, progress) for u in tqdm(units, desc="suite", disable=not progress)]
 
 
@@ -297,12 +299,14 @@ class Unit:
                           self.q_condition(), self.intervention)
 
 
-def _train_and_sample(job) -> None:
-    """A worker's job: train (or load) a unit's model and draw its samples into the cache."""
-    unit, root = job
-    store = ArtifactStore(root)
-    with _models.torch_threads(unit.cfg.threads):
-        unit.samples(unit.fit(store, require_cached=False, progress=False), store)
+def _train_and_sample(unit: Unit) -> list:
+    """A worker's job: train a unit's model and draw its samples in a throw-away store, and send
+    its entries back (the caller saves them in its cache: workers need no shared disk)."""
+    with tempfile.TemporaryDirectory() as root:
+        store = ArtifactStore(root, log=False)
+        with _models.torch_threads(unit.cfg.threads):
+            unit.samples(unit.fit(store, require_cached=False, progress=False), store)
+        return store.entries()
 
 
 def summary_table(entries):

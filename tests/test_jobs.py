@@ -1,0 +1,42 @@
+"""The executors of independent units: local processes and a Dask cluster give the same results
+as one process, in the order of the items; a failing unit's error reaches the caller."""
+import numpy as np
+import pytest
+
+from misgen_lib import jobs
+from misgen_lib.cache import ArtifactStore
+from misgen_lib.studies import SuiteConfig, run_suite
+
+TINY = dict(tasks="sine", models="vae,transformer", n_train=64, train_steps=5, batch_size=16, width=8,
+            n_samples=40, n_null=20, bins=10, seeds=(0, 1))
+
+
+def square(x):
+    if x < 0:
+        raise ValueError(f"negative item {x}")
+    return x * x
+
+
+def test_results_keep_the_order_of_the_items_and_errors_reach_the_caller():
+    assert jobs.run(square, [3, 1, 2], workers=2, progress=False) == [9, 1, 4]
+    assert jobs.run(square, [3, 1, 2], workers=1, progress=False) == [9, 1, 4]
+    with pytest.raises(ValueError, match="negative item -1"):
+        jobs.run(square, [1, -1, 2], workers=2, progress=False)
+    with pytest.raises(ValueError, match="workers must be an integer >= 0, got -2"):
+        jobs.run(square, [1], workers=-2, progress=False)
+
+
+def test_a_dask_cluster_trains_the_same_models_as_one_process(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    one = run_suite(SuiteConfig(**TINY, workers=1), store=ArtifactStore(tmp_path / "one"), progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
+        remote = run_suite(SuiteConfig(**TINY), store=ArtifactStore(tmp_path / "dask"), progress=False)
+    for a, b in zip(one, remote):
+        assert (a.task.name, a.model.name, a.seed) == (b.task.name, b.model.name, b.seed)
+        assert a.model.key == b.model.key
+        np.testing.assert_array_equal(a.samples, b.samples)
+    # the results came back to this process's cache: a second run loads them, trains nothing
+    again = run_suite(SuiteConfig(**TINY), require_cached=True, store=ArtifactStore(tmp_path / "dask"),
+                      progress=False)
+    assert [e.model.key for e in again] == [e.model.key for e in remote]
