@@ -21,9 +21,9 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Sequence
 
-from tqdm.auto import tqdm
 
 from .checks import check_positive_int
+from .progress import bar as progress_bar
 
 SCHEDULER_ENV = "MISGEN_SCHEDULER"
 
@@ -39,7 +39,7 @@ def worker_count(workers: int, n_items: int) -> int:
     return max(1, min(workers or cores(), n_items))
 
 
-def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", progress: bool = True,
+def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", progress: bool | None = None,
         scheduler: str | None = None) -> list:
     """``[fn(item) for item in items]``, computed in parallel (see the module doc). ``fn`` must be
     a module-level function and ``items`` picklable."""
@@ -50,7 +50,7 @@ def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", pro
     if scheduler:
         return _run_dask(fn, items, scheduler, desc, progress)
     n = worker_count(workers, len(items))
-    bar = tqdm(total=len(items), desc=desc, disable=not progress)
+    bar = progress_bar(total=len(items), desc=desc, progress=progress)
     results: list = [None] * len(items)
     try:
         if n == 1:
@@ -79,7 +79,7 @@ def _run_dask(fn: Callable, items: list, scheduler: str, desc: str, progress: bo
         raise RuntimeError(f"a Dask scheduler was given ({scheduler!r}) but dask.distributed is not "
                            f"installed; install the extra: pip install -e '.[dask]'") from err
     results: list = [None] * len(items)
-    with Client(scheduler) as client, tqdm(total=len(items), desc=f"{desc} (dask)", disable=not progress) as bar:
+    with Client(scheduler) as client, progress_bar(total=len(items), desc=f"{desc} (dask)", progress=progress) as bar:
         futures = {client.submit(fn, item, pure=False): i for i, item in enumerate(items)}
         for future in completed(futures):
             results[futures[future]] = future.result()

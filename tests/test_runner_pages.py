@@ -80,7 +80,7 @@ def test_the_figure_index_links_each_figure_both_ways(executed):
 
 def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monkeypatch):
     page = executed.executed_dir / f"{CLAIMS_DOC}.md"
-    assert "| C5 | not tested |" in page.read_text()
+    assert "| C5a | not tested |" in page.read_text()
     monkeypatch.setenv(CLAIMS_DIR_VARIABLE, str(claims_dir(executed.executed_dir, "01_prior")))
     monkeypatch.setenv("MISGEN_NOTEBOOK", "01_prior")
     monkeypatch.setenv("MISGEN_PROFILE", "ci")

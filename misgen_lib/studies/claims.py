@@ -219,3 +219,28 @@ def claim_c6(results) -> Verdict:
                      "family": r.family, "observed": str(obs), "predicted": str(pred),
                      "counts": all(pred[k] == obs[k] for k in shown) if shown else np.nan})
     return _verdict("C6", rows)
+
+
+def record(verdict: Verdict):
+    """Write ``verdict`` as ``<$MISGEN_CLAIMS_DIR>/<claim>.json`` (claim, statement, outcome,
+    passed, total, rule, the notebook/profile/revision of the run, and its items as a table) for
+    the book's claims page. Outside the runner (variable unset) nothing is written; returns the
+    path written or ``None``."""
+    import json
+    import os
+    from pathlib import Path
+
+    from ..provenance import CLAIMS_DIR_VARIABLE, current_run
+
+    folder = os.environ.get(CLAIMS_DIR_VARIABLE)
+    if not folder:
+        return None
+    items = json.loads(verdict.items.to_json(orient="split", index=False, double_precision=6))
+    record = {"claim": verdict.claim, "statement": verdict.statement, "outcome": verdict.outcome,
+              "passed": verdict.passed, "total": verdict.total, "rule": verdict.rule,
+              "sentence": verdict.sentence(), **current_run(),
+              "items": {"columns": items["columns"], "rows": items["data"]}}
+    path = Path(folder) / f"{verdict.claim}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, default=str))
+    return path

@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import metrics, models
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
                       calibrate, choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
                       seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws
+from ..progress import bar
 from ..seeds import derive
 
 
@@ -121,7 +121,7 @@ def pooled(predictions: list[Prediction]) -> Prediction:
 
 
 def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300, sweep: bool = True,
-                progress: bool = True) -> list[ProbeResult]:
+                progress: bool | None = None) -> list[ProbeResult]:
     """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
     seeds and validated against the seed-mean drift. ``n_depth`` clean trajectories choose each
     depth; ``n_predict`` per seed are pushed through the kernel. ``sweep``: also the first seed's
@@ -130,7 +130,7 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
     for e in entries:
         groups.setdefault((e.task.name, e.model.name), []).append(e)
     results = []
-    for (task_name, model_name), group in tqdm(list(groups.items()), desc="probe kernels", disable=not progress):
+    for (task_name, model_name), group in bar(list(groups.items()), desc="probe kernels", progress=progress):
         depths, preds, vals, controls, locality = [], [], [], [], []
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
@@ -162,8 +162,9 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
 
 
 def _sweep(e, choice: DepthChoice, drift, n_predict: int, n_boot: int, vseed: int) -> list[dict]:
-    """The first seed's probe at every candidate depth against the (seed-mean) drift."""
-    clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", e.task.name))
+    """The first seed's probe at every candidate depth against the (seed-mean) drift (half the
+    clean draws of the main prediction: the sweep shows a trend, not the headline number)."""
+    clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", e.task.name))[: max(n_predict // 2, 1)]
     rows = []
     for depth, locality in zip(choice.depths, choice.locality):
         pred = predict(e.task, probe(e.model, depth, task=e.task), e.prior, clean=clean,
@@ -243,7 +244,7 @@ def predicted_direction(pred: Prediction) -> dict:
 
 
 def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 500, n_predict: int = 5000,
-                          n_boot: int = 300, store=None, progress: bool = True) -> list[BeforeTrainingResult]:
+                          n_boot: int = 300, store=None, progress: bool | None = None) -> list[BeforeTrainingResult]:
     """For every task x model pair: train the class for ``probe_steps`` on the first seed's data
     (a short run, cached), probe it at the class's default depth on ``n_calibrate`` clean
     trajectories, calibrate the declared family on the probe's residuals, and predict by Monte
@@ -252,7 +253,7 @@ def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 50
     for e in entries:
         groups.setdefault((e.task.name, e.model.name), []).append(e)
     results = []
-    for (task_name, model_name), group in tqdm(list(groups.items()), desc="before training", disable=not progress):
+    for (task_name, model_name), group in bar(list(groups.items()), desc="before training", progress=progress):
         first = group[0]
         start = time.perf_counter()
         cfg = first.model.config.replace(train_steps=probe_steps)
@@ -313,13 +314,13 @@ def _streams(e, purpose: str) -> int:
 
 def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
                     refine_steps: int = 30, n_boot: int = 500, analytic: bool = True,
-                    progress: bool = True) -> list[EmpiricalResult]:
+                    progress: bool | None = None) -> list[EmpiricalResult]:
     """The projection-residual kernel of every entry's samples, its predictions (the bank by
     Monte Carlo; with ``analytic``, also its stationary Gaussian by the delta method) and their
     validation."""
     clean = _clean_by_task(entries, n_predict)
     results = []
-    for e in tqdm(list(entries), desc="empirical kernels", disable=not progress):
+    for e in bar(list(entries), desc="empirical kernels", progress=progress):
         bins = len(e.drift.edges) - 1
         finite = np.isfinite(e.samples).all(axis=(1, 2))
         bank = estimate(e.task, e.data, e.samples[finite], form="bank", n_reference=n_reference,

@@ -29,13 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import metrics
 from ..cache import ArtifactStore, default_store
 from ..kernel import estimate, predict
 from ..kernel.predict import clean_draws
 from ..priors import Uniform
+from ..progress import bar
 from ..seeds import derive, stream
 from . import mitigations as mit
 from .suite import SuiteConfig, SuiteEntry, Unit, clean_sets, run_units
@@ -81,7 +81,7 @@ def extended_task(task, width: float):
 
 def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float = 10.0, n_predict: int = 5000,
                      n_reference: int = 5000, store: ArtifactStore | None = None,
-                     progress: bool = True) -> list[MitigationResult]:
+                     progress: bool | None = None) -> list[MitigationResult]:
     """Every intervention on every task x model x seed of ``cfg`` (unconditional ``cfg``)."""
     bad = sorted(set(interventions) - set(INTERVENTIONS))
     if bad:
@@ -98,7 +98,7 @@ def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float 
             units += [Unit(cfg, task, prior, data, reference, m, seed) for m in cfg.models]
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
     results, first, second = [], [], []
-    for unit, base in tqdm(list(zip(units, bases)), desc="kernels and interventions", disable=not progress):
+    for unit, base in bar(list(zip(units, bases)), desc="kernels and interventions", progress=progress):
         result, treated = _plan(unit, base, interventions, clip, n_predict, n_reference)
         results.append(result)
         first += [(result, name, u) for name, u in treated.items()]

@@ -24,13 +24,13 @@ import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import jobs, metrics, tasks
 from .. import models as _models
 from ..cache import ArtifactStore, default_store, key_of
 from ..checks import check_names, check_positive_int
 from ..priors import Prior
+from ..progress import bar
 from ..seeds import derive, stream
 from ..tasks.curation import check_prior
 from .transforms import transformed
@@ -197,7 +197,7 @@ def cached_samples(model: _models.TrainedModel, n: int, seed: int, store: Artifa
 
 
 def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactStore | None = None,
-              progress: bool = True) -> SuiteResult:
+              progress: bool | None = None) -> SuiteResult:
     """Every task x model pair of ``cfg`` at every seed."""
     with _models.torch_threads(cfg.threads):
         return SuiteResult(cfg, _run(cfg, require_cached, store or default_store(), progress))
@@ -222,7 +222,7 @@ def clean_sets(cfg: SuiteConfig, task: tasks.Task, prior: Prior, seed: int) -> t
 
 
 def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = False, workers: int = 0,
-              progress: bool = True) -> list[SuiteEntry]:
+              progress: bool | None = None) -> list[SuiteEntry]:
     """Each unit's entry; models and samples not yet cached are made first, in ``workers``
     parallel processes (``require_cached``: none is made, a missing one is an error)."""
     if not require_cached:
@@ -230,7 +230,7 @@ def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = 
         for made in jobs.run(_train_and_sample, missing, workers=workers, desc="training", progress=progress):
             for kind, key, files, inputs in made:
                 store.save(kind, key, files, inputs)
-    return [u.entry(store, require_cached, progress) for u in tqdm(units, desc="suite", disable=not progress)]
+    return [u.entry(store, require_cached, progress) for u in bar(units, desc="suite", progress=progress)]
 
 
 @dataclass
