@@ -118,3 +118,26 @@ def test_no_transform_for_a_task_is_named():
     from misgen_lib.studies import transforms
     with pytest.raises(ValueError, match=r"no coordinate transform for task 'sine'; available for: \['cone', 'maze'\]"):
         transforms.for_task("sine")
+
+
+def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
+    import torch
+    from misgen_lib.cache import ArtifactStore
+    from misgen_lib.studies import SuiteConfig
+    from misgen_lib.studies.mitigation_study import INTERVENTIONS, mitigation_study, outcome_table
+    torch.set_num_threads(1)
+    cfg = SuiteConfig(tasks="cone", models="diffusion-mlp", n_train=128, train_steps=20, batch_size=32, width=8,
+                      n_samples=100, n_null=20, bins=8, seeds=(0,), workers=1)
+    (r,) = mitigation_study(cfg, n_predict=300, n_depth=40, store=ArtifactStore(tmp_path), progress=False)
+    assert set(r.treated) == set(INTERVENTIONS)
+    assert set(r.predicted) == {"none", *INTERVENTIONS}
+    for name, e in r.treated.items():
+        assert e.intervention == name and e.samples.shape == r.base.samples.shape
+        assert np.array_equal(e.drift.p_star, r.base.drift.p_star)       # always measured against p*
+    assert np.allclose(r.transition.sum(0), 1)
+    assert np.isclose(r.training_masses["precompensate"].sum(), 1) and (r.training_masses["precompensate"] >= 0).all()
+    table = outcome_table([r])
+    assert list(table["intervention"]) == ["none", *r.treated] and table.loc[0, "TV reduction"] == 0
+    assert len(mg.studies.claims.claim_c5(table)) == 3
+    with pytest.raises(ValueError, match=r"unknown interventions \['dropout'\]"):
+        mitigation_study(cfg, interventions=("dropout",), store=ArtifactStore(tmp_path))

@@ -15,12 +15,13 @@ Interventions (``INTERVENTIONS``):
 * ``transform``: trained in coordinates where the measurement is linear (``studies.transforms``;
   tasks without a transform skip it).
 
-The kernel of model A is its projection-residual bank (``kernel.estimate``): the companion's
-current estimator (its limits are in chapter 03). The predicted outcome of an intervention is the
-kernel's transition matrix applied to the intervention's training distribution; for ``condition``
-the kernel predicts no change (the model's local errors are unchanged); for ``transform`` the bank
-is carried into the new coordinates as white noise of the same size relative to the data (a
-companion's approximation, stated beside the result).
+The kernel of model A is its probe kernel (``kernel.probe``, chapter 03), its depth chosen
+without looking at the quantity (``kernel.choose_depth``). The predicted outcome of an
+intervention is the kernel's q-space transition matrix applied to the intervention's training
+distribution; for ``condition`` the kernel predicts no change (the model's local errors are
+unchanged); for ``transform`` the probe's size relative to the data (its locality index) is
+carried into the new coordinates as white noise (a companion's approximation, stated beside the
+result).
 
 Seeds: named streams of each entry's seed (``misgen_lib.seeds``).
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 from .. import metrics
 from ..cache import ArtifactStore, default_store
-from ..kernel import estimate, predict
+from ..kernel import choose_depth, predict, probe
 from ..kernel.predict import clean_draws
 from ..priors import Uniform
 from ..progress import bar
@@ -80,7 +81,7 @@ def extended_task(task, width: float):
 
 
 def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float = 10.0, n_predict: int = 5000,
-                     n_reference: int = 5000, store: ArtifactStore | None = None,
+                     n_depth: int = 500, store: ArtifactStore | None = None,
                      progress: bool | None = None) -> list[MitigationResult]:
     """Every intervention on every task x model x seed of ``cfg`` (unconditional ``cfg``)."""
     bad = sorted(set(interventions) - set(INTERVENTIONS))
@@ -99,7 +100,7 @@ def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float 
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
     results, first, second = [], [], []
     for unit, base in bar(list(zip(units, bases)), desc="kernels and interventions", progress=progress):
-        result, treated = _plan(unit, base, interventions, clip, n_predict, n_reference)
+        result, treated = _plan(unit, base, interventions, clip, n_predict, n_depth)
         results.append(result)
         first += [(result, name, u) for name, u in treated.items()]
     for (result, name, _), entry in zip(first, run_units([u for *_, u in first], store, workers=cfg.workers,
@@ -114,21 +115,24 @@ def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float 
     return results
 
 
-def _plan(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_reference
+def _plan(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_depth
           ) -> tuple[MitigationResult, dict[str, Unit]]:
     """Model A's kernel, its predictions, and the units of the first round of interventions."""
     task, prior, data, cfg = unit.task, unit.prior, unit.data, unit.cfg
     edges = base.drift.edges
     width = float(np.diff(edges).mean())
     wide, sides = extended_task(task, width)
-    finite = np.isfinite(base.samples).all(axis=(1, 2))
-    bank = estimate(task, data, base.samples[finite], n_reference=n_reference, refine_steps=10,
-                    seed=derive(unit.seed, "projection", task.name, unit.model_name), progress=False)
     clean = clean_draws(wide, Uniform(*wide.q_range), n_predict, derive(unit.seed, "kernel-clean", task.name, "wide"))
-    pred = predict(task, bank, prior, clean=clean, bins=len(edges) - 1,
+    fresh = clean_draws(task, prior, n_depth, derive(unit.seed, "kernel-clean", task.name))
+    choice = choose_depth(base.model, fresh, base.samples, data, task=task,
+                          seed=derive(unit.seed, "probe-depth", task.name, unit.model_name))
+    kernel = probe(base.model, choice.depth, task=task)
+    locality = choice.locality[choice.depths.index(choice.depth)]
+    pred = predict(task, kernel, prior, clean=clean, bins=len(edges) - 1,
                    seed=derive(unit.seed, "kernel-draws", task.name, unit.model_name), progress=False)
     P = mit.transition_matrix(pred.q_clean, pred.q_pred, edges)
     result = MitigationResult(base, P)
+    result.notes["kernel"] = f"probe ({kernel.mode}) at depth {choice.depth}, locality {locality:.3f}"
     p_star = base.drift.p_star
     result.training_masses["none"] = p_star
     result.predicted["none"] = mit.predicted_outcome(P, p_star)
@@ -170,9 +174,9 @@ def _plan(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_refere
     if "transform" in interventions and task.name in TRANSFORMS:
         transform = TRANSFORMS[task.name]
         result.training_masses["transform"] = p_star
-        result.predicted["transform"] = _predict_in_coordinates(task, prior, transform, data, bank, clean, edges,
+        result.predicted["transform"] = _predict_in_coordinates(task, prior, transform, data, locality, clean, edges,
                                                                derive(unit.seed, "kernel-draws-y", task.name))
-        result.notes["transform"] = (f"{transform.name}; prediction: the bank's size relative to the data, "
+        result.notes["transform"] = (f"{transform.name}; prediction: the probe's size relative to the data, "
                                      f"as white noise in the new coordinates")
         units["transform"] = replace(unit, intervention="transform", transform=transform)
     return result, units
@@ -183,10 +187,9 @@ def _weighted_masses(q, w, edges) -> np.ndarray:
     return np.bincount(idx, weights=w, minlength=len(edges) + 1) / w.sum()
 
 
-def _predict_in_coordinates(task, prior, transform, data, bank, clean, edges, seed) -> np.ndarray:
+def _predict_in_coordinates(task, prior, transform, data, relative, clean, edges, seed) -> np.ndarray:
     """Recovered bin masses when the kernel acts in the transform's coordinates: white noise whose
-    size relative to each channel's spread equals the bank's relative to the data's."""
-    relative = float(np.sqrt(np.mean(bank.residuals ** 2)) / data.x.std())
+    size relative to each channel's spread is ``relative`` (the probe's locality index)."""
     inside = clean[(task.measure(clean) >= task.q_range[0]) & (task.measure(clean) <= task.q_range[1])]
     y = transform.encode(inside)
     scale = relative * transformed(data, transform).x.reshape(-1, y.shape[-1]).std(0)
