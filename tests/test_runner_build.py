@@ -1,14 +1,17 @@
 """The runner on the small fixture notebooks: execution, keys and skipping, manifest,
-failure reporting, the ``misgen`` command. Rendering is covered in test_runner_render.py."""
+failure reporting, the ``misgen`` command. Rendering is covered in test_book.py; locks, timeouts,
+dead kernels, interrupts, stale dependants and the cache in test_runner_safety.py."""
 from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import sys
 
 import nbformat
 import pytest
 
+from misgen_lib import provenance
 from misgen_lib.figures import read_provenance
 from misgen_lib.runner import NotebookFailed, build, run_one
 from misgen_lib.cli import main
@@ -76,9 +79,24 @@ def test_no_change_rebuild_executes_nothing(fixture_project):
     assert fixture_project.executed("01_prior").stat().st_mtime_ns == mtime
 
 
-def test_library_edit_reruns_everything(fixture_project, monkeypatch):
+def test_library_edit_reruns_everything(fixture_project, monkeypatch, tmp_path):
+    """A real edit of a library source file, in a copy of the package the keys are taken from."""
+    library = tmp_path / "misgen_lib"
+    shutil.copytree(provenance.PACKAGE_DIR, library, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", library)
     _build(fixture_project, profile="ci")
-    monkeypatch.setattr(build_module, "library_hash", lambda: "edited-library")
+    (library / "metrics.py").write_text((library / "metrics.py").read_text() + "\n# an edit\n")
+    _, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == ["01_prior", "02_downstream"]
+    (library / "notes.txt").write_text("not code")   # only Python sources are part of the key
+    _, lines = _build(fixture_project, profile="ci")
+    assert _executed(lines) == []
+
+
+def test_an_upgrade_of_a_numerical_package_reruns_everything(fixture_project, monkeypatch):
+    _build(fixture_project, profile="ci")
+    upgraded = {**provenance.package_versions(), "scipy": "99.0"}
+    monkeypatch.setattr(build_module, "package_versions", lambda: upgraded)
     _, lines = _build(fixture_project, profile="ci")
     assert _executed(lines) == ["01_prior", "02_downstream"]
 

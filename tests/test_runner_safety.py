@@ -185,7 +185,7 @@ def test_a_cleared_cache_reruns_the_notebooks_that_made_or_used_it(fixture_proje
 
 
 def test_notebooks_run_without_network(fixture_project, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(OFFLINE))            # inherited by the kernels
+    monkeypatch.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)   # inherited by the kernels
     _build(fixture_project, profile="ci")
     run_one("02", {"misbehave": "network"}, fixture_project, profile="ci", render=False,
             echo=lambda line: None)
