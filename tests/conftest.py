@@ -33,6 +33,19 @@ def copy_book_layout(dest: Path, notebooks: Path) -> Path:
     return dest
 
 
+def build_quietly(project, **kw):
+    """``build`` without rendering; returns the manifest and the lines it printed."""
+    from misgen_lib.runner import build
+    lines = []
+    manifest = build(project, render=False, echo=lines.append, **kw)
+    return manifest, lines
+
+
+def executed_stems(lines):
+    """The notebooks a build's printed lines say it executed, in order."""
+    return [line.split()[1] for line in lines if line.startswith("> ")]
+
+
 @pytest.fixture
 def fixture_project(tmp_path):
     from misgen_lib.runner import Project

@@ -16,21 +16,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import build_quietly, executed_stems
+
 from misgen_lib.cli import main
-from misgen_lib.runner import ParameterError, build, cell_timeout, run_one
+from misgen_lib.runner import ParameterError, cell_timeout, run_one
 from misgen_lib.runner.lock import build_lock
 
 OFFLINE = Path(__file__).resolve().parent / "offline"   # sitecustomize.py blocking the network
-
-
-def _build(project, **kw):
-    lines = []
-    manifest = build(project, render=False, echo=lines.append, **kw)
-    return manifest, lines
-
-
-def _executed(lines):
-    return [line.split()[1] for line in lines if line.startswith("> ")]
 
 
 def _manifest(project):
@@ -106,8 +98,8 @@ def test_a_killed_build_resumes_without_rerunning_finished_notebooks(fixture_pro
     assert not project.executed("02_downstream").exists()   # no partial output is shown
     assert list(project.partial_dir.iterdir())               # what the killed build left
     profile.write_text(original)
-    manifest, lines = _build(project, profile="ci")
-    assert _executed(lines) == ["02_downstream"]             # 01_prior had finished
+    manifest, lines = build_quietly(project, profile="ci")
+    assert executed_stems(lines) == ["02_downstream"]             # 01_prior had finished
     assert manifest["02_downstream"]["status"] == "ok"
     assert not list(project.partial_dir.glob("*"))           # temporary files cleaned
 
@@ -152,7 +144,7 @@ def test_cell_timeout_comes_from_flag_then_environment_then_profile(monkeypatch)
 
 
 def test_run_marks_the_chapters_that_depend_on_it_stale(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     lines = []
     run_one("01", {"n_samples": 30}, fixture_project, profile="ci", render=False, echo=lines.append)
     assert "! 02_downstream depend on 01_prior (depends: in their profile files)" in "\n".join(lines)
@@ -161,32 +153,32 @@ def test_run_marks_the_chapters_that_depend_on_it_stale(fixture_project):
     assert "01_prior was re-run with overrides {'n_samples': 30}" in entry["stale_reason"]
     cells = nbformat.read(fixture_project.executed("02_downstream"), as_version=4).cells
     assert cells[1].source.startswith("```{warning}\nOut of date: 01_prior was re-run")
-    _, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
     assert "last status 'stale'" in [line for line in lines if "02_downstream" in line][0]
 
 
 def test_a_cleared_cache_reruns_the_notebooks_that_made_or_used_it(fixture_project, monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setenv("MISGEN_CACHE_DIR", str(cache))
-    manifest, _ = _build(fixture_project, profile="ci")
+    manifest, _ = build_quietly(fixture_project, profile="ci")
     for stem in ("01_prior", "02_downstream"):
         assert [a["kind"] for a in manifest[stem]["artifacts"]] == ["draws"]
     shutil.rmtree(cache)
     downstream = fixture_project.notebooks_dir / "02_downstream.md"
     downstream.write_text(downstream.read_text() + "\nAn added sentence.\n")
-    manifest, lines = _build(fixture_project, profile="ci")   # 02 alone would miss its artifact
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+    manifest, lines = build_quietly(fixture_project, profile="ci")   # 02 alone would miss its artifact
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
     assert "cache entries it made or used are gone: draws/" in lines[1]
     shutil.rmtree(cache)
     lines = []
     run_one("01", None, fixture_project, profile="ci", render=False, echo=lines.append)
-    assert _executed(lines) == ["01_prior"]                    # not skipped as unchanged
+    assert executed_stems(lines) == ["01_prior"]                    # not skipped as unchanged
 
 
 def test_notebooks_run_without_network(fixture_project, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)   # inherited by the kernels
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     run_one("02", {"misbehave": "network"}, fixture_project, profile="ci", render=False,
             echo=lambda line: None)
     nb = nbformat.read(fixture_project.executed("02_downstream"), as_version=4)
