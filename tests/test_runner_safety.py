@@ -29,11 +29,13 @@ def _manifest(project):
     return json.loads(project.manifest_path.read_text())
 
 
-def _misgen(project, *args, **popen):
-    """``misgen --root <project> ARGS`` in a new process group (as a terminal runs it)."""
+def _misgen(project, *args):
+    """``misgen --root <project> ARGS`` in a new process group, as a terminal runs it: with the
+    default action of SIGINT even where the tests run with it ignored (a background job)."""
     return subprocess.Popen([sys.executable, "-m", "misgen_lib.cli", "--root", str(project.root), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **popen)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_until_hanging(project, proc):
