@@ -1,6 +1,6 @@
 # The README's two commands:
 #   make book   build the whole book at the default profile -> book/_build/html/index.html
-#   make test   unit tests + the ci-profile book (nbval, HTML checks)
+#   make test   unit tests + the ci-profile book, built offline (HTML checks)
 # Both create the virtual environment .venv (Python >= 3.11) and install the package with its
 # book and test extras when pyproject.toml is newer than the last install.
 PYTHON ?= python3

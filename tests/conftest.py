@@ -36,6 +36,19 @@ def copy_book_layout(dest: Path, notebooks: Path) -> Path:
     return dest
 
 
+def build_quietly(project, **kw):
+    """``build`` without rendering; returns the manifest and the lines it printed."""
+    from misgen_lib.runner import build
+    lines = []
+    manifest = build(project, render=False, echo=lines.append, **kw)
+    return manifest, lines
+
+
+def executed_stems(lines):
+    """The notebooks a build's printed lines say it executed, in order."""
+    return [line.split()[1] for line in lines if line.startswith("> ")]
+
+
 @pytest.fixture
 def fixture_project(tmp_path):
     from misgen_lib.runner import Project
@@ -44,7 +57,12 @@ def fixture_project(tmp_path):
 
 @pytest.fixture(scope="session")
 def ci_book(tmp_path_factory):
+    """The real chapters built at the ci profile with no network: the kernels and jupyter-book
+    start with ``tests/offline`` on ``PYTHONPATH``, whose ``sitecustomize`` refuses every
+    connection and lookup beyond this machine (loopback, which the kernels use, stays up)."""
     from misgen_lib.runner import Project, build
     project = Project(copy_book_layout(tmp_path_factory.mktemp("book") / "repo", REPO / "notebooks"))
-    manifest = build(project, profile="ci")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", str(Path(__file__).resolve().parent / "offline"), prepend=os.pathsep)
+        manifest = build(project, profile="ci")
     return project, manifest

@@ -2,19 +2,24 @@
 
 * On the fixture notebooks: the whole pipeline renders, and a failing notebook's page turns
   into a notice instead of showing its old figure.
-* On the real chapters (marker ``book``): ``misgen build --profile ci`` in a throw-away copy of
-  the repository's book, then checks of the HTML (every toc page exists, every figure the
-  notebooks produced is on its page, no error output or traceback, MathJax from local files,
-  no remote scripts), a no-change rebuild that executes nothing, and ``nbval --nbval-lax`` on
-  the executed notebooks.
+* On the real chapters (marker ``book``): ``misgen build --profile ci`` with the network
+  disabled, in a throw-away copy of the repository's book, then checks of the HTML (every toc
+  page exists, every figure the notebooks produced is on its page, no error output or
+  traceback, MathJax from local files, no remote scripts) and a no-change rebuild that executes
+  nothing.
+
+There is no ``nbval`` run: with no cell marked for output comparison, ``nbval --nbval-lax``
+only executed every ci notebook a second time, which the build above already does (a cell
+error fails the build, and the HTML check finds any error output). The chapters' numbers
+depend on the platform's floating point (torch training), so no committed reference output
+would be stable enough to compare against.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
-import subprocess
-import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import nbformat
 import pytest
 import yaml
 
-from misgen_lib.runner import NotebookFailed, Project, build
+from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
 IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
@@ -100,6 +105,24 @@ def test_fixture_book_renders_and_a_failure_replaces_the_stale_page(fixture_proj
         fixture_project.html_dir / "executed" / "02_downstream.html").read_text()
 
 
+def test_rendering_is_all_or_nothing_and_deleted_chapters_leave_no_page(fixture_project):
+    project, quiet = fixture_project, (lambda line: None)
+    build(project, profile="ci", echo=quiet)
+    assert (project.html_dir / "executed" / "02_downstream.html").exists()
+    (project.notebooks_dir / "02_downstream.md").unlink()
+    (project.notebooks_dir / "profiles" / "02_downstream.yaml").unlink()
+    build(project, profile="ci", echo=quiet)
+    assert (project.html_dir / "executed" / "01_prior.html").exists()
+    assert not (project.html_dir / "executed" / "02_downstream.html").exists()
+    assert "02_downstream" not in (project.html_dir / "index.html").read_text()
+    intro = project.book_dir / "intro.md"
+    intro.write_text(intro.read_text() + "\nA broken reference: {ref}`no-such-label`.\n")
+    with pytest.raises(BookRenderFailed, match="no-such-label"):
+        build(project, profile="ci", force=True, echo=quiet)
+    assert not project.html_dir.exists()   # no half-updated book, no book of older results
+    assert not [p.name for p in project.build_dir.iterdir() if p.name.startswith(".render")]
+
+
 @pytest.mark.book
 def test_ci_build_succeeds_for_every_notebook(ci_book):
     project, manifest = ci_book
@@ -118,14 +141,3 @@ def test_ci_book_rebuild_without_change_executes_nothing(ci_book):
     lines = []
     build(ci_book[0], profile="ci", render=False, echo=lines.append)
     assert not [line for line in lines if line.startswith("> ")], lines
-
-
-@pytest.mark.book
-def test_ci_notebooks_pass_nbval_lax(ci_book):
-    executed = sorted(str(p) for p in ci_book[0].executed_dir.glob("[0-9][0-9]_*.ipynb"))
-    if not executed:
-        pytest.skip("no chapters yet")
-    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
-                           "--rootdir", str(ci_book[0].executed_dir), *executed],
-                          capture_output=True, text=True, cwd=ci_book[0].executed_dir)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

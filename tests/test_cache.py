@@ -121,50 +121,47 @@ def _corrupt(store, kind, key):
     (store.path(kind, key) / "weights.bin").write_bytes(b"garbage")
 
 
-def test_quarantine_leaves_alone_a_good_entry_another_process_just_wrote(tmp_path, monkeypatch):
-    """Process A sees the corrupt entry; before A moves it aside, process B moves it aside and
-    writes a good one. A must use B's entry, not move it aside."""
-    files = {"weights.bin": b"good" * 100}
+GOOD = {"weights.bin": b"good" * 100}
+
+
+def _race(tmp_path, monkeypatch, other_process):
+    """A corrupt entry; process A's first check of it fails, and before A acts on that,
+    ``other_process(store_b)`` runs (once). Returns A's result and how often A computed."""
     store, other = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
-    store.get_or_compute("model", {"x": 1}, lambda: files)
+    store.get_or_compute("model", {"x": 1}, lambda: GOOD)
     key = key_of({"x": 1})
     _corrupt(store, "model", key)
-    real_load = ArtifactStore.load
+    real_load, raced = ArtifactStore.load, []
 
-    def load_while_b_repairs(kind, k):
+    def load_then_race(kind, k):
         try:
             return real_load(store, kind, k)
         finally:
-            if not (tmp_path / "model" / f"{key}.corrupt-0").exists():
-                with pytest.warns(UserWarning, match="corrupt cache entry detected and recomputed"):
-                    other.get_or_compute(kind, {"x": 1}, lambda: files)
-    monkeypatch.setattr(store, "load", load_while_b_repairs)
-    compute, calls = _counting(files)
-    assert store.get_or_compute("model", {"x": 1}, compute) == files and not calls
+            if not raced:
+                raced.append(1)
+                other_process(other)
+    monkeypatch.setattr(store, "load", load_then_race)
+    compute, calls = _counting(GOOD)
+    files = store.get_or_compute("model", {"x": 1}, compute)
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [key, f"{key}.corrupt-0"]
-    assert ArtifactStore(tmp_path).load("model", key) == files
+    assert ArtifactStore(tmp_path).load("model", key) == GOOD
+    return files, len(calls)
+
+
+def test_quarantine_leaves_alone_a_good_entry_another_process_just_wrote(tmp_path, monkeypatch):
+    """B moves the corrupt entry aside and writes a good one: A uses it, never moves it aside."""
+    def repair(other):
+        with pytest.warns(UserWarning, match="corrupt cache entry detected and recomputed"):
+            other.get_or_compute("model", {"x": 1}, lambda: GOOD)
+    assert _race(tmp_path, monkeypatch, repair) == (GOOD, 0)
 
 
 def test_quarantine_of_an_entry_another_process_already_moved_aside_recomputes(tmp_path, monkeypatch):
     """B moves the corrupt entry aside between A's check and A's move: no FileNotFoundError."""
-    files = {"weights.bin": b"good" * 100}
-    store, other = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
-    store.get_or_compute("model", {"x": 1}, lambda: files)
-    key = key_of({"x": 1})
-    _corrupt(store, "model", key)
-    real_load = ArtifactStore.load
-
-    def load_while_b_moves_aside(kind, k):
-        try:
-            return real_load(store, kind, k)
-        finally:
-            if store.path(kind, k).exists() and not (tmp_path / "model" / f"{key}.corrupt-0").exists():
-                with pytest.warns(UserWarning, match="moved aside"):
-                    assert other.get_or_compute(kind, {"x": 1}, None) is None
-    monkeypatch.setattr(store, "load", load_while_b_moves_aside)
-    compute, calls = _counting(files)
-    assert store.get_or_compute("model", {"x": 1}, compute) == files and len(calls) == 1
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [key, f"{key}.corrupt-0"]
+    def move_aside(other):
+        with pytest.warns(UserWarning, match="moved aside"):
+            assert other.get_or_compute("model", {"x": 1}, None) is None
+    assert _race(tmp_path, monkeypatch, move_aside) == (GOOD, 1)
 
 
 def _repairer(root, barrier, queue):

@@ -1,29 +1,24 @@
 """The runner on the small fixture notebooks: execution, keys and skipping, manifest,
-failure reporting, the ``misgen`` command. Rendering is covered in test_runner_render.py."""
+failure reporting, the ``misgen`` command. Rendering is covered in test_book.py; locks, timeouts,
+dead kernels, interrupts, stale dependants and the cache in test_runner_safety.py."""
 from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import sys
 
 import nbformat
 import pytest
 
+from conftest import build_quietly, executed_stems
+
+from misgen_lib import provenance
 from misgen_lib.figures import read_provenance
-from misgen_lib.runner import NotebookFailed, build, run_one
+from misgen_lib.runner import NotebookFailed, run_one
 from misgen_lib.cli import main
 
 build_module = importlib.import_module("misgen_lib.runner.build")  # the module, not the function
-
-
-def _build(project, **kw):
-    lines = []
-    manifest = build(project, render=False, echo=lines.append, **kw)
-    return manifest, lines
-
-
-def _executed(lines):
-    return [line.split()[1] for line in lines if line.startswith("> ")]
 
 
 def _outputs(path, kind):
@@ -32,8 +27,8 @@ def _outputs(path, kind):
 
 
 def test_build_executes_in_order_with_profile_and_records_manifest(fixture_project):
-    manifest, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+    manifest, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
     for stem in ("01_prior", "02_downstream"):
         entry = manifest[stem]
         assert entry["status"] == "ok" and entry["profile"] == "ci" and entry["duration_s"] > 0
@@ -49,7 +44,7 @@ def test_build_executes_in_order_with_profile_and_records_manifest(fixture_proje
 
 
 def test_kernel_is_this_interpreter_and_sees_the_run(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     text = "".join(o.get("text", "") for o in _outputs(fixture_project.executed("01_prior"),
                                                        lambda o: o.output_type == "stream"))
     assert f"kernel python: {sys.executable}" in text
@@ -57,7 +52,7 @@ def test_kernel_is_this_interpreter_and_sees_the_run(fixture_project):
 
 
 def test_figure_is_saved_with_provenance_and_displayed(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     png = fixture_project.figures_dir / "01_prior" / "prior_histogram.png"
     info = read_provenance(png)
     assert (info["notebook"], info["profile"], info["seed"]) == ("01_prior", "ci", "0")
@@ -68,63 +63,78 @@ def test_figure_is_saved_with_provenance_and_displayed(fixture_project):
 
 
 def test_no_change_rebuild_executes_nothing(fixture_project):
-    first, _ = _build(fixture_project, profile="ci")
+    first, _ = build_quietly(fixture_project, profile="ci")
     mtime = fixture_project.executed("01_prior").stat().st_mtime_ns
-    second, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == []
+    second, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == []
     assert all(second[s]["reused"] and second[s]["key"] == first[s]["key"] for s in second)
     assert fixture_project.executed("01_prior").stat().st_mtime_ns == mtime
 
 
-def test_library_edit_reruns_everything(fixture_project, monkeypatch):
-    _build(fixture_project, profile="ci")
-    monkeypatch.setattr(build_module, "library_hash", lambda: "edited-library")
-    _, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+def test_library_edit_reruns_everything(fixture_project, monkeypatch, tmp_path):
+    """A real edit of a library source file, in a copy of the package the keys are taken from."""
+    library = tmp_path / "misgen_lib"
+    shutil.copytree(provenance.PACKAGE_DIR, library, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", library)
+    build_quietly(fixture_project, profile="ci")
+    (library / "metrics.py").write_text((library / "metrics.py").read_text() + "\n# an edit\n")
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
+    (library / "notes.txt").write_text("not code")   # only Python sources are part of the key
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == []
+
+
+def test_an_upgrade_of_a_numerical_package_reruns_everything(fixture_project, monkeypatch):
+    build_quietly(fixture_project, profile="ci")
+    upgraded = {**provenance.package_versions(), "scipy": "99.0"}
+    monkeypatch.setattr(build_module, "package_versions", lambda: upgraded)
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
 
 
 def test_upstream_edit_reruns_downstream_but_not_the_reverse(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     downstream = fixture_project.notebooks_dir / "02_downstream.md"
     downstream.write_text(downstream.read_text() + "\nAn added sentence.\n")
-    _, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == ["02_downstream"]
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["02_downstream"]
     upstream = fixture_project.notebooks_dir / "01_prior.md"
     upstream.write_text(upstream.read_text() + "\nAn added sentence.\n")
-    _, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
 
 
 def test_profile_change_reruns_and_force_reruns(fixture_project):
-    _build(fixture_project, profile="ci")
-    _, lines = _build(fixture_project, profile="default")
-    assert _executed(lines) == ["01_prior", "02_downstream"]
-    _, lines = _build(fixture_project, profile="default", force=True)
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+    build_quietly(fixture_project, profile="ci")
+    _, lines = build_quietly(fixture_project, profile="default")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
+    _, lines = build_quietly(fixture_project, profile="default", force=True)
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
 
 
 def test_unreadable_manifest_is_reported_and_everything_reruns(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     fixture_project.manifest_path.write_text("{truncated")
     with pytest.warns(UserWarning, match="unreadable"):
-        _, lines = _build(fixture_project, profile="ci")
-    assert _executed(lines) == ["01_prior", "02_downstream"]
+        _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
 
 
 def test_deleted_notebook_leaves_no_page(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     (fixture_project.notebooks_dir / "02_downstream.md").unlink()
     (fixture_project.notebooks_dir / "profiles" / "02_downstream.yaml").unlink()
-    manifest, _ = _build(fixture_project, profile="ci")
+    manifest, _ = build_quietly(fixture_project, profile="ci")
     assert not fixture_project.executed("02_downstream").exists() and "02_downstream" not in manifest
 
 
 def test_failure_names_notebook_and_cell_keeps_partial_output_and_hides_stale_results(fixture_project):
-    _build(fixture_project, profile="ci")
+    build_quietly(fixture_project, profile="ci")
     profile = fixture_project.notebooks_dir / "profiles" / "01_prior.yaml"
     profile.write_text(profile.read_text().replace("n_samples: 200", "n_samples: 200, fail: true"))
     with pytest.raises(NotebookFailed) as err:
-        _build(fixture_project, profile="ci")
+        build_quietly(fixture_project, profile="ci")
     message = str(err.value)
     assert "notebook 01_prior failed in cell In [" in message
     assert 'raise RuntimeError("failing on purpose")' in message  # the failing cell's source

@@ -141,3 +141,47 @@ def test_a_profile_parameter_receives_the_build_profile(tmp_path):
     bad = _write(tmp_path, "02_b", "profile = 'ci'  # suite sizes\n", "ci: {}\ndefault: {}\npaper: {}\n")
     with pytest.raises(NotebookSpecError, match="cell default must be 'default', got 'ci'"):
         load_notebook(bad)
+
+
+@pytest.mark.parametrize("profile, needle", [
+    ("ci: 0\ndefault: {}\npaper: {}\n", "profile 'ci' must be a mapping of parameter overrides (may be {}), got 0"),
+    ("ci: []\ndefault: {}\npaper: {}\n", "profile 'ci' must be a mapping of parameter overrides (may be {}), got []"),
+    ("depends: 0\nci: {}\ndefault: {}\npaper: {}\n", "'depends' must be a list of notebook stems, got 0"),
+    ("ci: {n: 1}\nci: {n: 2}\ndefault: {}\npaper: {}\n", "duplicate key 'ci'"),
+    ("ci: {n: 1, n: 2}\ndefault: {}\npaper: {}\n", "duplicate key 'n'"),
+    ("ci: {1: 2}\ndefault: {}\npaper: {}\n", "key 1 (int) is not a name; keys must be strings"),
+    ("1: {}\nci: {}\ndefault: {}\npaper: {}\n", "key 1 (int) is not a name; keys must be strings"),
+    ("- ci\n", "expected a mapping with keys ci, default, paper, depends, got ['ci']"),
+])
+def test_malformed_profile_files_are_named(tmp_path, profile, needle):
+    nb = _write(tmp_path, "01_a", "n = 3  # size\n", profile)
+    with pytest.raises(NotebookSpecError) as err:
+        load_notebook(nb)
+    assert needle in str(err.value) and "01_a.yaml" in str(err.value)
+
+
+def test_an_empty_profile_entry_means_no_overrides(tmp_path):
+    spec = load_notebook(_write(tmp_path, "01_a", "n = 3  # size\n", "ci:\ndefault: {}\npaper: {}\n"))
+    assert spec.profiles["ci"] == {} and spec.depends == []
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("-2.5E+2", -250.0), ("3", 3), ("1.5", 1.5)])
+def test_profile_numbers_are_read_as_yaml_1_2(tmp_path, text, value):
+    nb = _write(tmp_path, "01_a", "lr = 0.1  # learning rate\nn = 3  # size\n",
+                f"ci: {{{'n' if isinstance(value, int) else 'lr'}: {text}}}\ndefault: {{}}\npaper: {{}}\n")
+    (got,) = load_notebook(nb).profiles["ci"].values()
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("where", ["notebook", "profile"])
+def test_a_file_that_is_not_utf8_is_named(tmp_path, where):
+    nb = _write(tmp_path, "01_a", "n = 3  # size\n", "ci: {}\ndefault: {}\npaper: {}\n")
+    path = nb if where == "notebook" else tmp_path / "profiles" / "01_a.yaml"
+    path.write_bytes(path.read_bytes() + "\n# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(NotebookSpecError, match=rf"{path.name}: not UTF-8 text \(byte 0xe9 at offset"):
+        load_notebook(nb)
+
+
+def test_a_parameter_name_that_is_not_a_string_is_named():
+    with pytest.raises(ParameterError, match=r"parameter names must be strings, got 1 \(int\)"):
+        check_values({1: 2, "seed": 0}, parse_parameters(CELL, "nb"), "nb")

@@ -4,7 +4,10 @@
     build(profile="ci")                         # = misgen build --profile ci
     run_one("02", {"n_train": 500})             # = misgen run 02 -p n_train 500
 """
-from .build import BookRenderFailed, Project, build, plan, render_book, run_one  # noqa: F401
-from .execute import NotebookFailed  # noqa: F401
+from .build import build, cell_timeout, plan, run_one  # noqa: F401
+from .execute import NotebookFailed, NotebookInterrupted  # noqa: F401
+from .lock import BuildLocked  # noqa: F401
 from .parameters import Parameter, ParameterError  # noqa: F401
 from .profiles import NotebookSpec, NotebookSpecError, discover  # noqa: F401
+from .project import Project  # noqa: F401
+from .render import BookRenderFailed, render_book  # noqa: F401

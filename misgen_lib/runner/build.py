@@ -1,74 +1,69 @@
-"""Build the book: execute every notebook whose key changed, then render with Jupyter Book 1.
-
-Layout (all under the repository root)::
-
-    notebooks/NN_name.md              chapter sources (jupytext MyST)
-    notebooks/profiles/NN_name.yaml   their profiles
-    book/_toc.yml, book/*.md          narrative pages; chapters enter the toc by a glob
-    book/executed/NN_name.ipynb       executed chapters (gitignored), what the book renders
-    book/executed/figures/NN_name/    PNGs saved by ``misgen_lib.figures.show``
-    book/executed/failed/NN_name.ipynb partial output of a failed notebook
-    book/executed/manifest.json       the run manifest
-    book/_build/html/                 the rendered book
+"""Build the book: execute every notebook that is not current, then render it (``render.py``).
 
 A notebook's key is the sha256 of its source, its profile name and merged parameters, the
-``misgen_lib`` source hash and the keys of its upstream notebooks (``depends:``). A notebook
-whose key equals the manifest's and whose executed output exists is not executed again.
+``misgen_lib`` source hash, the versions of the packages that produce results (torch, numpy,
+scipy) and the keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
+executed again, when its manifest entry is ``ok`` with that key, its executed output exists and
+every cache entry it read or wrote (the cache's access log, ``$MISGEN_CACHE_LOG``) is still in
+the cache: clearing the cache re-runs the notebooks that made or used what was cleared.
 
-The book never shows a stale result as current: before a notebook runs, its executed output and
-figures are removed; when it fails, its page is replaced by a notice pointing to the partial
-output, as is every later page that is not current, and the book is re-rendered before the
-build exits non-zero.
+The book never shows a stale or foreign result as current:
+
+* one build at a time per checkout (``lock.py``); leftovers of killed builds are removed first;
+* before a notebook runs, its executed output and figures are removed and its manifest entry is
+  saved as ``running``; the manifest is saved after every notebook, so a killed build resumes
+  with the first notebook it had not finished;
+* a notebook that fails (a cell error, a cell past the cell timeout, a dead kernel, Ctrl-C) keeps
+  its partial output in ``book/executed/failed/``, and its page, and every later page that is
+  not current, is replaced by a notice; the book is then re-rendered (or removed if that fails);
+* ``misgen run NN`` marks the chapters that depend on NN ``stale`` (a warning on their page;
+  the next ``misgen build`` re-runs them) and says so;
+* rendering is all or nothing (``render.py``).
 """
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
 
-from ..cache import key_of
-from ..provenance import git_revision, library_hash
-from .execute import NotebookFailed, execute_notebook
+from ..cache import ACCESS_LOG_ENV, entry_exists, key_of, read_access_log
+from ..provenance import git_revision, library_hash, package_versions
+from .execute import KERNEL_LOG_ENV, NotebookFailed, execute_notebook
+from .lock import build_lock
 from .manifest import load_manifest, save_manifest, write_reproduce_tables
-from .pages import claims_environment, write_generated_pages
+from .pages import claims_environment
+from .parameters import ParameterError
 from .profiles import NOTEBOOK_NAME, NotebookSpec, discover, find
+from .project import Project
+from .render import BookRenderFailed, remove_leftovers, render_book
 
 Echo = Callable[[str], None]
 
+#: seconds a cell may run at each profile, unless ``--cell-timeout`` or ``$MISGEN_CELL_TIMEOUT``
+#: says otherwise (0: no limit)
+CELL_TIMEOUT_S = {"ci": 600, "default": 3600, "paper": 12 * 3600}
+CELL_TIMEOUT_ENV = "MISGEN_CELL_TIMEOUT"
 
-class BookRenderFailed(RuntimeError):
-    """``jupyter-book build`` exited non-zero (warnings are errors)."""
 
-
-@dataclass
-class Project:
-    """Paths of a misgen book checkout (the repository root by default)."""
-    root: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2])
-
-    def __post_init__(self):
-        self.root = Path(self.root).resolve()
-
-    notebooks_dir = property(lambda self: self.root / "notebooks")
-    book_dir = property(lambda self: self.root / "book")
-    config = property(lambda self: self.root / "_config.yml")
-    toc = property(lambda self: self.book_dir / "_toc.yml")
-    executed_dir = property(lambda self: self.book_dir / "executed")
-    partial_dir = property(lambda self: self.executed_dir / "partial")
-    failed_dir = property(lambda self: self.executed_dir / "failed")
-    figures_dir = property(lambda self: self.executed_dir / "figures")
-    manifest_path = property(lambda self: self.executed_dir / "manifest.json")
-    reproduce_tables = property(lambda self: self.executed_dir / "run_manifest.md")
-    html_dir = property(lambda self: self.book_dir / "_build" / "html")
-
-    def executed(self, stem: str) -> Path:
-        return self.executed_dir / f"{stem}.ipynb"
+def cell_timeout(profile: str, seconds: float | str | None = None) -> float | None:
+    """The per-cell time limit: ``seconds`` if given, else ``$MISGEN_CELL_TIMEOUT``, else the
+    profile's :data:`CELL_TIMEOUT_S`; ``None`` (no limit) for 0."""
+    source, value = ("--cell-timeout", seconds) if seconds is not None else (
+        f"${CELL_TIMEOUT_ENV}", os.environ.get(CELL_TIMEOUT_ENV))
+    if value is None or value == "":
+        return CELL_TIMEOUT_S.get(profile)
+    try:
+        limit = float(value)
+    except ValueError:
+        limit = float("nan")
+    if not limit >= 0:
+        raise ParameterError(f"{source} must be a number of seconds >= 0 (0: no limit), got {value!r}")
+    return limit or None
 
 
 @dataclass
@@ -83,34 +78,57 @@ def plan(specs: list[NotebookSpec], profile: str,
          overrides: dict[str, dict[str, Any]] | None = None) -> list[Plan]:
     """Merged parameters and keys for every notebook, upstream first. Validates everything
     (profiles and overrides) before anything runs."""
-    library = library_hash()
+    library, versions = library_hash(), package_versions()
     keys: dict[str, str] = {}
     plans = []
     for spec in specs:
         params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem))
         key = key_of({"source": spec.source, "profile": profile, "parameters": params,
-                      "library": library, "upstream": {d: keys[d] for d in spec.depends}})
+                      "library": library, "versions": versions,
+                      "upstream": {d: keys[d] for d in spec.depends}})
         keys[spec.stem] = key
         plans.append(Plan(spec, params, key))
     return plans
 
 
+def why_not_current(project: Project, manifest: dict, p: Plan) -> str | None:
+    """Why notebook ``p`` must run, or ``None`` when its recorded output is current."""
+    entry = manifest.get(p.spec.stem)
+    if not entry:
+        return "never executed"
+    if entry.get("status") != "ok":
+        return f"last status {entry.get('status')!r}" + (
+            f": {entry['stale_reason']}" if entry.get("stale_reason") else "")
+    if entry.get("key") != p.key:
+        return "key changed (source, parameters, library, package versions or upstream)"
+    if not project.executed(p.spec.stem).exists():
+        return "executed output missing"
+    gone = [f"{r['kind']}/{r['key'][:12]}" for r in entry.get("artifacts", []) if not entry_exists(r)]
+    if gone:
+        return f"cache entries it made or used are gone: {', '.join(gone)}"
+    return None
+
+
 def is_current(project: Project, manifest: dict, p: Plan) -> bool:
-    entry = manifest.get(p.spec.stem, {})
-    return entry.get("status") == "ok" and entry.get("key") == p.key and project.executed(p.spec.stem).exists()
-
-
-def _notice_notebook(spec: NotebookSpec, message: str) -> nbformat.NotebookNode:
-    """A page standing in for a chapter whose current output does not exist."""
-    nb = nbformat.v4.new_notebook(metadata=dict(spec.notebook.metadata))
-    nb.cells.append(nbformat.v4.new_markdown_cell(
-        f"# {spec.title}\n\n```{{warning}}\n{message}\n```\n"))
-    return nb
+    return why_not_current(project, manifest, p) is None
 
 
 def _write_notice(project: Project, spec: NotebookSpec, message: str) -> None:
+    """A page standing in for a chapter whose current output does not exist."""
+    nb = nbformat.v4.new_notebook(metadata=dict(spec.notebook.metadata))
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {spec.title}\n\n```{{warning}}\n{message}\n```\n"))
     project.executed_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(_notice_notebook(spec, message), project.executed(spec.stem))
+    nbformat.write(nb, project.executed(spec.stem))
+
+
+def _add_stale_warning(project: Project, stem: str, message: str) -> None:
+    """A warning under the title of an executed chapter whose results are out of date."""
+    path = project.executed(stem)
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0] if nb.cells else None
+    at = 1 if first is not None and first.cell_type == "markdown" and first.source.startswith("# ") else 0
+    nb.cells.insert(at, nbformat.v4.new_markdown_cell(f"```{{warning}}\n{message}\n```\n"))
+    nbformat.write(nb, path)
 
 
 def remove_orphans(project: Project, specs: list[NotebookSpec], manifest: dict) -> None:
@@ -124,43 +142,66 @@ def remove_orphans(project: Project, specs: list[NotebookSpec], manifest: dict) 
         del manifest[stem]
 
 
+def _summary(err: NotebookFailed) -> str:
+    """The last line of the traceback (the exception) or what stopped the notebook."""
+    lines = err.traceback.strip().splitlines()
+    return (lines[-1] if lines else "unknown error").replace("`", "'")
+
+
 def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
-                overrides: dict[str, Any] | None, echo: Echo, progress: bool) -> None:
-    """Execute one notebook into ``book/executed``, recording it in ``manifest``; on failure
-    keep the partial output in ``book/executed/failed`` and raise :class:`NotebookFailed`."""
+                overrides: dict[str, Any] | None, echo: Echo, save: Callable[[], None],
+                progress: bool = False, timeout: float | None = None, reason: str = "") -> None:
+    """Execute one notebook into ``book/executed``, recording it in ``manifest`` (saved with
+    ``save`` before and after); on failure keep the partial output in ``book/executed/failed``
+    and raise :class:`NotebookFailed`."""
     stem = p.spec.stem
     final, partial = project.executed(stem), project.partial_dir / f"{stem}.ipynb"
+    cache_log, kept = project.partial_dir / f"{stem}.cache-log", project.failed_dir / f"{stem}.ipynb"
+    kernel_log, kept_kernel_log = (project.partial_dir / f"{stem}.kernel.log",
+                                   project.failed_dir / f"{stem}.kernel.log")
     figures = project.figures_dir / stem
-    for stale in (final, partial, project.failed_dir / f"{stem}.ipynb"):
+    for stale in (final, partial, cache_log, kept, kernel_log, kept_kernel_log):
         stale.unlink(missing_ok=True)
     shutil.rmtree(figures, ignore_errors=True)
     figures.mkdir(parents=True)
     entry = {"key": p.key, "profile": profile_label, "revision": git_revision(),
-             "parameters": p.parameters, "overrides": overrides or {}, "reused": False}
-    echo(f"> {stem}  running (profile {profile_label}) ...")
-    env = {"MISGEN_NOTEBOOK": stem, "MISGEN_PROFILE": profile_label, "MISGEN_FIGURE_DIR": str(figures)}
+             "parameters": p.parameters, "overrides": overrides or {}, "reused": False,
+             "upstream": {d: manifest.get(d, {}).get("key") for d in p.spec.depends}}
+    manifest[stem] = {**entry, "status": "running"}   # what a killed build leaves: not current
+    save()
+    echo(f"> {stem}  running (profile {profile_label}; {reason or 'forced'}) ...")
+    env = {"MISGEN_NOTEBOOK": stem, "MISGEN_PROFILE": profile_label, "MISGEN_FIGURE_DIR": str(figures),
+           ACCESS_LOG_ENV: str(cache_log), KERNEL_LOG_ENV: str(kernel_log)}
     env.update(claims_environment(project.executed_dir, stem))  # issue 13: where verdicts are recorded
     start = time.perf_counter()
     try:
         execute_notebook(stem, p.spec.notebook, p.parameters, partial, cwd=project.notebooks_dir,
-                         env=env, progress=progress, injected_label=(
+                         env=env, progress=progress, timeout=timeout, injected_label=(
                              f"Parameters of this run (profile {profile_label}), set by the runner "
                              "over the defaults above"))
     except NotebookFailed as err:
+        cache_log.unlink(missing_ok=True)
         project.failed_dir.mkdir(parents=True, exist_ok=True)
-        kept = project.failed_dir / f"{stem}.ipynb"
-        if partial.exists():
-            partial.replace(kept)
-        err.partial_output = kept
-        entry.update(status="failed", duration_s=time.perf_counter() - start, finished=_now())
+        for temporary, keep in ((partial, kept), (kernel_log, kept_kernel_log)):
+            if temporary.exists():
+                temporary.replace(keep)
+        entry.update(status="failed", failure=_summary(err), duration_s=time.perf_counter() - start,
+                     finished=_now())
         manifest[stem] = entry
+        where = "before its first cell" if err.cell_index is None else f"in cell {err.cell_index}"
         _write_notice(project, p.spec, f"This chapter failed to execute at {entry['finished']} "
-                      f"(profile `{profile_label}`, revision `{entry['revision']}`), in cell "
-                      f"{err.cell_index}. Its results are not shown. The partial output is kept in "
-                      f"`book/executed/failed/{stem}.ipynb`.")
-        echo(f"x {stem}  FAILED after {entry['duration_s']:.1f} s")
-        raise NotebookFailed(stem, err.cell_index, err.exec_count, err.cell_source,
-                             err.traceback, kept) from None
+                      f"(profile `{profile_label}`, revision `{entry['revision']}`), {where}: "
+                      f"`{entry['failure']}`. Its results are not shown. The partial output is "
+                      f"kept in `book/executed/failed/{stem}.ipynb`.")
+        echo(f"x {stem}  FAILED after {entry['duration_s']:.1f} s" + (
+            f" (the kernel process's own stderr is in {kept_kernel_log})"
+            if kept_kernel_log.exists() and kept_kernel_log.stat().st_size else ""))
+        raise type(err)(stem, err.cell_index, err.exec_count, err.cell_source, err.traceback,
+                        kept) from None
+    # entries of temporary stores (gone by now) are not inputs a later build could reuse
+    entry["artifacts"] = [ref for ref in read_access_log(cache_log) if entry_exists(ref)]
+    cache_log.unlink(missing_ok=True)   # absent when the notebook used no cache
+    kernel_log.unlink(missing_ok=True)
     partial.replace(final)
     entry.update(status="ok", duration_s=time.perf_counter() - start, finished=_now())
     manifest[stem] = entry
@@ -180,103 +221,133 @@ def _mark_not_current(project: Project, plans: list[Plan], manifest: dict, faile
                           "earlier in the build; no current results exist for it.")
 
 
+def _mark_dependants_stale(project: Project, plans: list[Plan], manifest: dict, rerun: str,
+                           overrides: dict[str, Any] | None, echo: Echo) -> None:
+    """After ``misgen run``: every chapter that (transitively) depends on ``rerun`` and was made
+    from another output of it than the one now recorded is marked ``stale``."""
+    how = f" with overrides {overrides}" if overrides else ""
+    reason = (f"{rerun} was re-run{how} at {_now()} by `misgen run`; this page shows results "
+              f"computed from its earlier output; `misgen build` re-runs it")
+    changed, marked = {rerun}, []
+    for p in plans:
+        stem, entry = p.spec.stem, manifest.get(p.spec.stem, {})
+        upstream = [u for u in p.spec.depends if u in changed]
+        if not upstream or entry.get("status") != "ok" or all(
+                manifest[u].get("status") == "ok" and entry.get("upstream", {}).get(u) == manifest[u].get("key")
+                for u in upstream):
+            continue
+        entry.update(status="stale", stale_reason=reason)
+        _add_stale_warning(project, stem, f"Out of date: {reason}.")
+        changed.add(stem)
+        marked.append(stem)
+    if marked:
+        echo(f"! {', '.join(marked)} depend on {rerun} (depends: in their profile files) and were "
+             f"made from its earlier output: marked stale; `misgen build` re-runs them")
+
+
 def run_notebooks(project: Project, plans: list[Plan], profile: str, force: bool = False,
                   overrides: dict[str, dict[str, Any]] | None = None, only: set[str] | None = None,
-                  echo: Echo = print, progress: bool = False) -> dict:
+                  echo: Echo = print, progress: bool = False, timeout: float | None = None) -> dict:
     """Execute the planned notebooks in order (skipping current ones unless ``force``); returns
-    the manifest. ``only`` restricts execution to those stems (``misgen run``)."""
+    the manifest. ``only`` restricts execution to those stems (``misgen run``) and marks their
+    dependants stale. The manifest is saved after every notebook."""
     specs = [p.spec for p in plans]
     manifest = load_manifest(project.manifest_path)
     remove_orphans(project, specs, manifest)
+
+    def save():
+        save_manifest(project.manifest_path, manifest)
+        write_reproduce_tables(project.reproduce_tables, manifest, specs)
     try:
         for i, p in enumerate(plans):
             stem = p.spec.stem
             if only is not None and stem not in only:
                 continue
-            if not force and is_current(project, manifest, p):
+            reason = "--force" if force else why_not_current(project, manifest, p)
+            if reason is None:
                 manifest[stem]["reused"] = True
                 echo(f"= {stem}  unchanged, not executed (key {p.key[:12]})")
                 continue
             own = (overrides or {}).get(stem)
             label = profile + ("+overrides" if own else "")
             try:
-                execute_one(project, p, label, manifest, own, echo, progress)
+                execute_one(project, p, label, manifest, own, echo, save, progress, timeout, reason)
             except NotebookFailed:
                 if only is None:
                     _mark_not_current(project, plans[i + 1:], manifest, stem)
                 raise
+            finally:
+                if only is not None:
+                    _mark_dependants_stale(project, plans, manifest, stem, own, echo)
+                save()
     finally:
-        save_manifest(project.manifest_path, manifest)
-        write_reproduce_tables(project.reproduce_tables, manifest, specs)
+        save()
     return manifest
 
 
-def render_book(project: Project, echo: Echo = print) -> Path:
-    """``jupyter-book build`` strict (``-W -n``), with the root ``_config.yml``; returns the
-    path of the rendered ``index.html``."""
-    if not project.reproduce_tables.exists():
-        write_reproduce_tables(project.reproduce_tables, load_manifest(project.manifest_path),
-                               discover(project.notebooks_dir))
-    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
-           str(project.book_dir), "--config", str(project.config), "--toc", str(project.toc),
-           "--path-output", str(project.book_dir), "-W", "-n", "--keep-going"]
-    write_generated_pages(project)  # issue 13: re-run boxes, figure index, claims page (pages.py)
-    echo("> rendering the book (jupyter-book, strict) ...")
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=project.root, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BookRenderFailed("jupyter-book build failed (warnings are errors):\n"
-                               + "\n".join((done.stdout + done.stderr).splitlines()[-60:]))
-    index = project.html_dir / "index.html"
-    echo(f"+ book rendered in {time.perf_counter() - start:.1f} s: {index}")
-    return index
+def _render_or_remove(project: Project, echo: Echo) -> None:
+    """Render the book; if that fails or is interrupted, remove the old one, whose pages may
+    show results that are no longer current."""
+    try:
+        render_book(project, echo)
+    except (BookRenderFailed, KeyboardInterrupt):
+        shutil.rmtree(project.html_dir, ignore_errors=True)
+        echo(f"the book could not be rendered; removed {project.html_dir} so that no stale page is shown")
+        raise
 
 
 def _execute_and_render(project: Project, plans: list[Plan], profile: str, render: bool,
-                        echo: Echo, **run_options) -> dict:
-    """``run_notebooks`` then ``render_book``; after a failure the book is re-rendered (with
-    the notice pages) or, if that fails too, removed, so no stale page is shown."""
-    try:
-        manifest = run_notebooks(project, plans, profile, echo=echo, **run_options)
-    except NotebookFailed:
+                        echo: Echo, command: str, **run_options) -> dict:
+    """Under the checkout's lock: ``run_notebooks`` then render; after a failure the book is
+    re-rendered with the notice pages."""
+    with build_lock(project.lock_path, command):
+        shutil.rmtree(project.partial_dir, ignore_errors=True)   # leftovers of a killed build
+        remove_leftovers(project)
+        try:
+            manifest = run_notebooks(project, plans, profile, echo=echo, **run_options)
+        except NotebookFailed:
+            if render:
+                try:
+                    _render_or_remove(project, echo)
+                except BookRenderFailed:
+                    pass   # the notebook's failure is the error to report
+            raise
         if render:
-            try:
-                render_book(project, echo)
-            except BookRenderFailed as err:
-                shutil.rmtree(project.html_dir, ignore_errors=True)
-                echo(f"the book could not be re-rendered ({err}); removed {project.html_dir} so "
-                     "that no stale page is shown")
-        raise
-    if render:
-        render_book(project, echo)
+            _render_or_remove(project, echo)
     return manifest
 
 
 def build(project: Project | None = None, profile: str = "default", force: bool = False,
-          render: bool = True, echo: Echo = print, progress: bool = False) -> dict:
+          render: bool = True, echo: Echo = print, progress: bool = False,
+          cell_timeout_s: float | str | None = None) -> dict:
     """Execute every notebook in order at ``profile``, then render the book. Returns the
     manifest. Raises ``NotebookSpecError``/``ParameterError`` before running anything when a
-    notebook or profile is malformed, :class:`NotebookFailed` when a notebook fails (after
-    re-rendering the book with notices), :class:`BookRenderFailed` when rendering fails."""
+    notebook or profile is malformed, ``BuildLocked`` when another build runs on the checkout,
+    :class:`NotebookFailed` when a notebook fails (after re-rendering the book with notices),
+    :class:`BookRenderFailed` when rendering fails. ``cell_timeout_s``: see :func:`cell_timeout`."""
     project = project or Project()
     plans = plan(discover(project.notebooks_dir), profile)
+    timeout = cell_timeout(profile, cell_timeout_s)
     echo(f"misgen build: {len(plans)} notebooks, profile {profile}")
     start = time.perf_counter()
-    manifest = _execute_and_render(project, plans, profile, render, echo, force=force,
-                                   progress=progress)
+    manifest = _execute_and_render(project, plans, profile, render, echo, f"misgen build --profile {profile}",
+                                   force=force, progress=progress, timeout=timeout)
     echo(f"misgen build finished in {time.perf_counter() - start:.1f} s")
     return manifest
 
 
 def run_one(name: str, overrides: dict[str, Any] | None = None, project: Project | None = None,
             profile: str = "default", force: bool = False, render: bool = True, echo: Echo = print,
-            progress: bool = False) -> dict:
-    """Re-execute one notebook (by stem, number or path) with parameter overrides, then
-    re-render the book. Overrides are validated before anything runs."""
+            progress: bool = False, cell_timeout_s: float | str | None = None) -> dict:
+    """Re-execute one notebook (by stem, number or path) with parameter overrides, mark the
+    chapters depending on it stale, then re-render the book. Overrides are validated before
+    anything runs."""
     project = project or Project()
     specs = discover(project.notebooks_dir)
     stem = find(specs, name).stem
     own = {stem: overrides or {}}
     plans = plan(specs, profile, own)
-    return _execute_and_render(project, plans, profile, render, echo, force=force, overrides=own,
-                               only={stem}, progress=progress)
+    timeout = cell_timeout(profile, cell_timeout_s)
+    return _execute_and_render(project, plans, profile, render, echo, f"misgen run {stem}",
+                               force=force, overrides=own, only={stem}, progress=progress,
+                               timeout=timeout)

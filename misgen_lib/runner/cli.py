@@ -23,6 +23,9 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
                        help="parameter set: ci (tests), default (the book on a CPU), paper (full scale)")
         p.add_argument("--force", action="store_true", help="execute even if the key is unchanged")
         p.add_argument("--no-render", action="store_true", help="execute only, do not render the book")
+        p.add_argument("--cell-timeout", metavar="SECONDS", default=None,
+                       help="stop a cell that runs longer (0: no limit; default: $MISGEN_CELL_TIMEOUT, "
+                            "else 600 at ci, 3600 at default, 43200 at paper)")
 
     common(sub.add_parser("build", help="execute every notebook whose key changed, render the book"))
     run = sub.add_parser("run", help="re-execute one notebook with parameter overrides, re-render")
@@ -37,7 +40,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _project(root: Path | None):
-    from .build import Project
+    from .project import Project
     if root is None and (Path.cwd() / "_config.yml").exists() and (Path.cwd() / "notebooks").is_dir():
         root = Path.cwd()
     return Project(root) if root is not None else Project()
@@ -56,25 +59,34 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
     """Run a pipeline command; ``misgen_lib.cli.main`` routes ``predict`` elsewhere first."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser(prog, extra_help or __doc__).parse_args(argv)
-    from .build import BookRenderFailed, build, run_one
-    from .execute import NotebookFailed
+    from .build import build, run_one
+    from .execute import NotebookFailed, NotebookInterrupted
+    from .lock import BuildLocked
+    from .render import BookRenderFailed
     progress = sys.stderr.isatty()
     try:
         project = _project(args.root)
         if args.command == "build":
-            build(project, profile=args.profile, force=args.force, render=not args.no_render, progress=progress)
+            build(project, profile=args.profile, force=args.force, render=not args.no_render,
+                  progress=progress, cell_timeout_s=args.cell_timeout)
         elif args.command == "run":
             overrides = {}
             for name, value in args.parameter:
                 overrides[name] = parse_cli_value(value)
             run_one(args.notebook, overrides, project, profile=args.profile, force=args.force,
-                    render=not args.no_render, progress=progress)
+                    render=not args.no_render, progress=progress, cell_timeout_s=args.cell_timeout)
         elif args.command == "params":
             _print_params(project, args.notebook)
     except (ParameterError, NotebookSpecError) as err:
         print(f"misgen: error: {err}", file=sys.stderr)
         return 2
-    except (NotebookFailed, BookRenderFailed) as err:
+    except NotebookInterrupted as err:
+        print(f"misgen: interrupted: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("misgen: interrupted (Ctrl-C); the run manifest records what finished", file=sys.stderr)
+        return 130
+    except (NotebookFailed, BookRenderFailed, BuildLocked) as err:
         print(f"misgen: {err}", file=sys.stderr)
         return 1
     return 0

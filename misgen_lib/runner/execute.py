@@ -1,5 +1,9 @@
 """Execute one notebook with papermill (Python API, in memory: jupytext NotebookNode in,
-executed ``.ipynb`` out), in a kernel of the interpreter running the runner."""
+executed ``.ipynb`` out), in a kernel of the interpreter running the runner.
+
+Every way a notebook can stop early is a :class:`NotebookFailed` naming the cell, with the
+partial output kept: a cell that raised, a cell past the per-cell timeout, a kernel that died
+(out of memory, ``os._exit``) and Ctrl-C (:class:`NotebookInterrupted`)."""
 from __future__ import annotations
 
 import copy
@@ -12,23 +16,37 @@ from typing import Any
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_NAME = "python3"
+#: environment variable naming the file that receives the kernel process's stderr
+KERNEL_LOG_ENV = "MISGEN_KERNEL_LOG"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class SameInterpreterKernelManager(KernelManager):
+class SameInterpreterKernelManager(AsyncKernelManager):
     """Starts ``python3`` kernels with the interpreter running the runner (``sys.executable``),
     whatever kernel specs a user has installed elsewhere (``~/.local/share/jupyter`` would
     otherwise win outside a virtual environment), so the kernel imports the same ``misgen_lib``
-    as the runner. The kernel's local sockets use CurveZMQ encryption where pyzmq supports it."""
+    as the runner. The kernel's local sockets use CurveZMQ encryption where pyzmq supports it.
+    It is the asynchronous manager nbclient expects: with the synchronous one, waiting for a
+    cell's output blocks nbclient's event loop, so a dead kernel or a cell past its timeout
+    would never be noticed (the build hangs)."""
 
     def __init__(self, **kwargs):
         import zmq
         super().__init__(**kwargs)
         if zmq.has("curve"):
             self.transport_encryption = "auto"
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw):
+        """The kernel process's own stderr (crash reports, messages of its shutdown; a cell's
+        output is recorded by papermill, not here) goes to ``$MISGEN_KERNEL_LOG`` when set."""
+        log = os.environ.get(KERNEL_LOG_ENV)
+        if not log:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        with open(log, "ab") as stderr:   # the kernel keeps its own copy of the descriptor
+            return await super()._async_launch_kernel(kernel_cmd, **kw, stderr=stderr)
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -39,17 +57,36 @@ class SameInterpreterKernelManager(KernelManager):
 
 
 class NotebookFailed(RuntimeError):
-    """A cell raised: names the notebook and the cell, carries the traceback."""
+    """A cell raised, ran past the timeout or lost its kernel: names the notebook and the cell,
+    carries the traceback (or what happened)."""
 
-    def __init__(self, stem: str, cell_index: int, exec_count, cell_source: str,
+    def __init__(self, stem: str, cell_index: int | None, exec_count, cell_source: str,
                  traceback: str, partial_output: Path):
         self.stem, self.cell_index, self.exec_count = stem, cell_index, exec_count
         self.cell_source, self.traceback, self.partial_output = cell_source, traceback, partial_output
         excerpt = "\n".join("    " + line for line in cell_source.splitlines()[:12])
-        super().__init__(
-            f"notebook {stem} failed in cell In [{exec_count}] (cell {cell_index} of the executed "
-            f"notebook):\n{excerpt}\n\n"
-            f"{traceback}\npartial output kept in {partial_output}")
+        where = ("before its first cell" if cell_index is None else
+                 f"in cell In [{exec_count}] (cell {cell_index} of the executed notebook)")
+        super().__init__(f"notebook {stem} failed {where}:\n{excerpt}\n\n"
+                         f"{traceback}\npartial output kept in {partial_output}")
+
+
+class NotebookInterrupted(NotebookFailed):
+    """Ctrl-C (SIGINT) while a notebook ran."""
+
+
+def _stopped_early(cls: type[NotebookFailed], stem: str, output: Path, what: str) -> NotebookFailed:
+    """The failure of a notebook that stopped without a cell error: the cell it was in is the
+    last one papermill started, read from the partial output."""
+    started = []
+    if output.exists():
+        nb = nbformat.read(output, as_version=4)
+        started = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                   and c.metadata.get("papermill", {}).get("start_time")]
+    if not started:
+        return cls(stem, None, None, "", what, output)
+    index, cell = started[-1]
+    return cls(stem, index, cell.get("execution_count"), cell.source, what, output)
 
 
 @contextmanager
@@ -79,12 +116,13 @@ def label_injected_cell(path: Path, label: str) -> None:
 
 def execute_notebook(stem: str, notebook: nbformat.NotebookNode, parameters: dict[str, Any],
                      output: Path, cwd: Path, env: dict[str, str], progress: bool = False,
-                     injected_label: str = "Parameters") -> float:
+                     injected_label: str = "Parameters", timeout: float | None = None) -> float:
     """Run ``notebook`` with ``parameters`` injected after its ``parameters`` cell (under the
     comment ``injected_label``) and write the executed notebook to ``output`` (also while
-    running, so a failure leaves the partial output there). Returns the wall time in seconds;
-    raises :class:`NotebookFailed`."""
+    running, so a failure leaves the partial output there). ``timeout``: seconds a cell may run
+    (``None``: no limit). Returns the wall time in seconds; raises :class:`NotebookFailed`."""
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -94,11 +132,24 @@ def execute_notebook(stem: str, notebook: nbformat.NotebookNode, parameters: dic
             papermill.execute_notebook(
                 copy.deepcopy(notebook), str(output), parameters=parameters,
                 kernel_name=KERNEL_NAME, language="python", cwd=str(cwd),
-                progress_bar=progress, log_output=False,
+                progress_bar=progress, log_output=False, execution_timeout=timeout,
                 kernel_manager_class=SameInterpreterKernelManager)
     except PapermillExecutionError as err:
         cell_source = err.source if isinstance(err.source, str) else "".join(err.source or "")
-        raise NotebookFailed(stem, err.cell_index, err.exec_count, cell_source,
+        cls = NotebookInterrupted if err.ename == "KeyboardInterrupt" else NotebookFailed  # Ctrl-C reached the kernel first
+        raise cls(stem, err.cell_index, err.exec_count, cell_source,
                              ANSI_ESCAPE.sub("", "\n".join(err.traceback)), output) from None
+    except CellTimeoutError:
+        raise _stopped_early(NotebookFailed, stem, output, (
+            f"CellTimeout: the cell ran longer than the cell timeout of {timeout:g} s and was "
+            "stopped (set the limit with --cell-timeout SECONDS or $MISGEN_CELL_TIMEOUT; 0: none)")
+        ) from None
+    except DeadKernelError:
+        raise _stopped_early(NotebookFailed, stem, output, (
+            "DeadKernel: the kernel died while the cell ran (killed by the system, e.g. out of "
+            "memory, or the cell ended the process)")) from None
+    except KeyboardInterrupt:
+        raise _stopped_early(NotebookInterrupted, stem, output,
+                             "Interrupted: Ctrl-C while the cell ran") from None
     label_injected_cell(output, injected_label)
     return time.perf_counter() - start

@@ -1,7 +1,11 @@
 """The run manifest (``book/executed/manifest.json``) and its rendering on the Reproduce page.
 
-One entry per notebook: status (``ok``, ``failed``, ``not run``), duration, key, profile, git
-revision, finish time, the merged parameters and any ``misgen run`` overrides. The Reproduce page
+One entry per notebook: status (``ok``; ``running`` while it runs, which a killed build leaves
+behind; ``failed`` with a one-line ``failure``; ``not run`` after an earlier failure; ``stale``
+with a ``stale_reason`` after ``misgen run`` of a notebook it depends on), duration, key, profile,
+git revision, finish time, the merged parameters, any ``misgen run`` overrides, the keys of its
+upstream notebooks it was made from (``upstream``) and the cache entries it made or used
+(``artifacts``). The Reproduce page
 includes ``book/executed/run_manifest.md``, written by :func:`write_reproduce_tables`, with the
 run table and each notebook's parameter table.
 """
@@ -16,7 +20,7 @@ from typing import Any
 
 from .profiles import NotebookSpec
 
-STATUSES = ("ok", "failed", "not run")
+STATUSES = ("ok", "running", "failed", "not run", "stale")
 
 
 def load_manifest(path: Path) -> dict[str, dict[str, Any]]:

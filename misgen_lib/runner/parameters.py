@@ -112,7 +112,11 @@ def check_values(overrides: dict[str, Any], params: list[Parameter], where: str)
     naming every unknown name and wrong-typed value, with the list of valid parameters."""
     by_name = {p.name: p for p in params}
     problems, checked = [], {}
-    unknown = [name for name in overrides if name not in by_name]
+    not_names = [name for name in overrides if not isinstance(name, str)]
+    if not_names:
+        problems.append("parameter names must be strings, got "
+                        + ", ".join(f"{n!r} ({type(n).__name__})" for n in not_names))
+    unknown = [name for name in overrides if isinstance(name, str) and name not in by_name]
     if unknown:
         problems.append(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
     for name, value in overrides.items():

@@ -43,6 +43,40 @@ class NotebookSpecError(ValueError):
     """A notebook, its profile file or its dependencies are malformed."""
 
 
+class ProfileLoader(yaml.SafeLoader):
+    """Safe YAML, stricter: a duplicate key or a key that is not a string is an error (PyYAML
+    keeps the last value, or builds a dict that breaks later), and ``1e-3`` is a float as in
+    YAML 1.2 (PyYAML's YAML 1.1 reads it as the string ``'1e-3'``)."""
+
+
+def _construct_mapping(loader: ProfileLoader, node: yaml.MappingNode) -> dict:
+    mapping = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        problem = (f"key {key!r} ({type(key).__name__}) is not a name; keys must be strings"
+                   if not isinstance(key, str) else f"duplicate key {key!r}" if key in mapping else None)
+        if problem:
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+ProfileLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+ProfileLoader.add_implicit_resolver(  # floats with an exponent but no dot: 1e-3, 2E5
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def read_text(path: Path) -> str:
+    """A source file's text; not UTF-8 is a ``NotebookSpecError`` naming the file and byte."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise NotebookSpecError(f"{path}: not UTF-8 text (byte {data[err.start]:#04x} at offset "
+                                f"{err.start}); save the file as UTF-8") from None
+
+
 @dataclass
 class NotebookSpec:
     """One chapter: its source, parsed parameters and profiles."""
@@ -85,11 +119,12 @@ def _load_profiles(path: Path, params: list[Parameter], stem: str) -> tuple[dict
                                 f"{', '.join(PROFILES)} (each a mapping of parameter overrides, "
                                 "may be {}) and an optional 'depends:' list")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(read_text(path), Loader=ProfileLoader)
     except yaml.YAMLError as err:
-        raise NotebookSpecError(f"{path}: not valid YAML: {err}") from err
+        raise NotebookSpecError(f"{path}: not a valid profile file: {err}") from err
     if not isinstance(raw, dict):
-        raise NotebookSpecError(f"{path}: expected a mapping with keys {', '.join(PROFILE_KEYS)}")
+        raise NotebookSpecError(f"{path}: expected a mapping with keys {', '.join(PROFILE_KEYS)}, "
+                                f"got {raw!r}")
     unknown = sorted(set(raw) - set(PROFILE_KEYS))
     missing = [p for p in PROFILES if p not in raw]
     if unknown or missing:
@@ -97,9 +132,10 @@ def _load_profiles(path: Path, params: list[Parameter], stem: str) -> tuple[dict
                                 f"valid keys: {', '.join(PROFILE_KEYS)}")
     profiles = {}
     for name in PROFILES:
-        values = raw[name] or {}
+        values = {} if raw[name] is None else raw[name]   # "ci:" with nothing after it
         if not isinstance(values, dict):
-            raise NotebookSpecError(f"{path}: profile {name!r} must be a mapping, got {values!r}")
+            raise NotebookSpecError(f"{path}: profile {name!r} must be a mapping of parameter "
+                                    f"overrides (may be {{}}), got {values!r}")
         try:
             profiles[name] = check_values(values, params, f"{path} profile {name!r}")
         except ParameterError as err:
@@ -115,7 +151,7 @@ def _load_profiles(path: Path, params: list[Parameter], stem: str) -> tuple[dict
             f"{path}: the 'default' profile must equal the parameters cell, but sets "
             + ", ".join(f"{k}={v!r} (cell: {defaults[k]!r})" for k, v in differing.items())
             + "; change the cell's default instead")
-    depends = raw.get("depends") or []
+    depends = [] if raw.get("depends") is None else raw["depends"]
     if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
         raise NotebookSpecError(f"{path}: 'depends' must be a list of notebook stems, got {depends!r}")
     return profiles, depends
@@ -124,7 +160,7 @@ def _load_profiles(path: Path, params: list[Parameter], stem: str) -> tuple[dict
 def load_notebook(path: Path) -> NotebookSpec:
     """Read a chapter source and its profile file, validating both."""
     path = Path(path)
-    source = path.read_text()
+    source = read_text(path)
     notebook = jupytext.reads(source, fmt="md:myst")
     try:
         params = parse_parameters(parameters_cell(notebook, path.name).source, path.name)
