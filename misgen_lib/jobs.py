@@ -40,29 +40,31 @@ def worker_count(workers: int, n_items: int) -> int:
 
 
 def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", progress: bool | None = None,
-        scheduler: str | None = None) -> list:
+        scheduler: str | None = None, on_result: Callable | None = None) -> list:
     """``[fn(item) for item in items]``, computed in parallel (see the module doc). ``fn`` must be
-    a module-level function and ``items`` picklable."""
+    a module-level function and ``items`` picklable. ``on_result(result)`` is called in this
+    process as each result arrives (e.g. to store it at once, so an interrupted run keeps what
+    finished)."""
     items = list(items)
     if not items:
         return []
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     if scheduler:
-        return _run_dask(fn, items, scheduler, desc, progress)
+        return _run_dask(fn, items, scheduler, desc, progress, on_result)
     n = worker_count(workers, len(items))
     bar = progress_bar(total=len(items), desc=desc, progress=progress)
     results: list = [None] * len(items)
     try:
         if n == 1:
             for i, item in enumerate(items):
-                results[i] = fn(item)
+                results[i] = _arrived(fn(item), on_result)
                 bar.update()
             return results
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
             try:
                 for future in as_completed(futures):
-                    results[futures[future]] = future.result()
+                    results[futures[future]] = _arrived(future.result(), on_result)
                     bar.update()
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)   # do not start what is left
@@ -72,7 +74,13 @@ def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", pro
         bar.close()
 
 
-def _run_dask(fn: Callable, items: list, scheduler: str, desc: str, progress: bool) -> list:
+def _arrived(result, on_result):
+    if on_result is not None:
+        on_result(result)
+    return result
+
+
+def _run_dask(fn: Callable, items: list, scheduler: str, desc: str, progress: bool, on_result) -> list:
     try:
         from dask.distributed import Client, as_completed as completed
     except ImportError as err:
@@ -82,6 +90,6 @@ def _run_dask(fn: Callable, items: list, scheduler: str, desc: str, progress: bo
     with Client(scheduler) as client, progress_bar(total=len(items), desc=f"{desc} (dask)", progress=progress) as bar:
         futures = {client.submit(fn, item, pure=False): i for i, item in enumerate(items)}
         for future in completed(futures):
-            results[futures[future]] = future.result()
+            results[futures[future]] = _arrived(future.result(), on_result)
             bar.update()
     return results

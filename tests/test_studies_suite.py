@@ -43,7 +43,7 @@ def test_named_configurations_compose_base_suite_and_profile():
     assert suite_config("applied").train_steps == 1000 and suite_config("applied").width == base.width
     assert suite_config("synthetic") == base
     assert suite_config("synthetic", "ci", seeds=(0, 1)).seeds == (0, 1)           # overrides last
-    with pytest.raises(ValueError, match=r"unknown suite 'toy'; valid: \['applied', 'synthetic'\]"):
+    with pytest.raises(ValueError, match=r"unknown suite 'toy'; valid: \['applied', 'mitigations', 'synthetic'\]"):
         suite_config("toy")
     with pytest.raises(ValueError, match=r"unknown profile 'fast'; valid: \['ci', 'default', 'paper'\]"):
         suite_config("synthetic", "fast")
@@ -61,7 +61,7 @@ def test_run_suite_entries_and_cache(tmp_path, monkeypatch):
         assert e.samples.shape == (40, e.task.horizon, e.task.dim)
         np.testing.assert_array_equal(e.q_hat, e.task.measure(e.samples))
         assert len(e.data) == 64 and e.drift.n == 40 and len(e.drift.delta) == 12
-        assert e.model.config.width == 8 and e.model.config.train_steps == 3
+        assert e.model.config.width == 8 and e.model.config.train_steps == 3 * cfg.step_factors.get(e.model.name, 1)
         assert set(e.plausibility) == set(e.reference_plausibility) and "nearest_clean_rms" in e.plausibility
         assert all(v.shape == (40,) for v in e.plausibility.values())
         assert e.reference_plausibility["nearest_clean_rms"].shape == (40,)

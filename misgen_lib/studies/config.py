@@ -22,8 +22,9 @@ SUITES: dict[str, dict] = {
     "applied": {"tasks": ("maze", "pendulum"), "models": ("diffusion-unet", "transformer"),
                 "train_steps": 1000},
     # chapter 06: the interventions, on one synthetic and one applied task with the diffusion
-    # U-Net; 800 training steps so that every treated model fits the chapter's CPU budget
-    "mitigations": {"tasks": ("cone", "maze"), "models": ("diffusion-unet",), "train_steps": 800},
+    # U-Net; 800 training steps and 1000 samples so that the 30 models fit the chapter's CPU budget
+    "mitigations": {"tasks": ("cone", "maze"), "models": ("diffusion-unet",), "train_steps": 800,
+                    "n_samples": 1000},
 }
 
 #: overrides per profile, applied after the suite's

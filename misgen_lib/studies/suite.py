@@ -227,9 +227,10 @@ def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = 
     parallel processes (``require_cached``: none is made, a missing one is an error)."""
     if not require_cached:
         missing = [u for u in units if not u.cached(store)]
-        for made in jobs.run(_train_and_sample, missing, workers=workers, desc="training", progress=progress):
+        def keep(made):   # saved as each unit arrives: an interrupted run keeps what finished
             for kind, key, files, inputs in made:
                 store.save(kind, key, files, inputs)
+        jobs.run(_train_and_sample, missing, workers=workers, desc="training", progress=progress, on_result=keep)
     return [u.entry(store, require_cached, progress) for u in bar(units, desc="suite", progress=progress)]
 
 
