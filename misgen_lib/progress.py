@@ -2,31 +2,25 @@
 
 ``bar(...)`` is a ``tqdm`` bar. ``progress=True`` shows it where the code runs (a terminal, or a
 notebook's output); ``progress=None`` (the default of the studies) shows it only when the book
-runner asks for live progress (``MISGEN_LIVE_PROGRESS=1``, set by ``misgen build`` / ``misgen
-run`` when their terminal is interactive): the bar then goes to the notebook kernel's own stderr,
-which is the runner's terminal, so a reader sees which model is training and what remains while
-the rendered book stays free of progress noise.
+runner asks for live progress: ``misgen build`` / ``misgen run`` on an interactive terminal set
+``MISGEN_PROGRESS_FILE`` for each notebook and echo that file to the terminal while the notebook
+runs (``runner.live``), so a reader sees which models are training, at what rate and what
+remains, while the rendered book stays free of progress noise.
 """
 from __future__ import annotations
 
 import os
-import sys
 
+from tqdm import tqdm as text_bar
 from tqdm.auto import tqdm
 
-LIVE_ENV = "MISGEN_LIVE_PROGRESS"
-
-
-def live() -> bool:
-    return os.environ.get(LIVE_ENV) == "1"
+PROGRESS_FILE_ENV = "MISGEN_PROGRESS_FILE"
 
 
 def bar(iterable=None, total: int | None = None, desc: str = "", progress: bool | None = None):
     """A tqdm bar over ``iterable`` (or of ``total`` steps); see the module doc for ``progress``."""
-    if progress is None:
-        progress = live()
-    if live():
-        from tqdm import tqdm as plain   # a text bar on the terminal, never a notebook widget
-        return plain(iterable, total=total, desc=desc, disable=not progress, file=sys.__stderr__,
-                     dynamic_ncols=True, mininterval=1.0)
+    live = os.environ.get(PROGRESS_FILE_ENV)
+    if live and progress is not False:
+        stream = open(live, "a", buffering=1)   # closed with the process; the runner reads it
+        return text_bar(iterable, total=total, desc=desc, file=stream, mininterval=1.0, ncols=100)
     return tqdm(iterable, total=total, desc=desc, disable=not progress)

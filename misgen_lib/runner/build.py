@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -34,6 +35,7 @@ import nbformat
 from ..cache import ACCESS_LOG_ENV, entry_exists, key_of, read_access_log
 from ..provenance import git_revision, library_hash, package_versions
 from .execute import KERNEL_LOG_ENV, NotebookFailed, execute_notebook
+from .live import PROGRESS_FILE_ENV, echo_progress
 from .lock import build_lock
 from .manifest import load_manifest, save_manifest, write_reproduce_tables
 from .pages import claims_environment
@@ -173,12 +175,16 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
     env = {"MISGEN_NOTEBOOK": stem, "MISGEN_PROFILE": profile_label, "MISGEN_FIGURE_DIR": str(figures),
            ACCESS_LOG_ENV: str(cache_log), KERNEL_LOG_ENV: str(kernel_log)}
     env.update(claims_environment(project.executed_dir, stem))  # issue 13: where verdicts are recorded
+    live = project.partial_dir / f"{stem}.progress"
+    if progress:   # the library's bars on this terminal, not in the book
+        env[PROGRESS_FILE_ENV] = str(live)
     start = time.perf_counter()
     try:
-        execute_notebook(stem, p.spec.notebook, p.parameters, partial, cwd=project.notebooks_dir,
-                         env=env, progress=progress, timeout=timeout, injected_label=(
-                             f"Parameters of this run (profile {profile_label}), set by the runner "
-                             "over the defaults above"))
+        with echo_progress(live) if progress else nullcontext():
+            execute_notebook(stem, p.spec.notebook, p.parameters, partial, cwd=project.notebooks_dir,
+                             env=env, progress=progress, timeout=timeout, injected_label=(
+                                 f"Parameters of this run (profile {profile_label}), set by the runner "
+                                 "over the defaults above"))
     except NotebookFailed as err:
         cache_log.unlink(missing_ok=True)
         project.failed_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
                        help="parameter set: ci (tests), default (the book on a CPU), paper (full scale)")
         p.add_argument("--force", action="store_true", help="execute even if the key is unchanged")
         p.add_argument("--no-render", action="store_true", help="execute only, do not render the book")
+        p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="train on a Dask cluster (e.g. tcp://host:8786; sets $MISGEN_SCHEDULER; needs "
+                            "the dask extra); default: local worker processes, one per core")
         p.add_argument("--cell-timeout", metavar="SECONDS", default=None,
                        help="stop a cell that runs longer (0: no limit; default: $MISGEN_CELL_TIMEOUT, "
                             "else 600 at ci, 3600 at default, 43200 at paper)")
@@ -64,6 +68,9 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
     from .lock import BuildLocked
     from .render import BookRenderFailed
     progress = sys.stderr.isatty()
+    if getattr(args, "scheduler", None):   # the notebooks' kernels inherit it (misgen_lib.jobs)
+        from ..jobs import SCHEDULER_ENV
+        os.environ[SCHEDULER_ENV] = args.scheduler
     try:
         project = _project(args.root)
         if args.command == "build":
