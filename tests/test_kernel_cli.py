@@ -43,3 +43,19 @@ def test_prediction_prints_a_table_and_saves_a_plot(capsys, tmp_path, toy_regist
     assert len(rows) == 8 + 2                          # bins plus the two overflow bins
     assert rows[-1].endswith("gain")                   # the RMS is biased up: mass leaves the top
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_probe_and_calibrated_families_from_a_short_run(capsys):
+    assert main(["--task", "sine", "--kernel", "probe"]) == 2
+    assert "needs --model" in capsys.readouterr().err
+    assert main(["--task", "sine", "--kernel", "white", "--model", "gan"]) == 2
+    assert "unknown model class 'gan'" in capsys.readouterr().err
+    assert main(["--task", "sine", "--kernel", "white", "--model", "vae", "--scale", "0.1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["--task", "sine", "--kernel", "probe", "--model", "vae", "--calibrate-steps", "5",
+                 "--n", "200", "--bins", "5"]) == 0
+    assert "kernel probe(model=vae" in capsys.readouterr().out
+    assert main(["--task", "sine", "--kernel", "correlated", "--model", "diffusion-mlp",
+                 "--calibrate-steps", "5", "--n", "200", "--bins", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "kernel correlated(scale=" in out and "predicted total variation" in out

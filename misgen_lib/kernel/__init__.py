@@ -16,7 +16,7 @@ from .apriori import calibrate, families, family, scale_from_data  # noqa: F401
 from .base import DeviationKernel, GaussianForm  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401
-from .probe import DepthChoice, ProbeKernel, choose_depth, locality_index, probe, probe_depths  # noqa: F401
+from .probe import DepthChoice, ProbeKernel, calibrated, choose_depth, locality_index, probe, probe_depths  # noqa: F401
 from .projection import Projection, project  # noqa: F401
 from .qspace import QSpaceView, qspace_view  # noqa: F401
 from .seed_mean import SeedAgreement, seed_agreement, seed_mean_drift, validate_seed_mean  # noqa: F401

@@ -1,23 +1,33 @@
-"""``misgen predict --task T --kernel K [--scale S] [--out PNG]``: the predicted gain / loss of
-mass per bin of a task's quantity under an a-priori kernel, without training anything.
+"""``misgen predict --task T --kernel K [--scale S] [--model M] [--out PNG]``: the predicted gain /
+loss of mass per bin of a task's quantity under a kernel, before the model is trained.
 
-With no ``--scale`` the kernel's cheap default is used (``apriori.family``: 5% of the data's
-standard deviation for the noise families, one time step for blur)."""
+* an a-priori family (``--kernel white`` ...): with ``--scale``, that scale; with ``--model M``,
+  its parameters calibrated on the probe of a short run of class ``M`` (``--calibrate-steps``
+  training steps on the task's curated data, cached), as chapter 04 does; otherwise the cheap
+  default (``apriori.family``: 5% of the data's standard deviation, one time step for blur);
+* ``--kernel probe --model M``: the probe kernel of that short run itself."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 
-from .. import tasks
+from .. import models, tasks
 from . import apriori
 from .predict import METHODS, clean_draws, predict
+from .probe import calibrated, probe
+
+PROBE = "probe"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="misgen predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, help=f"task name, one of {tasks.available()}")
-    p.add_argument("--kernel", required=True, help=f"a-priori kernel family, one of {apriori.families()}")
+    p.add_argument("--kernel", required=True,
+                   help=f"a-priori kernel family, one of {apriori.families()}, or '{PROBE}' (needs --model)")
+    p.add_argument("--model", default=None, help=f"model class of the short calibration run, one of "
+                                                 f"{models.available()}")
+    p.add_argument("--calibrate-steps", type=int, default=200, help="training steps of the calibration run")
     p.add_argument("--scale", type=float, default=None,
                    help="kernel scale (data units; time steps for blur); default: cheap rule")
     p.add_argument("--length", type=float, default=None, help="correlation length (correlated only)")
@@ -41,8 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.task not in tasks.available():
         return _fail(f"unknown task {args.task!r}; valid tasks: {', '.join(tasks.available())}")
-    if args.kernel not in apriori.families():
-        return _fail(f"unknown kernel {args.kernel!r}; valid kernels: {', '.join(apriori.families())}")
+    if args.kernel not in (*apriori.families(), PROBE):
+        return _fail(f"unknown kernel {args.kernel!r}; valid kernels: {', '.join(apriori.families())}, {PROBE}")
+    if args.model is not None and args.model not in models.available():
+        return _fail(f"unknown model class {args.model!r}; valid: {', '.join(models.available())}")
+    if args.kernel == PROBE and args.model is None:
+        return _fail(f"--kernel {PROBE} needs --model, the class whose short run is probed")
+    if args.model is not None and args.scale is not None:
+        return _fail("give --scale or --model (calibration), not both")
+    if args.calibrate_steps < 1:
+        return _fail(f"--calibrate-steps must be >= 1, got {args.calibrate_steps}")
     if args.method not in METHODS:
         return _fail(f"unknown method {args.method!r}; valid methods: {', '.join(METHODS)}")
     if args.n < 1 or args.bins < 1:
@@ -52,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     prior = task.default_prior()
     x = clean_draws(task, prior, args.n, args.seed)
     try:
-        kernel = apriori.family(args.kernel, scale=args.scale, length=args.length, data=x)
+        kernel = _kernel(args, task, prior, x)
         pred = predict(task, kernel, prior, bins=args.bins, method=args.method, clean=x,
                        seed=args.seed, progress=False)
     except ValueError as err:
@@ -72,6 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         _save_plot(pred, task, kernel, args.out)
         print(f"plot saved to {args.out}")
     return 0
+
+
+def _kernel(args, task, prior, x):
+    if args.model is None:
+        return apriori.family(args.kernel, scale=args.scale, length=args.length, data=x)
+    data = task.curate(min(len(x), 2000), prior=prior, seed=args.seed + 1)
+    short = models.fit(args.model, data, {"train_steps": args.calibrate_steps}, seed=args.seed, progress=False)
+    if args.kernel == PROBE:
+        return probe(short, task=task)
+    return calibrated(args.kernel, short, x[:500], seed=args.seed, task=task)
 
 
 def _save_plot(pred, task, kernel, path: str) -> None:

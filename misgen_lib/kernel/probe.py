@@ -131,3 +131,13 @@ def choose_depth(model: TrainedModel, clean, samples, reference, depths=None, mo
     return DepthChoice(depth=int(depths[int(np.argmin(mismatch))]), depths=[int(d) for d in depths],
                        probe_distance=probe_distance, locality=locality,
                        sample_distance=sample_distance, mode=kernel.mode)
+
+
+def calibrated(name: str, model: TrainedModel, clean, seed: int = 0, task=None) -> DeviationKernel:
+    """The a-priori family ``name`` with its parameters fitted (``apriori.calibrate``) to the
+    residuals of ``model``'s probe, at its class's default depth, on ``clean`` trajectories: the
+    before-training kernel when ``model`` is a short, cheap run of the class."""
+    from .apriori import calibrate
+    clean = check_trajectories(getattr(clean, "x", clean), "clean")
+    out = probe(model, task=task).apply(clean, np.random.default_rng(seed))
+    return calibrate(name, out - clean, clean=clean)

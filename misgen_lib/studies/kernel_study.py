@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import metrics, models
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
-                      calibrate, choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
+                      calibrated, choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
                       seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws
 from ..progress import bar
@@ -260,10 +260,8 @@ def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 50
         short = models.fit(model_name, first.data, cfg, seed=_streams(first, "short-probe"), store=store,
                            progress=False)
         clean = clean_draws(first.task, first.prior, n_predict, derive(first.seed, "kernel-clean", task_name))
-        inputs = clean[:n_calibrate]
-        outputs = probe(short, task=first.task).apply(inputs, np.random.default_rng(_streams(first, "short-probe-draws")))
         fam = FAMILY_OF_CLASS[model_name]
-        kernel = calibrate(fam, outputs - inputs, clean=inputs)
+        kernel = calibrated(fam, short, clean[:n_calibrate], seed=_streams(first, "short-probe-draws"), task=first.task)
         kw = dict(clean=clean, bins=len(first.drift.edges) - 1, progress=False)
         pred = predict(first.task, kernel, first.prior, seed=_streams(first, "before-training-draws"), **kw)
         seconds = time.perf_counter() - start
