@@ -60,8 +60,7 @@ class EmpiricalResult:
 @dataclass
 class ProbeResult:
     """One task x model pair over its seeds: per seed the probe depth chosen without looking at q
-    (``depths``), the probe kernel's Monte Carlo prediction (``per_seed``) and its validation
-    against that seed's drift (``per_seed_validation``); ``prediction``: the seeds' predictions
+    (``depths``) and the probe kernel's Monte Carlo prediction (``per_seed``); ``prediction``: the seeds' predictions
     pooled; ``drift``: the seed-mean drift (a single seed's drift with one seed); ``validation``:
     the pooled prediction against it, with its noise ceiling; ``agreement``: the between-seed
     agreement of the observed changes (the reliability ceiling; None with one seed); ``view``: the
@@ -71,7 +70,6 @@ class ProbeResult:
     entries: list
     depths: list[DepthChoice]
     per_seed: list[Prediction]
-    per_seed_validation: list[Validation]
     prediction: Prediction
     drift: metrics.Drift
     validation: Validation
@@ -131,7 +129,7 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
         groups.setdefault((e.task.name, e.model.name), []).append(e)
     results = []
     for (task_name, model_name), group in bar(list(groups.items()), desc="probe kernels", progress=progress):
-        depths, preds, vals, controls, locality = [], [], [], [], []
+        depths, preds, controls, locality, cleans = [], [], [], [], []
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
             choice = choose_depth(e.model, clean[:n_depth], e.samples, e.data, task=e.task,
@@ -141,7 +139,7 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
             pred = predict(e.task, kernel, e.prior, seed=_streams(e, "probe-draws"), **kw)
             depths.append(choice)
             preds.append(pred)
-            vals.append(validate(pred, e.drift, n_boot=n_boot, seed=_streams(e, "validation")))
+            cleans.append(clean)
             locality.append(choice.locality[choice.depths.index(choice.depth)])
             if model_name == "transformer":
                 controls.append(predict(e.task, probe(e.model, choice.depth, mode="one-step", task=e.task), e.prior,
@@ -154,17 +152,16 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
         control = pooled(controls) if controls else None
         results.append(ProbeResult(
-            group, depths, preds, vals, prediction, drift, validate(prediction, drift, n_boot=n_boot, seed=vseed),
+            group, depths, preds, prediction, drift, validate(prediction, drift, n_boot=n_boot, seed=vseed),
             seed_agreement(drifts) if len(group) > 1 else None, qspace_view(prediction), float(np.mean(locality)),
             control, validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
-            _sweep(group[0], depths[0], drift, n_predict, n_boot, vseed) if sweep else None))
+            _sweep(group[0], depths[0], cleans[0][: max(n_predict // 2, 1)], drift, n_boot, vseed) if sweep else None))
     return results
 
 
-def _sweep(e, choice: DepthChoice, drift, n_predict: int, n_boot: int, vseed: int) -> list[dict]:
-    """The first seed's probe at every candidate depth against the (seed-mean) drift (half the
-    clean draws of the main prediction: the sweep shows a trend, not the headline number)."""
-    clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", e.task.name))[: max(n_predict // 2, 1)]
+def _sweep(e, choice: DepthChoice, clean, drift, n_boot: int, vseed: int) -> list[dict]:
+    """The first seed's probe at every candidate depth against the (seed-mean) drift, on ``clean``
+    (half the clean draws of the main prediction: the sweep shows a trend, not the headline)."""
     rows = []
     for depth, locality in zip(choice.depths, choice.locality):
         pred = predict(e.task, probe(e.model, depth, task=e.task), e.prior, clean=clean,
