@@ -3,7 +3,6 @@ the cases where the verdict must come out negative."""
 from types import SimpleNamespace as NS
 
 import numpy as np
-import pytest
 
 import misgen_lib as mg
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6

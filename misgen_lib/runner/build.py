@@ -33,9 +33,10 @@ from typing import Any, Callable
 import nbformat
 
 from ..cache import ACCESS_LOG_ENV, entry_exists, key_of, read_access_log
+from ..progress import PROGRESS_FILE_ENV
 from ..provenance import git_revision, library_hash, package_versions
 from .execute import KERNEL_LOG_ENV, NotebookFailed, execute_notebook
-from .live import PROGRESS_FILE_ENV, echo_progress
+from .live import echo_progress
 from .lock import build_lock
 from .manifest import load_manifest, save_manifest, write_reproduce_tables
 from .pages import claims_environment

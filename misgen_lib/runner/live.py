@@ -8,8 +8,6 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..progress import PROGRESS_FILE_ENV  # noqa: F401  (re-exported for the build)
-
 
 @contextmanager
 def echo_progress(path: Path, interval: float = 1.0):

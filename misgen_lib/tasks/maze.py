@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .backend import namespace, quiet, safe_norm
+from .backend import quiet, safe_norm
 from ..checks import check_positive_int, check_trajectories
 from .base import Task, register
 from .maze_layouts import LAYOUTS, layout, segments_through_walls
