@@ -155,22 +155,13 @@ def _plan(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_depth
         result.predicted["condition"] = result.predicted["none"]
         units["condition"] = replace(unit, intervention="condition", conditional=True)
     if "precompensate" in interventions:
-        support = np.zeros(len(p_star), bool)
-        support[1:-1] = True
-        support[0], support[-1] = sides
-        try:
-            pi = mit.precompensate(P, p_star, support=support, method="richardson-lucy")
-        except ValueError as err:
-            pi = None
-            result.notes["precompensate"] = f"not possible: {err}"
-    if "precompensate" in interventions and pi is not None:
-        result.training_masses["precompensate"] = pi
-        result.predicted["precompensate"] = mit.predicted_outcome(P, pi)
-        result.notes["precompensate"] = (f"support extended below the range: {sides[0]}, above: {sides[1]}; "
-                                         f"Richardson-Lucy")
-        train = wide.curate(cfg.n_train, prior=mit.histogram_prior(pi, edges),
-                            seed=derive(unit.seed, "data-precompensated", task.name, unit.model_name))
-        units["precompensate"] = replace(unit, intervention="precompensate", train_data=train)
+        pi, result.notes["precompensate"] = _precompensation(P, p_star, sides)
+        if pi is not None:
+            result.training_masses["precompensate"] = pi
+            result.predicted["precompensate"] = mit.predicted_outcome(P, pi)
+            train = wide.curate(cfg.n_train, prior=mit.histogram_prior(pi, edges),
+                                seed=derive(unit.seed, "data-precompensated", task.name, unit.model_name))
+            units["precompensate"] = replace(unit, intervention="precompensate", train_data=train)
     if "transform" in interventions and task.name in TRANSFORMS:
         transform = TRANSFORMS[task.name]
         result.training_masses["transform"] = p_star
@@ -180,6 +171,19 @@ def _plan(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_depth
                                      f"as white noise in the new coordinates")
         units["transform"] = replace(unit, intervention="transform", transform=transform)
     return result, units
+
+
+def _precompensation(P, p_star, sides) -> tuple[np.ndarray | None, str]:
+    """The pre-compensated training prior (Richardson-Lucy), its support the range plus one bin
+    on each side where the task is defined there; ``None`` and the reason when there is none."""
+    support = np.zeros(len(p_star), bool)
+    support[1:-1] = True
+    support[0], support[-1] = sides
+    try:
+        pi = mit.precompensate(P, p_star, support=support, method="richardson-lucy")
+    except ValueError as err:
+        return None, f"not possible: {err}"
+    return pi, f"support extended below the range: {sides[0]}, above: {sides[1]}; Richardson-Lucy"
 
 
 def _weighted_masses(q, w, edges) -> np.ndarray:
