@@ -367,6 +367,7 @@ def decomposition_table(results: list[EmpiricalResult]):
         "TV measured": r.entry.drift.tv, "TV on-manifold": r.on_manifold.tv,
         "TV null 95%": r.entry.drift.null_q95("tv"),
         "on-manifold within null": r.on_manifold.tv <= r.on_manifold.null_q95("tv"),
+        "on-manifold outside range": r.bank.projection.outside,
         "samples refined": float(r.bank.projection.refined.mean()),
         "projection RMS (median)": float(np.median(r.bank.projection.rms)),
         "non-finite samples": r.n_dropped} for r in results])

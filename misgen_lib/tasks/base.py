@@ -26,6 +26,9 @@ class Task:
     default_mode: str = "prior"
     #: stated tolerance of ``measure(generate(q, xi))`` against ``q`` on clean data (abs. units)
     measure_tolerance: float = 1e-6
+    #: optional one-step map ``step_map(x_t, q) -> x_{t+1}`` (numpy or torch) of tasks that are
+    #: iterated maps; the projection then fits orbits instead of searching a reference set
+    step_map = None
 
     # -- to implement -------------------------------------------------------------------
     def nuisance(self, n: int, rng: np.random.Generator) -> np.ndarray:

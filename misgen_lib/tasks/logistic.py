@@ -74,6 +74,11 @@ class Logistic(Task):
         q = self.check_q(q)
         return logistic_orbits(q, np.asarray(xi, float)[:, 0], self.horizon, self.burn_in)[..., None]
 
+    def step_map(self, x, q):
+        """One step of the map, ``x_{t+1} = q x_t (1 - x_t)`` (numpy or torch; used by the
+        orbit projection, ``kernel.projection.fit_orbit``)."""
+        return q * x * (1 - x)
+
     def measure(self, x):
         x = check_trajectories(x, f"{self.name} trajectories", self.dim, min_steps=2)
         with quiet():
