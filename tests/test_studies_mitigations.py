@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import misgen_lib as mg
+from misgen_lib.tasks.pendulum import potential
 from misgen_lib.studies import mitigations as mit
 
 EDGES = np.linspace(0.0, 1.0, 11)
@@ -114,9 +115,30 @@ def test_coordinate_transforms_round_trip_and_make_the_measurement_linear(name):
     assert abs(bias_y) < abs(bias_x) / 5
 
 
+def test_pendulum_energy_coordinates_round_trip_and_the_energy_is_a_channel():
+    """In the pendulum's coordinates the measured energy is the mean of the energy channel, exactly
+    wherever the channel lies above the potential (the decoder's clip at 0 kinetic energy is the
+    only nonlinearity left), so noise in y leaves no curvature bias; in x the quadratic kinetic
+    energy turns zero-mean velocity noise into a positive bias."""
+    from misgen_lib.studies import transforms
+    task = mg.tasks.get("pendulum")
+    data = task.curate(200, seed=0)
+    t = transforms.for_task("pendulum")
+    y = t.encode(data.x)
+    np.testing.assert_allclose(t.decode(y), data.x, atol=1e-3)
+    rng = np.random.default_rng(0)
+    ys = y + 0.05 * y.reshape(-1, 5).std(0) * rng.standard_normal(y.shape)
+    ys[..., 0] = np.maximum(ys[..., 0], potential(ys[..., 1], ys[..., 2]))   # no clipping
+    np.testing.assert_allclose(task.measure(t.decode(ys)), ys[..., 0].mean(1), rtol=1e-5)
+    x = np.repeat(data.x[:50], 100, axis=0)
+    xs = x + 0.05 * x.reshape(-1, 4).std(0) * rng.standard_normal(x.shape)
+    error = task.measure(xs) - np.repeat(data.q[:50], 100)
+    assert error.mean() > 10 * error.std() / np.sqrt(error.size)
+
+
 def test_no_transform_for_a_task_is_named():
     from misgen_lib.studies import transforms
-    with pytest.raises(ValueError, match=r"no coordinate transform for task 'sine'; available for: \['cone', 'maze'\]"):
+    with pytest.raises(ValueError, match=r"no coordinate transform for task 'sine'; available for: \['cone', 'maze', 'pendulum'\]"):
         transforms.for_task("sine")
 
 

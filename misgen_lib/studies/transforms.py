@@ -10,8 +10,13 @@ that zero-mean local errors add through a curved measurement) vanishes; decode b
   into ``x_t``) and ``y_0 = (0, x_0, y_0)`` (the start point); travel distance is ``sum_t L_t``,
   linear in ``y``. Decoding clips negative lengths to 0 and normalises the heading vector.
 
-The pendulum (energy as a channel and a normalised phase-space direction) is not implemented:
-energy is not homogeneous in the state, so decoding needs a root solve per step (left undone).
+* ``pendulum``: ``y_t = (E_t, theta1, theta2, u1, u2)``, the energy at step ``t`` as a channel,
+  the angles, and the direction ``u = omega / |omega|`` of the angular velocities. Energy is the
+  potential of the angles plus a kinetic energy quadratic in ``omega``, so the speed along ``u``
+  follows in closed form, ``|omega| = sqrt((E - V(theta)) / K(theta, u))``; the measured energy (the
+  mean over time of ``E_t``) is linear in ``y``. Decoding clips ``E - V`` at 0 (a sample whose
+  energy channel lies below its potential is decoded at rest; its measured energy is then
+  ``V > E_t``), and a zero velocity is encoded with direction ``(1, 0)``.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import numpy as np
 
 from ..checks import check_trajectories
 from ..tasks import Dataset
+from ..tasks.pendulum import kinetic, potential
 
 
 class Transform:
@@ -67,7 +73,27 @@ class MazeSteps(Transform):
         return np.concatenate([start, start + np.cumsum(steps, axis=1)], axis=1).astype(np.float32)
 
 
-TRANSFORMS: dict[str, Transform] = {t.task: t for t in (ConePolar(), MazeSteps())}
+class PendulumEnergy(Transform):
+    name, task = "energy, angles, velocity direction", "pendulum"
+
+    def encode(self, x):
+        x = check_trajectories(x, "pendulum trajectories", 4)
+        th, w = x[..., :2].astype(float), x[..., 2:].astype(float)
+        speed = np.linalg.norm(w, axis=-1, keepdims=True)
+        u = np.where(speed > 0, w / np.maximum(speed, 1e-12), [1.0, 0.0])
+        e = potential(th[..., 0], th[..., 1]) + kinetic(th[..., 0], th[..., 1], w[..., 0], w[..., 1])
+        return np.concatenate([e[..., None], th, u], axis=-1).astype(np.float32)
+
+    def decode(self, y):
+        y = check_trajectories(y, "pendulum energy coordinates", 5)
+        e, th, u = y[..., 0].astype(float), y[..., 1:3].astype(float), y[..., 3:].astype(float)
+        u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+        rest = np.maximum(e - potential(th[..., 0], th[..., 1]), 0.0)
+        speed = np.sqrt(rest / kinetic(th[..., 0], th[..., 1], u[..., 0], u[..., 1]))
+        return np.concatenate([th, speed[..., None] * u], axis=-1).astype(np.float32)
+
+
+TRANSFORMS: dict[str, Transform] = {t.task: t for t in (ConePolar(), MazeSteps(), PendulumEnergy())}
 
 
 def for_task(name: str) -> Transform:
