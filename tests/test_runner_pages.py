@@ -95,3 +95,12 @@ def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monke
 def test_record_writes_nothing_outside_the_runner(monkeypatch):
     monkeypatch.delenv(CLAIMS_DIR_VARIABLE, raising=False)
     assert claims.record(claims.Verdict("C2", pd.DataFrame({"counts": [True]}))) is None
+
+
+def test_the_run_table_sums_the_chapters_into_the_whole_book_time():
+    from types import SimpleNamespace
+    from misgen_lib.runner.manifest import run_table
+    specs = [SimpleNamespace(stem=s) for s in ("01_a", "02_b", "03_c")]
+    manifest = {"01_a": {"status": "ok", "duration_s": 30.0}, "02_b": {"status": "ok", "duration_s": 90.0}}
+    table = run_table(manifest, specs)
+    assert "| **whole book** | 2 of 3 chapters timed | **2.0 min** |" in table

@@ -71,6 +71,12 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
             _cell(spec.stem), _text(status), duration, _cell(entry.get("key", "-")[:12]),
             _cell(entry.get("profile", "-")), _cell(entry.get("revision", "-")),
             _text(entry.get("finished", "-"))]) + " |")
+    recorded = [manifest[s.stem]["duration_s"] for s in specs
+                if manifest.get(s.stem, {}).get("duration_s") is not None]
+    lines.append(f"| **whole book** | {len(recorded)} of {len(specs)} chapters timed | "
+                 f"**{sum(recorded) / 60:.1f} min** | | | | |")
+    lines += ["", "The whole book's time is the sum of the chapters' last executions (a reused chapter "
+              "counts its last execution; rendering, about a minute, is not included)."]
     return "\n".join(lines)
 
 
