@@ -9,6 +9,9 @@ Open for experiments beyond the book's: any intended prior per task (``priors``)
 constructor parameters (``task_params``), conditional training (``conditional``: samples are then
 generated for quantities drawn from the prior), several seeds (``seeds``: each a full replicate,
 from curation to sampling) and per-model-class config overrides (``overrides``).
+``vectorise_seeds=True`` trains the seeds of a task x model (x intervention) together in one
+vectorised pass (``vectorised.fit_seeds``, the classes of ``VECTORISED_CLASSES``; the others train
+seed by seed): same streams, results equal to rounding, cached under their own keys.
 
 Seeds: every stochastic step draws from a named stream of its seed (``misgen_lib.seeds``): the
 dataset ``("data", task)``, training ``("train", task, model)``, the conditioning quantities
@@ -34,6 +37,7 @@ from ..progress import bar
 from ..seeds import derive, stream
 from ..tasks.curation import check_prior
 from .transforms import transformed
+from .vectorised import VECTORISED_CLASSES, fit_seeds
 
 
 @dataclass
@@ -65,6 +69,9 @@ class SuiteConfig:
     step_factors: dict = field(default_factory=lambda: {"diffusion-mlp": 4, "vae": 4})
     priors: dict = field(default_factory=dict)
     task_params: dict = field(default_factory=dict)
+    #: train the seeds of one task x model together, vectorised (``vectorised.fit_seeds``): same
+    #: streams as seed by seed, weights equal to rounding, so other cache keys (off: the book's)
+    vectorise_seeds: bool = False
 
     def __post_init__(self):
         self.tasks = check_names(self.tasks, "task", tasks.available())
@@ -77,8 +84,9 @@ class SuiteConfig:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"SuiteConfig.seeds must be distinct integers >= 0, got {self.seeds!r}")
         self.seeds = tuple(check_positive_int("SuiteConfig.seeds", s, minimum=0) for s in seeds)
-        if not isinstance(self.conditional, bool):
-            raise ValueError(f"SuiteConfig.conditional must be True or False, got {self.conditional!r}")
+        for name in ("conditional", "vectorise_seeds"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SuiteConfig.{name} must be True or False, got {getattr(self, name)!r}")
         for name, factor in self.step_factors.items():
             check_positive_int(f"SuiteConfig.step_factors[{name!r}]", factor)
         for what, mapping, valid in (("overrides", self.overrides, self.models),
@@ -223,15 +231,58 @@ def clean_sets(cfg: SuiteConfig, task: tasks.Task, prior: Prior, seed: int) -> t
 
 def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = False, workers: int = 0,
               progress: bool | None = None) -> list[SuiteEntry]:
-    """Each unit's entry; models and samples not yet cached are made first, in ``workers``
-    parallel processes (``require_cached``: none is made, a missing one is an error)."""
+    """Each unit's entry; models and samples not yet cached are made first, a group of units
+    (``seed_groups``) per job, in ``workers`` parallel processes (``require_cached``: none is
+    made, a missing one is an error)."""
+    groups = seed_groups(units)
     if not require_cached:
-        missing = [u for u in units if not u.cached(store)]
-        def keep(made):   # saved as each unit arrives: an interrupted run keeps what finished
+        missing = [g for g in groups if not group_cached(g, store)]
+        def keep(made):   # saved as each group arrives: an interrupted run keeps what finished
             for kind, key, files, inputs in made:
                 store.save(kind, key, files, inputs)
         jobs.run(_train_and_sample, missing, workers=workers, desc="training", progress=progress, on_result=keep)
-    return [u.entry(store, require_cached, progress) for u in bar(units, desc="suite", progress=progress)]
+    entries = {}
+    for group in bar(groups, desc="suite", progress=progress):
+        for unit, model in zip(group, fit_group(group, store, require_cached, progress)):
+            entries[id(unit)] = unit.entry(model, store)
+    return [entries[id(u)] for u in units]
+
+
+def seed_groups(units: list["Unit"]) -> list[list["Unit"]]:
+    """The units trained together: with ``vectorise_seeds`` (and a class in
+    ``VECTORISED_CLASSES``) those that differ only in the seed, else each unit alone; in the
+    order of their first unit (a seed met twice starts another group)."""
+    groups: dict = {}
+    for u in units:
+        key = id(u)
+        if u.cfg.vectorise_seeds and u.model_name in VECTORISED_CLASSES:
+            alike = (id(u.cfg), u.task.name, u.model_name, u.intervention, u.is_conditional, u.weights is None)
+            key = next((alike, n) for n in range(len(units)) if u.seed not in
+                       [v.seed for v in groups.get((alike, n), [])])
+        groups.setdefault(key, []).append(u)
+    return list(groups.values())
+
+
+def fit_group(group: list["Unit"], store: ArtifactStore, require_cached: bool, progress: bool) -> list:
+    """The trained model of each unit of a group: ``Unit.fit`` for a lone unit, one vectorised
+    pass (``fit_seeds``) for several."""
+    if len(group) == 1:
+        return [group[0].fit(store, require_cached, progress)]
+    first = group[0]
+    weights = None if first.weights is None else [u.weights for u in group]
+    return fit_seeds(first.model_name, [u.training_set() for u in group], [u.training_seed() for u in group],
+                     first.cfg.model_config(first.model_name), conditional=first.is_conditional, store=store,
+                     require_cached=require_cached, progress=progress, weights=weights)
+
+
+def group_cached(group: list["Unit"], store: ArtifactStore) -> bool:
+    """Whether the models of a group and their samples are in ``store`` already."""
+    try:
+        models = fit_group(group, store, require_cached=True, progress=False)
+    except _models.MissingArtifact:
+        return False
+    return all(store.path("samples", key_of(samples_inputs(m, u.cfg.n_samples, u.sample_seed(), u.q_condition())))
+               .exists() for u, m in zip(group, models))
 
 
 @dataclass
@@ -258,14 +309,18 @@ class Unit:
     def is_conditional(self) -> bool:
         return self.cfg.conditional if self.conditional is None else self.conditional
 
-    def fit(self, store: ArtifactStore, require_cached: bool, progress: bool) -> _models.TrainedModel:
+    def training_set(self) -> tasks.Dataset:
+        """What the model trains on: ``train_data`` (default ``data``), in the transform's coordinates."""
         data = self.train_data if self.train_data is not None else self.data
-        if self.transform is not None:
-            data = transformed(data, self.transform)
-        return _models.fit(self.model_name, data, self.cfg.model_config(self.model_name),
-                           seed=derive(self.seed, "train", self.task.name, self.model_name),
-                           conditional=self.is_conditional, store=store, require_cached=require_cached,
-                           progress=progress, weights=self.weights)
+        return data if self.transform is None else transformed(data, self.transform)
+
+    def training_seed(self) -> int:
+        return derive(self.seed, "train", self.task.name, self.model_name)
+
+    def fit(self, store: ArtifactStore, require_cached: bool, progress: bool) -> _models.TrainedModel:
+        return _models.fit(self.model_name, self.training_set(), self.cfg.model_config(self.model_name),
+                           seed=self.training_seed(), conditional=self.is_conditional, store=store,
+                           require_cached=require_cached, progress=progress, weights=self.weights)
 
     def q_condition(self) -> np.ndarray | None:
         if not self.is_conditional:
@@ -280,17 +335,8 @@ class Unit:
         x = cached_samples(model, self.cfg.n_samples, self.sample_seed(), store, q=self.q_condition())
         return x if self.transform is None else self.transform.decode(x)
 
-    def cached(self, store: ArtifactStore) -> bool:
-        """Whether the model and its samples are in ``store`` already."""
-        try:
-            model = self.fit(store, require_cached=True, progress=False)
-        except _models.MissingArtifact:
-            return False
-        inputs = samples_inputs(model, self.cfg.n_samples, self.sample_seed(), self.q_condition())
-        return store.path("samples", key_of(inputs)).exists()
-
-    def entry(self, store: ArtifactStore, require_cached: bool, progress: bool) -> SuiteEntry:
-        model = self.fit(store, require_cached, progress)
+    def entry(self, model: _models.TrainedModel, store: ArtifactStore) -> SuiteEntry:
+        """The evaluated entry of the unit's trained ``model`` (samples cached in ``store``)."""
         samples = self.samples(model, store)
         q_hat = np.asarray(self.task.measure(samples), dtype=float)
         drift = metrics.drift(q_hat, self.prior, bins=self.cfg.bins, n_null=self.cfg.n_null,
@@ -300,13 +346,14 @@ class Unit:
                           self.q_condition(), self.intervention)
 
 
-def _train_and_sample(unit: Unit) -> list:
-    """A worker's job: train a unit's model and draw its samples in a throw-away store, and send
-    its entries back (the caller saves them in its cache: workers need no shared disk)."""
+def _train_and_sample(group: list[Unit]) -> list:
+    """A worker's job: train a group's models and draw their samples in a throw-away store, and
+    send its entries back (the caller saves them in its cache: workers need no shared disk)."""
     with tempfile.TemporaryDirectory() as root:
         store = ArtifactStore(root, log=False)
-        with _models.torch_threads(unit.cfg.threads):
-            unit.samples(unit.fit(store, require_cached=False, progress=False), store)
+        with _models.torch_threads(group[0].cfg.threads):
+            for unit, model in zip(group, fit_group(group, store, require_cached=False, progress=False)):
+                unit.samples(model, store)
         return store.entries()
 
 
