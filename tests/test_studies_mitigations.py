@@ -160,6 +160,8 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     assert np.isclose(r.training_masses["precompensate"].sum(), 1) and (r.training_masses["precompensate"] >= 0).all()
     table = outcome_table([r])
     assert list(table["intervention"]) == ["none", *r.treated] and table.loc[0, "TV reduction"] == 0
+    null_median = np.median(r.base.drift.null["tv"])
+    assert table.loc[0, "reduction ceiling"] == pytest.approx(1 - null_median / r.base.drift.tv)
     assert len(mg.studies.claims.claim_c5(table)) == 3
     with pytest.raises(ValueError, match=r"unknown interventions \['dropout'\]"):
         mitigation_study(cfg, interventions=("dropout",), store=ArtifactStore(tmp_path))

@@ -220,8 +220,10 @@ def _second_iteration(unit: Unit, result: MitigationResult, clip: float) -> Unit
 
 def outcome_table(results: list[MitigationResult]):
     """pandas DataFrame, one row per task x model x seed x intervention (``none``: model A): TV
-    and its null's 95% quantile, TV reduction against A, the TV the kernel predicted before B was
-    trained and the predicted reduction, and the samples' distance ratio (plausibility)."""
+    and its null's 95% quantile, TV reduction against A and its ceiling (the reduction of a
+    perfect model, whose TV is the null's median at this sample size), the TV the kernel
+    predicted before B was trained and the predicted reduction, and the samples' distance ratio
+    (plausibility)."""
     import pandas as pd
     rows = []
     for r in results:
@@ -229,6 +231,7 @@ def outcome_table(results: list[MitigationResult]):
         for name, e in [("none", r.base), *r.treated.items()]:
             rows.append({"task": e.task.name, "model": e.model.name, "seed": e.seed, "intervention": name,
                          "TV": e.drift.tv, "TV null 95%": e.drift.null_q95("tv"), "TV reduction": 1 - e.drift.tv / tv_a,
+                         "reduction ceiling": 1 - float(np.median(e.drift.null["tv"])) / tv_a,
                          "predicted TV": r.predicted_tv(name) if name in r.predicted else np.nan,
                          "predicted reduction": (1 - r.predicted_tv(name) / pred_a) if name in r.predicted else np.nan,
                          "outside": e.drift.outside, "distance ratio": e.distance_ratio})
