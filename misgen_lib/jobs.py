@@ -12,12 +12,16 @@ order of ``items``, on one of two executors:
   results come back to this process. Needs the ``dask`` extra (``pip install -e .[dask]``).
 
 Each unit seeds itself and returns its results (nothing is shared between workers), so a
-parallel run gives the same numbers, bit for bit, as a sequential one.
+parallel run gives the same numbers, bit for bit, as a sequential one. A local worker exits within
+a second when the process that started it dies (killed build, stopped kernel): no orphaned
+worker keeps training.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Sequence
 
@@ -60,7 +64,8 @@ def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", pro
                 results[i] = _arrived(fn(item), on_result)
                 bar.update()
             return results
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
             try:
                 for future in as_completed(futures):
@@ -72,6 +77,16 @@ def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", pro
         return results
     finally:
         bar.close()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a watcher thread ends this worker once ``parent`` is gone (a pool's
+    workers would otherwise wait on its queue for ever, which they hold open themselves)."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _arrived(result, on_result):

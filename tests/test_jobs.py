@@ -40,3 +40,41 @@ def test_a_dask_cluster_trains_the_same_models_as_one_process(tmp_path, monkeypa
     again = run_suite(SuiteConfig(**TINY), require_cached=True, store=ArtifactStore(tmp_path / "dask"),
                       progress=False)
     assert [e.model.key for e in again] == [e.model.key for e in remote]
+
+
+def record_pid_and_wait(folder):
+    import os
+    import time
+    from pathlib import Path
+    Path(folder, str(os.getpid())).touch()
+    time.sleep(120)
+
+
+def test_workers_exit_when_the_process_that_started_them_is_killed(tmp_path):
+    """A killed build must not leave workers training in the background."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import sys; from misgen_lib import jobs; sys.path.insert(0, 'tests'); import test_jobs; "
+            f"jobs.run(test_jobs.record_pid_and_wait, [{str(tmp_path)!r}] * 2, workers=2, progress=False)")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)))
+    deadline = time.time() + 60
+    while len(list(tmp_path.iterdir())) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    pids = [int(p.name) for p in tmp_path.iterdir()]
+    assert len(pids) == 2, "the workers did not start"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    deadline = time.time() + 10
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids)
