@@ -66,3 +66,17 @@ def ci_book(tmp_path_factory):
         mp.setenv("PYTHONPATH", str(Path(__file__).resolve().parent / "offline"), prepend=os.pathsep)
         manifest = build(project, profile="ci")
     return project, manifest
+
+
+@pytest.fixture
+def vae_loss_nan_at_step_2(monkeypatch):
+    """The VAE's training loss becomes NaN at its third evaluation (step 2)."""
+    import misgen_lib as mg
+    mc = mg.models.get_class("vae")
+    original, calls = mc.loss, []
+
+    def nan_at_step_2(net, x, q, cfg, gen):
+        calls.append(1)
+        loss = original(net, x, q, cfg, gen)
+        return loss * float("nan") if len(calls) == 3 else loss
+    monkeypatch.setattr(mc, "loss", nan_at_step_2)

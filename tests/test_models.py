@@ -142,15 +142,7 @@ def test_model_key_includes_the_versions_of_the_numerical_packages(store, monkey
     assert upgraded.key != first.key
 
 
-def test_nan_loss_stops_with_the_step(store, monkeypatch):
-    mc = mg.models.get_class("vae")
-    original, calls = mc.loss, []
-
-    def nan_at_step_2(net, x, q, cfg, gen):
-        calls.append(1)
-        loss = original(net, x, q, cfg, gen)
-        return loss * float("nan") if len(calls) == 3 else loss
-    monkeypatch.setattr(mc, "loss", nan_at_step_2)
+def test_nan_loss_stops_with_the_step(store, vae_loss_nan_at_step_2):
     with pytest.raises(TrainingDiverged, match="vae: training loss became nan at step 2"):
         mg.models.fit("vae", sine_dataset(), tiny("vae"), store=store, progress=False)
 

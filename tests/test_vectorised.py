@@ -104,15 +104,7 @@ def test_bad_input_is_named(store):
         fit_seeds("vae", data, SEEDS, config("vae"), store=store, require_cached=True)
 
 
-def test_nan_loss_stops_with_the_step_and_the_seeds(store, monkeypatch):
-    mc = mg.models.get_class("vae")
-    original, calls = mc.loss, []
-
-    def nan_at_step_2(net, x, q, cfg, gen):
-        calls.append(1)
-        loss = original(net, x, q, cfg, gen)
-        return loss * float("nan") if len(calls) == 3 else loss
-    monkeypatch.setattr(mc, "loss", nan_at_step_2)
+def test_nan_loss_stops_with_the_step_and_the_seeds(store, vae_loss_nan_at_step_2):
     with pytest.raises(TrainingDiverged, match=r"vae: training loss became non-finite at step 2 of 30 for "
                                                r"seed\(s\) \[3, 5\]"):
         fit_seeds("vae", sine_dataset(), SEEDS[:2], config("vae"), store=store, progress=False)
