@@ -24,7 +24,13 @@ import numpy as np
 
 from ..checks import check_trajectories
 from ..tasks import Dataset
-from ..tasks.pendulum import kinetic, potential
+from ..tasks.pendulum import energy, kinetic, potential
+
+
+def unit_or_x_axis(v: np.ndarray) -> np.ndarray:
+    """2-vectors (..., 2) scaled to length 1; a zero vector becomes ``(1, 0)``."""
+    length = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.where(length > 0, v / np.maximum(length, 1e-12), [1.0, 0.0])
 
 
 class Transform:
@@ -60,7 +66,7 @@ class MazeSteps(Transform):
         x = check_trajectories(x, "maze trajectories", 2, min_steps=2)
         step = np.diff(x, axis=1)
         length = np.linalg.norm(step, axis=-1)
-        safe = np.where(length[..., None] > 0, step / np.maximum(length[..., None], 1e-12), [1.0, 0.0])
+        safe = unit_or_x_axis(step)
         head = np.concatenate([np.zeros((len(x), 1)), x[:, :1, 0], x[:, :1, 1]], axis=1)[:, None, :]
         return np.concatenate([head, np.concatenate([length[..., None], safe], axis=-1)], axis=1).astype(np.float32)
 
@@ -78,11 +84,9 @@ class PendulumEnergy(Transform):
 
     def encode(self, x):
         x = check_trajectories(x, "pendulum trajectories", 4)
-        th, w = x[..., :2].astype(float), x[..., 2:].astype(float)
-        speed = np.linalg.norm(w, axis=-1, keepdims=True)
-        u = np.where(speed > 0, w / np.maximum(speed, 1e-12), [1.0, 0.0])
-        e = potential(th[..., 0], th[..., 1]) + kinetic(th[..., 0], th[..., 1], w[..., 0], w[..., 1])
-        return np.concatenate([e[..., None], th, u], axis=-1).astype(np.float32)
+        x = x.astype(float)
+        u = unit_or_x_axis(x[..., 2:])
+        return np.concatenate([energy(x)[..., None], x[..., :2], u], axis=-1).astype(np.float32)
 
     def decode(self, y):
         y = check_trajectories(y, "pendulum energy coordinates", 5)
