@@ -72,6 +72,40 @@ def learning_rate(step: int, cfg: ModelConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
+def batch_order(seed: int, n: int, batch_size: int, weights: np.ndarray | None):
+    """The mini-batch indices of training at ``seed``, step after step: random
+    permutations walked in order (a new one when the rest is shorter than a batch), or, with
+    importance ``weights``, draws with replacement (after drawing the first permutation)."""
+    order = torch.Generator().manual_seed(derive(seed, "batch-order"))
+    perm, pos = torch.randperm(n, generator=order), 0
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    while True:
+        if w is not None:
+            yield torch.multinomial(w, batch_size, replacement=True, generator=order)
+            continue
+        if pos + batch_size > n:
+            perm, pos = torch.randperm(n, generator=order), 0
+        yield perm[pos:pos + batch_size]
+        pos += batch_size
+
+
+def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int, cfg: ModelConfig, clip) -> None:
+    """One step of ``opt`` down ``loss`` at the schedule's learning rate (``learning_rate``);
+    ``clip()`` clips the gradients when ``cfg.grad_clip > 0``."""
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(step, cfg)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        clip()
+    opt.step()
+
+
+def ema_decay(step: int, cfg: ModelConfig) -> float:
+    """The EMA's decay at ``step``: ``cfg.ema_decay``, lower early on (warm-up)."""
+    return min(cfg.ema_decay, (1 + step) / (10 + step))
+
+
 def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None, seed: int,
           progress: bool = True, desc: str = "", weights: np.ndarray | None = None) -> tuple[torch.nn.Module, dict]:
     """Train ``mc`` on normalised data ``x`` (N, T, d) (and normalised ``q`` (N,)); returns the
@@ -88,34 +122,21 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
         ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay > 0 else net
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = torch.Generator(device=device).manual_seed(seed)
-        order = torch.Generator().manual_seed(derive(seed, "batch-order"))
+        orders = batch_order(seed, n, cfg.batch_size, weights)
         xt = torch.as_tensor(x, device=device)
         qt = torch.as_tensor(q, device=device) if q is not None else None
-        losses, perm, pos = [], torch.randperm(n, generator=order), 0
-        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        losses = []
         bar = tqdm(range(cfg.train_steps), desc=desc or mc.name, disable=not progress, leave=False)
         for step in bar:
-            if w is not None:
-                idx = torch.multinomial(w, cfg.batch_size, replacement=True, generator=order).to(device)
-            else:
-                if pos + cfg.batch_size > n:
-                    perm, pos = torch.randperm(n, generator=order), 0
-                idx = perm[pos:pos + cfg.batch_size].to(device)
-                pos += cfg.batch_size
+            idx = next(orders).to(device)
             net.train()
             loss = mc.loss(net, xt[idx], None if qt is None else qt[idx], cfg, gen)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"{mc.name}: training loss became {loss.item()} at step {step} "
                                        f"of {cfg.train_steps} (lr={cfg.lr}); lower lr or check the data")
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
+            optimiser_step(opt, loss, step, cfg, lambda: torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip))
             if ema is not net:
-                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                decay = ema_decay(step, cfg)
                 with torch.no_grad():
                     for pe, p in zip(ema.parameters(), net.parameters()):
                         pe.lerp_(p, 1 - decay)

@@ -34,16 +34,59 @@ class CausalGaussianTransformer(nn.Module):
 
     def forward(self, prefix: torch.Tensor, q: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``prefix`` (B, L, d) with L < T: mean and log-std of x_0 .. x_L, each (B, L+1, d)."""
-        b, length = prefix.shape[0], prefix.shape[1] + 1
-        h = torch.cat([self.start.expand(b, -1, -1), self.inp(prefix)], dim=1) + self.pos[:, :length]
-        if self.cond is not None:
-            if q is None:
-                raise ValueError("conditional network called without q")
-            h = h + self.cond(q[:, None])[:, None, :]
+        h = self._embed(prefix, q)
+        length = h.shape[1]
         mask = nn.Transformer.generate_square_subsequent_mask(length, device=h.device)
-        out = self.head(self.norm(self.body(h, mask=mask, is_causal=True)))
-        mean, log_std = out.chunk(2, dim=-1)
+        return self._gaussian(self.body(h, mask=mask, is_causal=True))
+
+    def _gaussian(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.head(self.norm(h)).chunk(2, dim=-1)
         return mean, log_std.clamp(*LOG_STD_RANGE)
+
+    def _embed(self, x: torch.Tensor, q: torch.Tensor | None, position: int = 0) -> torch.Tensor:
+        """The tokens of positions ``position, position + 1, ...``: the start token at position 0,
+        then ``x`` (B, L, d) (``x_t`` is the token at position t + 1)."""
+        if self.cond is not None and q is None:
+            raise ValueError("conditional network called without q")
+        h = self.inp(x)
+        if position == 0:
+            h = torch.cat([self.start.expand(x.shape[0], -1, -1), h], dim=1)
+        h = h + self.pos[:, position:position + h.shape[1]]
+        return h if self.cond is None else h + self.cond(q[:, None])[:, None, :]
+
+    @torch.no_grad()
+    def rollout(self, prefix: torch.Tensor, horizon: int, q: torch.Tensor | None,
+                generator: torch.Generator, cache: bool = True) -> torch.Tensor:
+        """Continue ``prefix`` (B, L, d) step by step with draws of the Gaussian head up to
+        ``horizon`` steps. ``cache``: keep each layer's keys and values, so that a step reads one
+        new token (equal to rounding, ~1e-5, to ``cache=False``, which runs ``forward`` on the
+        whole sequence at every step and is ~10x slower at T = 64; ``tests/test_models.py``,
+        ``benchmarks/bench_transformer_rollout.py``)."""
+        b, dim = prefix.shape[0], prefix.shape[2]
+        h, kv, x = self._embed(prefix, q), [None] * len(self.body.layers), prefix
+        while x.shape[1] < horizon:
+            mean, log_std = self._gaussian(self._extend(h, kv)[:, -1]) if cache else (t[:, -1] for t in self(x, q))
+            step = mean + log_std.exp() * torch.randn((b, dim), generator=generator, device=x.device)
+            x = torch.cat([x, step[:, None]], dim=1)
+            if cache and x.shape[1] < horizon:
+                h = self._embed(step[:, None], q, position=x.shape[1])
+        return x
+
+    def _extend(self, h: torch.Tensor, kv: list) -> torch.Tensor:
+        """The encoder's output at the new tokens ``h`` (B, n, width), which follow the cached
+        ones (causal; ``kv[i]``: layer i's keys and values so far, updated in place)."""
+        for i, layer in enumerate(self.body.layers):
+            attn = layer.self_attn
+            heads, (b, n, width) = attn.num_heads, h.shape
+            q, k, v = nn.functional.linear(layer.norm1(h), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+            if kv[i] is not None:
+                k, v = torch.cat([kv[i][0], k], dim=1), torch.cat([kv[i][1], v], dim=1)
+            kv[i] = (k, v)
+            a = nn.functional.scaled_dot_product_attention(   # n > 1 only at the first call (no cache)
+                *(t.reshape(b, t.shape[1], heads, width // heads).transpose(1, 2) for t in (q, k, v)), is_causal=n > 1)
+            h = h + attn.out_proj(a.transpose(1, 2).reshape(b, n, width))
+            h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
+        return h
 
 
 @dataclass
@@ -75,18 +118,7 @@ class AutoregressiveTransformer(ModelClass):
 
     def sample(self, net, n, q, cfg, horizon, dim, generator):
         device = next(net.parameters()).device
-        return self.rollout(net, torch.zeros((n, 0, dim), device=device), horizon, q, generator)
-
-    @staticmethod
-    def rollout(net, prefix, horizon, q, generator) -> torch.Tensor:
-        """Continue ``prefix`` (B, L, d) step by step with draws of the Gaussian head up to
-        ``horizon`` steps."""
-        x, (n, _, dim) = prefix, prefix.shape
-        for _ in range(horizon - prefix.shape[1]):
-            mean, log_std = net(x, q)
-            noise = torch.randn((n, dim), generator=generator, device=x.device)
-            x = torch.cat([x, (mean[:, -1] + log_std[:, -1].exp() * noise)[:, None]], dim=1)
-        return x
+        return net.rollout(torch.zeros((n, 0, dim), device=device), horizon, q, generator)
 
     # -- probe: the last ``depth`` steps regenerated after a clean prefix of T - depth steps -------
     probe_modes = ("rollout", "one-step")
@@ -112,7 +144,7 @@ class AutoregressiveTransformer(ModelClass):
         depth = self.check_probe_depth(depth, cfg, horizon)
         prefix = z[:, :horizon - depth]
         if mode == "rollout":
-            return self.rollout(net, prefix, horizon, q, generator)
+            return net.rollout(prefix, horizon, q, generator)
         mean, log_std = net(z[:, :-1], q)
         noise = torch.randn(z.shape, generator=generator, device=z.device)
         drawn = mean + log_std.exp() * noise

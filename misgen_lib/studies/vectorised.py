@@ -44,10 +44,9 @@ from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
 from ..models import MissingArtifact, TrainedModel, TrainingDiverged, get_class, make_config
 from ..models.base import Normaliser, device_description, resolve_device
-from ..models.training import (ARTIFACT_KIND, cache_inputs, check_data, check_weights, deterministic,
-                               learning_rate)
+from ..models.training import (ARTIFACT_KIND, batch_order, cache_inputs, check_data, check_weights,
+                               deterministic, ema_decay, optimiser_step)
 from ..provenance import git_revision, library_hash
-from ..seeds import derive
 
 #: the classes whose training vectorises over seeds and pays (``benchmarks/bench_vectorised_seeds.py``)
 VECTORISED_CLASSES = ("diffusion-mlp", "vae")
@@ -83,23 +82,6 @@ class SeedLoss(nn.Module):
     def forward(self, x, q, index):
         with SeedStreams(self.stand_in, self.generators, index):
             return self.model_class.loss(self.net, x, q, self.cfg, self.stand_in)
-
-
-def batch_order(seed: int, n: int, batch_size: int, weights: np.ndarray | None):
-    """The mini-batch indices of ``models.training.train`` for ``seed``, step after step: random
-    permutations walked in order (a new one when the rest is shorter than a batch), or, with
-    importance ``weights``, draws with replacement (after the first permutation, as there)."""
-    order = torch.Generator().manual_seed(derive(seed, "batch-order"))
-    perm, pos = torch.randperm(n, generator=order), 0
-    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-    while True:
-        if w is not None:
-            yield torch.multinomial(w, batch_size, replacement=True, generator=order)
-            continue
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=order), 0
-        yield perm[pos:pos + batch_size]
-        pos += batch_size
 
 
 def clip_per_seed(grads: list[torch.Tensor], max_norm: float) -> None:
@@ -158,15 +140,10 @@ def train_seeds(model_class, cfg, xs: list[np.ndarray], qs: list[np.ndarray] | N
                 raise TrainingDiverged(f"{model_class.name}: training loss became non-finite at step {step} "
                                        f"of {cfg.train_steps} for seed(s) {bad} (lr={cfg.lr}); lower lr "
                                        f"or check the data")
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()   # seed k's gradient is that of its own loss
-            if cfg.grad_clip > 0:
-                clip_per_seed([p.grad for p in params.values()], cfg.grad_clip)
-            opt.step()
+            optimiser_step(opt, loss.sum(), step, cfg,   # seed k's gradient is that of its own loss
+                           lambda: clip_per_seed([p.grad for p in params.values()], cfg.grad_clip))
             if ema is not params:
-                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                decay = ema_decay(step, cfg)
                 with torch.no_grad():
                     for name, p in params.items():
                         ema[name].lerp_(p, 1 - decay)
