@@ -48,8 +48,9 @@ from .render import BookRenderFailed, remove_leftovers, render_book
 Echo = Callable[[str], None]
 
 #: seconds a cell may run at each profile, unless ``--cell-timeout`` or ``$MISGEN_CELL_TIMEOUT``
-#: says otherwise (0: no limit)
-CELL_TIMEOUT_S = {"ci": 600, "default": 3600, "paper": 12 * 3600}
+#: says otherwise (0: no limit). The limit stops a hung cell, not a slow one: the default book's
+#: longest cell (chapter 06 trains 45 models) takes about 50 minutes on a 2-core CPU, hence 3 h
+CELL_TIMEOUT_S = {"ci": 600, "default": 3 * 3600, "paper": 12 * 3600}
 CELL_TIMEOUT_ENV = "MISGEN_CELL_TIMEOUT"
 
 

@@ -29,7 +29,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
                             "the dask extra); default: local worker processes, one per core")
         p.add_argument("--cell-timeout", metavar="SECONDS", default=None,
                        help="stop a cell that runs longer (0: no limit; default: $MISGEN_CELL_TIMEOUT, "
-                            "else 600 at ci, 3600 at default, 43200 at paper)")
+                            "else 600 at ci, 10800 at default, 43200 at paper)")
 
     common(sub.add_parser("build", help="execute every notebook whose key changed, render the book"))
     run = sub.add_parser("run", help="re-execute one notebook with parameter overrides, re-render")
