@@ -12,5 +12,19 @@ them ``priors``, ``metrics``, ``plots``, ``figures``, ``seeds``, ``checks`` and 
 """
 __version__ = "0.1.0"
 
-from . import checks, seeds, priors, provenance, cache, tasks, metrics, models, kernel  # noqa: E402,F401
-from . import figures, plots, studies  # noqa: E402,F401
+import importlib  # noqa: E402
+
+#: imported on first use (``mg.models`` pulls in torch, which a notebook that only plots, or the
+#: ``misgen`` command, need not pay for)
+SUBMODULES = ("checks", "seeds", "priors", "provenance", "cache", "tasks", "metrics", "models", "kernel",
+              "figures", "plots", "studies", "jobs", "progress")
+
+
+def __getattr__(name: str):
+    if name in SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}; its modules: {list(SUBMODULES)}")
+
+
+def __dir__():
+    return sorted({*globals(), *SUBMODULES})

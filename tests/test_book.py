@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
 import re
 from fnmatch import fnmatch
 from pathlib import Path
@@ -26,6 +28,8 @@ import nbformat
 import pytest
 import yaml
 
+from conftest import REPO, copy_book_layout
+from misgen_lib import jobs
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
@@ -140,3 +144,47 @@ def test_ci_book_rebuild_without_change_executes_nothing(ci_book):
     lines = []
     build(ci_book[0], profile="ci", render=False, echo=lines.append)
     assert not [line for line in lines if line.startswith("> ")], lines
+
+
+def artifact_digests(cache: Path) -> dict[str, dict[str, str]]:
+    """``kind/key`` -> file -> sha256 of every entry in an artifact cache, except the model's
+    ``state.json`` (its ``meta`` holds the wall-clock training time)."""
+    out = {}
+    for manifest in cache.glob("*/*/manifest.json"):
+        files = json.loads(manifest.read_text())["files"]
+        out[manifest.parent.relative_to(cache).as_posix()] = {
+            name: meta["sha256"] for name, meta in files.items() if name != "state.json"}
+    return out
+
+
+def claim_outcomes(project: Project) -> dict:
+    return {p.relative_to(project.executed_dir).as_posix(): {k: v for k, v in json.loads(p.read_text()).items()
+                                                           if k in ("outcome", "passed", "total", "items")}
+            for p in sorted((project.executed_dir / "claims").rglob("*.json"))}
+
+
+@pytest.mark.book
+def test_a_dask_cluster_builds_the_same_book(ci_book, tmp_path, monkeypatch):
+    """``misgen build --scheduler`` on a Dask ``LocalCluster`` (two worker processes, a cache of
+    the build's own, nothing shared with the workers but the scheduler) against the local build
+    of ``ci_book``: every artifact the cluster build made is in the local build's cache with the
+    same bytes, and every chapter shows the same figures and claim verdicts. (The tables beside
+    them are computed from the same artifacts by the same notebook code; chapter 04's also hold
+    wall-clock seconds, so they are not compared as text.)"""
+    distributed = pytest.importorskip("dask.distributed")
+    local, local_cache = ci_book[0], Path(os.environ["MISGEN_CACHE_DIR"])
+    project = Project(copy_book_layout(tmp_path / "repo", REPO / "notebooks"))
+    cache = tmp_path / "cache"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
+        monkeypatch.setenv("MISGEN_CACHE_DIR", str(cache))
+        monkeypatch.setenv("PYTHONPATH", str(REPO / "tests" / "offline"), prepend=os.pathsep)
+        manifest = build(project, profile="ci", render=False, echo=lambda line: None)
+        assert cluster.scheduler.task_prefixes, "no job reached the cluster"
+    assert all(m["status"] == "ok" for m in manifest.values())
+    made, kept = artifact_digests(cache), artifact_digests(local_cache)
+    assert made and {k: kept.get(k) for k in made} == made
+    for stem in sorted(manifest):
+        assert png_outputs(project.executed(stem)) == png_outputs(local.executed(stem)), stem
+    assert claim_outcomes(project) == claim_outcomes(local)
