@@ -78,3 +78,19 @@ def test_workers_exit_when_the_process_that_started_them_is_killed(tmp_path):
     while any(alive(p) for p in pids) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in pids)
+
+
+def test_kernel_studies_give_the_same_numbers_in_parallel_as_in_one_process(tmp_path):
+    from misgen_lib.studies import empirical_study, probe_study
+    suite = run_suite(SuiteConfig(**TINY, workers=1), store=ArtifactStore(tmp_path), progress=False)
+    kw = dict(n_predict=60, n_depth=20, n_boot=10, progress=False)
+    one, two = (probe_study(suite, workers=w, **kw) for w in (1, 2))
+    assert [r.seed_label for r in two] == [r.seed_label for r in one] == ["0+1", "0+1"]
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a.prediction.q_pred, b.prediction.q_pred)
+        assert a.validation.correlation == b.validation.correlation and a.sweep == b.sweep
+    kw = dict(n_predict=60, n_reference=60, refine_steps=2, n_boot=10, progress=False)
+    one, two = (empirical_study(suite.first_seed(), workers=w, **kw) for w in (1, 2))
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a.predictions["bank (Monte Carlo)"].q_pred, b.predictions["bank (Monte Carlo)"].q_pred)
+        np.testing.assert_array_equal(a.bank.projection.q_fit, b.bank.projection.q_fit)

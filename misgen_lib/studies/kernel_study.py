@@ -10,6 +10,11 @@ measured drift.
 ``before_training_study``: the declared a-priori family per class, calibrated on a short run
 (chapter 04).
 
+The pairs (``probe_study``) and entries (``empirical_study``) are independent jobs run through
+``jobs.run`` (local worker processes by default, one torch thread each, the same numbers for any
+number of workers; a Dask cluster when a scheduler is given), so the kernel chapters use every
+core. ``before_training_study`` trains its short models in this process (cached).
+
 Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws for predictions
 ``("kernel-clean", task)``, projection references ``("projection", task, model)``, kernel draws
 ``("kernel-draws", task, model)``, validation bootstrap ``("validation", task, model)``.
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import metrics, models
+from .. import jobs, metrics, models
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
                       calibrated, choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
                       seed_mean_drift, validate)
@@ -119,17 +124,26 @@ def pooled(predictions: list[Prediction]) -> Prediction:
 
 
 def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300, sweep: bool = True,
-                progress: bool | None = None) -> list[ProbeResult]:
+                workers: int = 0, threads: int = 1, progress: bool | None = None) -> list[ProbeResult]:
     """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
     seeds and validated against the seed-mean drift. ``n_depth`` clean trajectories choose each
     depth; ``n_predict`` per seed are pushed through the kernel. ``sweep``: also the first seed's
-    kernel at every candidate depth, validated the same way (the share against depth)."""
+    kernel at every candidate depth, validated the same way (the share against depth). The pairs
+    are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads each; the
+    same numbers for any number of workers)."""
     groups: dict[tuple[str, str], list] = {}
     for e in entries:
         groups.setdefault((e.task.name, e.model.name), []).append(e)
-    results = []
-    for (task_name, model_name), group in bar(list(groups.items()), desc="probe kernels", progress=progress):
-        depths, preds, controls, locality, cleans = [], [], [], [], []
+    return jobs.run(_probe_pair, [(group, n_predict, n_depth, n_boot, sweep, threads) for group in groups.values()],
+                    workers=workers, desc="probe kernels", progress=progress)
+
+
+def _probe_pair(job) -> ProbeResult:
+    """``probe_study`` for one task x model pair (a job)."""
+    group, n_predict, n_depth, n_boot, sweep, threads = job
+    task_name, model_name = group[0].task.name, group[0].model.name
+    depths, preds, controls, locality, cleans = [], [], [], [], []
+    with models.torch_threads(threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
             choice = choose_depth(e.model, clean[:n_depth], e.samples, e.data, task=e.task,
@@ -151,12 +165,11 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
         prediction = pooled(preds)
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
         control = pooled(controls) if controls else None
-        results.append(ProbeResult(
+        return ProbeResult(
             group, depths, preds, prediction, drift, validate(prediction, drift, n_boot=n_boot, seed=vseed),
             seed_agreement(drifts) if len(group) > 1 else None, qspace_view(prediction), float(np.mean(locality)),
             control, validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
-            _sweep(group[0], depths[0], cleans[0][: max(n_predict // 2, 1)], drift, n_boot, vseed) if sweep else None))
-    return results
+            _sweep(group[0], depths[0], cleans[0][: max(n_predict // 2, 1)], drift, n_boot, vseed) if sweep else None)
 
 
 def _sweep(e, choice: DepthChoice, clean, drift, n_boot: int, vseed: int) -> list[dict]:
@@ -308,30 +321,34 @@ def _streams(e, purpose: str) -> int:
 
 
 def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
-                    refine_steps: int = 30, n_boot: int = 500, analytic: bool = True,
-                    progress: bool | None = None) -> list[EmpiricalResult]:
+                    refine_steps: int = 30, n_boot: int = 500, analytic: bool = True, workers: int = 0,
+                    threads: int = 1, progress: bool | None = None) -> list[EmpiricalResult]:
     """The projection-residual kernel of every entry's samples, its predictions (the bank by
     Monte Carlo; with ``analytic``, also its stationary Gaussian by the delta method) and their
-    validation."""
+    validation. The entries are independent jobs (``jobs.run``, as in ``probe_study``)."""
     clean = _clean_by_task(entries, n_predict)
-    results = []
-    for e in bar(list(entries), desc="empirical kernels", progress=progress):
-        bins = len(e.drift.edges) - 1
-        finite = np.isfinite(e.samples).all(axis=(1, 2))
+    return jobs.run(_empirical_entry, [(e, clean[e.task.name, e.seed], n_reference, refine_steps, n_boot, analytic,
+                                        threads) for e in entries],
+                    workers=workers, desc="empirical kernels", progress=progress)
+
+
+def _empirical_entry(job) -> EmpiricalResult:
+    """``empirical_study`` for one entry (a job)."""
+    e, clean, n_reference, refine_steps, n_boot, analytic, threads = job
+    bins = len(e.drift.edges) - 1
+    finite = np.isfinite(e.samples).all(axis=(1, 2))
+    with models.torch_threads(threads):
         bank = estimate(e.task, e.data, e.samples[finite], form="bank", n_reference=n_reference,
                         refine_steps=refine_steps, seed=_streams(e, "projection"), progress=False)
         gauss = bank.to_gaussian()
-        kw = dict(prior=e.prior, clean=clean[e.task.name, e.seed], bins=bins,
-                  seed=_streams(e, "kernel-draws"), progress=False)
+        kw = dict(prior=e.prior, clean=clean, bins=bins, seed=_streams(e, "kernel-draws"), progress=False)
         preds = {"bank (Monte Carlo)": predict(e.task, bank, method="monte-carlo", **kw)}
         if analytic:
             preds["Gaussian (analytic)"] = predict(e.task, gauss, method="analytic", **kw)
-        vals = {name: validate(p, e.drift, n_boot=n_boot, seed=_streams(e, "validation"))
-                for name, p in preds.items()}
-        on_manifold = metrics.drift(bank.projection.q_fit, e.prior, bins=bins,
-                                    n_null=len(e.drift.null["tv"]), seed=_streams(e, "null"))
-        results.append(EmpiricalResult(e, bank, gauss, preds, vals, on_manifold, int((~finite).sum())))
-    return results
+    vals = {name: validate(p, e.drift, n_boot=n_boot, seed=_streams(e, "validation")) for name, p in preds.items()}
+    on_manifold = metrics.drift(bank.projection.q_fit, e.prior, bins=bins,
+                                n_null=len(e.drift.null["tv"]), seed=_streams(e, "null"))
+    return EmpiricalResult(e, bank, gauss, preds, vals, on_manifold, int((~finite).sum()))
 
 
 def _validation_columns(v: Validation) -> dict:

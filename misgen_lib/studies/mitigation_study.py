@@ -31,12 +31,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .. import metrics
+from .. import jobs, metrics
 from ..cache import ArtifactStore, default_store
 from ..kernel import choose_depth, predict, probe
 from ..kernel.predict import clean_draws
+from ..models import torch_threads
 from ..priors import Uniform
-from ..progress import bar
 from ..seeds import derive, stream
 from . import mitigations as mit
 from .suite import SuiteConfig, SuiteEntry, Unit, clean_sets, run_units
@@ -99,8 +99,9 @@ def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float 
             units += [Unit(cfg, task, prior, data, reference, m, seed) for m in cfg.models]
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
     results, first, second = [], [], []
-    for unit, base in bar(list(zip(units, bases)), desc="kernels and interventions", progress=progress):
-        result, treated = _plan(unit, base, interventions, clip, n_predict, n_depth)
+    planned = jobs.run(_plan, [(unit, base, interventions, clip, n_predict, n_depth) for unit, base in zip(units, bases)],
+                       workers=cfg.workers, desc="kernels and interventions", progress=progress)
+    for result, treated in planned:
         results.append(result)
         first += [(result, name, u) for name, u in treated.items()]
     for (result, name, _), entry in zip(first, run_units([u for *_, u in first], store, workers=cfg.workers,
@@ -115,9 +116,16 @@ def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float 
     return results
 
 
-def _plan(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_depth
-          ) -> tuple[MitigationResult, dict[str, Unit]]:
-    """Model A's kernel, its predictions, and the units of the first round of interventions."""
+def _plan(job) -> tuple[MitigationResult, dict[str, Unit]]:
+    """Model A's kernel, its predictions, and the units of the first round of interventions (a
+    job of ``jobs.run``: the units are independent)."""
+    unit = job[0]
+    with torch_threads(unit.cfg.threads):
+        return _plan_unit(*job)
+
+
+def _plan_unit(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_depth
+               ) -> tuple[MitigationResult, dict[str, Unit]]:
     task, prior, data, cfg = unit.task, unit.prior, unit.data, unit.cfg
     edges = base.drift.edges
     width = float(np.diff(edges).mean())
