@@ -30,6 +30,7 @@ import yaml
 
 from conftest import REPO, copy_book_layout
 from misgen_lib import jobs
+from misgen_lib.cache import MANIFEST
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 
 #: under ``pytest -n`` (``make test``) the tests of the ci book run in one worker, which builds it once
@@ -153,7 +154,7 @@ def artifact_digests(cache: Path) -> dict[str, dict[str, str]]:
     """``kind/key`` -> file -> sha256 of every entry in an artifact cache, except the model's
     ``state.json`` (its ``meta`` holds the wall-clock training time)."""
     out = {}
-    for manifest in cache.glob("*/*/manifest.json"):
+    for manifest in cache.glob(f"*/*/{MANIFEST}"):
         files = json.loads(manifest.read_text())["files"]
         out[manifest.parent.relative_to(cache).as_posix()] = {
             name: meta["sha256"] for name, meta in files.items() if name != "state.json"}
