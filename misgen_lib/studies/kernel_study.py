@@ -254,11 +254,19 @@ def predicted_direction(pred: Prediction) -> dict:
 
 
 def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 500, n_predict: int = 5000,
-                          n_boot: int = 300, store=None, progress: bool | None = None) -> list[BeforeTrainingResult]:
+                          n_boot: int = 300, store=None, threads: int = 1,
+                          progress: bool | None = None) -> list[BeforeTrainingResult]:
     """For every task x model pair: train the class for ``probe_steps`` on the first seed's data
     (a short run, cached), probe it at the class's default depth on ``n_calibrate`` clean
     trajectories, calibrate the declared family on the probe's residuals, and predict by Monte
-    Carlo; the trained models' drift is only read afterwards, to validate."""
+    Carlo; the trained models' drift is only read afterwards, to validate. ``threads``: torch
+    threads (1, as the suite's models were trained, so that the seconds compare; and torch's
+    default of one per core stalls many times over when another process holds a core)."""
+    with models.torch_threads(threads):
+        return _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store, progress)
+
+
+def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store, progress):
     groups: dict[tuple[str, str], list] = {}
     for e in entries:
         groups.setdefault((e.task.name, e.model.name), []).append(e)
