@@ -14,11 +14,11 @@ STAMP := $(VENV)/.misgen-installed
 book: $(STAMP)
 	$(BIN)/misgen build --profile $(PROFILE)
 
-test: $(STAMP)  ## one test process per core; the ci book's tests share one of them (xdist_group)
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+test: $(STAMP)
+	$(BIN)/python -m pytest
 
 test-quick: $(STAMP)  ## without the ci-profile book
-	$(BIN)/python -m pytest -n auto -m "not book"
+	$(BIN)/python -m pytest -m "not book"
 
 install: $(STAMP)
 

@@ -35,9 +35,6 @@ from misgen_lib import jobs
 from misgen_lib.cache import MANIFEST
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 
-#: under ``pytest -n`` (``make test``) the tests of the ci book run in one worker, which builds it once
-pytestmark = pytest.mark.xdist_group("ci_book")
-
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
 IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
 ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback',

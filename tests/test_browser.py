@@ -28,7 +28,7 @@ import pytest
 from conftest import REPO
 from test_book import toc_docnames
 
-pytestmark = [pytest.mark.book, pytest.mark.browser, pytest.mark.xdist_group("ci_book")]
+pytestmark = [pytest.mark.book, pytest.mark.browser]
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 CHROMEDRIVER = shutil.which("chromedriver")
