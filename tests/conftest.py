@@ -19,6 +19,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_NOTEBOOKS = Path(__file__).resolve().parent / "fixtures" / "notebooks"
+#: on ``PYTHONPATH``, its ``sitecustomize`` refuses every connection beyond this machine
+OFFLINE = Path(__file__).resolve().parent / "offline"
 BOOK_SOURCES = ("_toc.yml", "intro.md", "reproduce.md", "extending.md")
 
 if not os.environ.get("MISGEN_CACHE_DIR"):
@@ -63,7 +65,7 @@ def ci_book(tmp_path_factory):
     from misgen_lib.runner import Project, build
     project = Project(copy_book_layout(tmp_path_factory.mktemp("book") / "repo", REPO / "notebooks"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", str(Path(__file__).resolve().parent / "offline"), prepend=os.pathsep)
+        mp.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
         manifest = build(project, profile="ci")
     return project, manifest
 

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, copy_book_layout
+from conftest import OFFLINE, REPO, copy_book_layout
 from misgen_lib import jobs
 from misgen_lib.cache import MANIFEST
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
@@ -55,12 +55,16 @@ def toc_docnames(project: Project) -> list[str]:
     return names
 
 
+def displayed_pngs(ipynb: Path) -> list[bytes]:
+    """Each PNG an executed notebook displays, in order."""
+    nb = nbformat.read(ipynb, as_version=4)
+    return [base64.b64decode(o["data"]["image/png"]) for c in nb.cells if c.cell_type == "code"
+            for o in c.outputs if "image/png" in o.get("data", {})]
+
+
 def png_outputs(ipynb: Path) -> list[str]:
     """sha256 of each PNG an executed notebook displays (myst-nb names images by it)."""
-    nb = nbformat.read(ipynb, as_version=4)
-    return [hashlib.sha256(base64.b64decode(o["data"]["image/png"])).hexdigest()
-            for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "image/png" in o.get("data", {})]
+    return [hashlib.sha256(png).hexdigest() for png in displayed_pngs(ipynb)]
 
 
 def check_html(project: Project) -> None:
@@ -164,10 +168,8 @@ def figure_pixels(ipynb: Path) -> list[str]:
     """sha256 of the decoded pixels of each PNG a notebook displays (its metadata, which names
     the git revision of the run, aside)."""
     from PIL import Image
-    nb = nbformat.read(ipynb, as_version=4)
-    return [hashlib.sha256(np.asarray(Image.open(io.BytesIO(base64.b64decode(o["data"]["image/png"])))).tobytes())
-            .hexdigest() for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "image/png" in o.get("data", {})]
+    return [hashlib.sha256(np.asarray(Image.open(io.BytesIO(png))).tobytes()).hexdigest()
+            for png in displayed_pngs(ipynb)]
 
 
 def claim_outcomes(project: Project) -> dict:
@@ -192,7 +194,7 @@ def test_a_dask_cluster_builds_the_same_book(ci_book, tmp_path, monkeypatch):
                                   dashboard_address=None) as cluster:
         monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
         monkeypatch.setenv("MISGEN_CACHE_DIR", str(cache))
-        monkeypatch.setenv("PYTHONPATH", str(REPO / "tests" / "offline"), prepend=os.pathsep)
+        monkeypatch.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
         manifest = build(project, profile="ci", render=False, echo=lambda line: None)
         assert cluster.scheduler.task_prefixes, "no job reached the cluster"
     assert all(m["status"] == "ok" for m in manifest.values())

@@ -11,18 +11,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import build_quietly, executed_stems
+from conftest import OFFLINE, build_quietly, executed_stems
 
 from misgen_lib.cli import main
 from misgen_lib.runner import ParameterError, cell_timeout, run_one
 from misgen_lib.runner.lock import build_lock
 
-OFFLINE = Path(__file__).resolve().parent / "offline"   # sitecustomize.py blocking the network
 
 
 def _manifest(project):

@@ -60,7 +60,7 @@ class CausalGaussianTransformer(nn.Module):
         """Continue ``prefix`` (B, L, d) step by step with draws of the Gaussian head up to
         ``horizon`` steps. ``cache``: keep each layer's keys and values, so that a step reads one
         new token (equal to rounding, ~1e-5, to ``cache=False``, which runs ``forward`` on the
-        whole sequence at every step and is ~10x slower at T = 64; ``tests/test_models.py``,
+        whole sequence at every step and is about 20x slower at T = 64; ``tests/test_models.py``,
         ``benchmarks/bench_transformer_rollout.py``)."""
         b, dim = prefix.shape[0], prefix.shape[2]
         h, kv, x = self._embed(prefix, q), [None] * len(self.body.layers), prefix

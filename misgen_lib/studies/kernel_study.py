@@ -112,6 +112,15 @@ class ProbeResult:
         return {"probe": self.validation}
 
 
+def by_pair(entries) -> list[list]:
+    """The entries grouped by task x model (the seeds of one pair together), in order of first
+    appearance."""
+    groups: dict[tuple[str, str], list] = {}
+    for e in entries:
+        groups.setdefault((e.task.name, e.model.name), []).append(e)
+    return list(groups.values())
+
+
 def pooled(predictions: list[Prediction]) -> Prediction:
     """Several Monte Carlo predictions on one binning as one (their clean draws together)."""
     first = predictions[0]
@@ -131,10 +140,7 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
     kernel at every candidate depth, validated the same way (the share against depth). The pairs
     are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads each; the
     same numbers for any number of workers)."""
-    groups: dict[tuple[str, str], list] = {}
-    for e in entries:
-        groups.setdefault((e.task.name, e.model.name), []).append(e)
-    return jobs.run(_probe_pair, [(group, n_predict, n_depth, n_boot, sweep, threads) for group in groups.values()],
+    return jobs.run(_probe_pair, [(group, n_predict, n_depth, n_boot, sweep, threads) for group in by_pair(entries)],
                     workers=workers, desc="probe kernels", progress=progress)
 
 
@@ -267,12 +273,10 @@ def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 50
 
 
 def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store, progress):
-    groups: dict[tuple[str, str], list] = {}
-    for e in entries:
-        groups.setdefault((e.task.name, e.model.name), []).append(e)
     results = []
-    for (task_name, model_name), group in bar(list(groups.items()), desc="before training", progress=progress):
+    for group in bar(by_pair(entries), desc="before training", progress=progress):
         first = group[0]
+        task_name, model_name = first.task.name, first.model.name
         start = time.perf_counter()
         cfg = first.model.config.replace(train_steps=probe_steps)
         short = models.fit(model_name, first.data, cfg, seed=_streams(first, "short-probe"), store=store,
