@@ -6,6 +6,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= default
+# pytest-xdist processes for make test: one per CPU (TEST_WORKERS=0: all in one process)
+TEST_WORKERS ?= logical
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.misgen-installed
 
@@ -15,10 +17,10 @@ book: $(STAMP)
 	$(BIN)/misgen build --profile $(PROFILE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-quick: $(STAMP)  ## without the ci-profile book
-	$(BIN)/python -m pytest -m "not book"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not book"
 
 install: $(STAMP)
 

@@ -1,15 +1,20 @@
 """Shared test set-up.
 
-* ``MISGEN_CACHE_DIR`` points to a fresh temporary folder for the whole session unless it is
-  already set (``.ci/run`` sets it), so tests never read or write a developer's cache.
+* ``MISGEN_CACHE_DIR`` points to a fresh temporary folder for the whole run unless it is
+  already set (``.ci/run`` sets it), so tests never read or write a developer's cache. The
+  pytest-xdist workers (``make test`` runs ``-n``) inherit it from the process that starts them,
+  so they share it.
 * ``fixture_project``: a throw-away copy of the book layout (``_config.yml``, ``book/`` sources)
   with the small fixture notebooks of ``tests/fixtures/notebooks`` as its chapters.
-* ``ci_book``: the real chapters built once per session at the ``ci`` profile in a throw-away
+* ``ci_book``: the real chapters built once per run at the ``ci`` profile in a throw-away
   copy of the repository's book (``(project, manifest)``), shared by ``test_book.py`` and
-  ``test_browser.py``.
+  ``test_browser.py``: under pytest-xdist the first worker that needs it builds it under a file
+  lock and the others read its record.
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -61,13 +66,32 @@ def fixture_project(tmp_path):
 def ci_book(tmp_path_factory):
     """The real chapters built at the ci profile with no network: the kernels and jupyter-book
     start with ``tests/offline`` on ``PYTHONPATH``, whose ``sitecustomize`` refuses every
-    connection and lookup beyond this machine (loopback, which the kernels use, stays up)."""
+    connection and lookup beyond this machine (loopback, which the kernels use, stays up).
+
+    Built once per run. The build and its record (``ci_book.json``: the project's folder and the
+    manifest, or the error) live in the run's temporary folder, which the xdist workers share;
+    a worker that finds the record reads it instead of building again, and a failed build is
+    reported by every worker that needs it instead of being retried."""
     from misgen_lib.runner import Project, build
-    project = Project(copy_book_layout(tmp_path_factory.mktemp("book") / "repo", REPO / "notebooks"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
-        manifest = build(project, profile="ci")
-    return project, manifest
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    record = root / "ci_book.json"
+    with open(root / "ci_book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+        if not record.exists():
+            repo = copy_book_layout(root / "ci_book" / "repo", REPO / "notebooks")
+            try:
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
+                    manifest = build(Project(repo), profile="ci")
+            except BaseException as e:
+                record.write_text(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+                raise
+            record.write_text(json.dumps({"repo": str(repo), "manifest": manifest}))
+    built = json.loads(record.read_text())
+    if "error" in built:
+        pytest.fail(f"the ci book failed to build (in another worker): {built['error']}")
+    return Project(Path(built["repo"])), built["manifest"]
 
 
 @pytest.fixture

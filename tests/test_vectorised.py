@@ -12,6 +12,8 @@ carries that along. Measured after 30 steps: weights within 3e-7, samples within
 tolerances below (1e-5 on weights and losses, 1e-4 on samples in data units) leave a wide margin
 for other BLAS builds while a wrong seed, batch or noise stream moves weights by ~1e-3.
 """
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -126,7 +128,9 @@ def test_suite_vectorise_seeds_groups_seeds_under_their_own_keys(tmp_path):
     again = run_suite(cfg, store=store, require_cached=True, progress=False)
     assert [e.model.key for e in again] == [e.model.key for e in together]
     units = [Unit(cfg, e.task, e.prior, e.data, {}, e.model.name, e.seed) for e in together]
-    assert [[u.model_name for u in g] for g in seed_groups(units)] == [["vae", "vae"], ["transformer"],
-                                                                      ["transformer"]]
+    names = [["vae", "vae"], ["transformer"], ["transformer"]]
+    assert [[u.model_name for u in g] for g in seed_groups(units)] == names
+    assert [[u.model_name for u in g] for g in seed_groups(units + [copy.copy(u) for u in units])] == names + names, \
+        "a seed met again starts another group"
     with pytest.raises(ValueError, match="SuiteConfig.vectorise_seeds must be True or False, got 1"):
         SuiteConfig(vectorise_seeds=1)

@@ -254,12 +254,13 @@ def seed_groups(units: list["Unit"]) -> list[list["Unit"]]:
     order of their first unit (a seed met twice starts another group)."""
     groups: dict = {}
     for u in units:
-        key = id(u)
-        if u.cfg.vectorise_seeds and u.model_name in VECTORISED_CLASSES:
-            alike = (id(u.cfg), u.task.name, u.model_name, u.intervention, u.is_conditional, u.weights is None)
-            key = next((alike, n) for n in range(len(units)) if u.seed not in
-                       [v.seed for v in groups.get((alike, n), [])])
-        groups.setdefault(key, []).append(u)
+        if not (u.cfg.vectorise_seeds and u.model_name in VECTORISED_CLASSES):
+            groups[id(u)] = [u]
+            continue
+        alike, n = (id(u.cfg), u.task.name, u.model_name, u.intervention, u.is_conditional, u.weights is None), 0
+        while any(v.seed == u.seed for v in groups.get((alike, n), [])):
+            n += 1   # this seed is in group n already: the next group of alike units
+        groups.setdefault((alike, n), []).append(u)
     return list(groups.values())
 
 
