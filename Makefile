@@ -6,7 +6,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= default
-# pytest-xdist processes for make test: one per CPU (TEST_WORKERS=0: all in one process)
+# pytest-xdist processes for make test: one per CPU (TEST_WORKERS=0: all in one process); one
+# test file per process at a time, so the local ci book (test_book.py) and the Dask one
+# (test_book_dask.py) are built side by side first
 TEST_WORKERS ?= logical
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.misgen-installed
@@ -17,10 +19,10 @@ book: $(STAMP)
 	$(BIN)/misgen build --profile $(PROFILE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-quick: $(STAMP)  ## without the ci-profile book
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not book"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not book"
 
 install: $(STAMP)
 
