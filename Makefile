@@ -8,7 +8,8 @@ VENV ?= .venv
 PROFILE ?= default
 # pytest-xdist processes for make test: one per CPU (TEST_WORKERS=0: all in one process); one
 # test file per process at a time, so the local ci book (test_book.py) and the Dask one
-# (test_book_dask.py) are built side by side first
+# (test_book_dask.py), the first two files, are built side by side first (files in collection
+# order: xdist would otherwise start with the files of most tests)
 TEST_WORKERS ?= logical
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.misgen-installed
@@ -19,10 +20,10 @@ book: $(STAMP)
 	$(BIN)/misgen build --profile $(PROFILE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscopereorder
 
 test-quick: $(STAMP)  ## without the ci-profile book
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not book"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscopereorder -m "not book"
 
 install: $(STAMP)
 
