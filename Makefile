@@ -20,10 +20,10 @@ book: $(STAMP)
 	$(BIN)/misgen build --profile $(PROFILE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscopereorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-quick: $(STAMP)  ## without the ci-profile book
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscopereorder -m "not book"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not book"
 
 install: $(STAMP)
 
