@@ -12,6 +12,7 @@ PROFILE ?= default
 # order: xdist would otherwise start with the files of most tests)
 TEST_WORKERS ?= logical
 BIN := $(VENV)/bin
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 STAMP := $(VENV)/.misgen-installed
 
 .PHONY: book test test-quick install
@@ -20,10 +21,10 @@ book: $(STAMP)
 	$(BIN)/misgen build --profile $(PROFILE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PYTEST)
 
 test-quick: $(STAMP)  ## without the ci-profile book
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not book"
+	$(PYTEST) -m "not book"
 
 install: $(STAMP)
 

@@ -65,8 +65,9 @@ def test_a_dask_cluster_builds_the_same_book(request, tmp_path, monkeypatch):
         monkeypatch.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
         manifest = build(project, profile="ci", render=False, echo=lambda line: None)
         assert cluster.scheduler.task_prefixes, "no job reached the cluster"
-    monkeypatch.undo()   # the local build, with this run's cache and no scheduler, only now:
-    assert all(m["status"] == "ok" for m in manifest.values())   # another process builds it meanwhile
+    monkeypatch.undo()   # this run's cache and no scheduler again
+    assert all(m["status"] == "ok" for m in manifest.values())
+    # the local book only now: under xdist another process builds it meanwhile
     local, local_cache = request.getfixturevalue("ci_book")[0], Path(os.environ["MISGEN_CACHE_DIR"])
     made = artifact_digests(cache)   # (the local cache may be written by other tests meanwhile)
     assert made and artifact_digests(local_cache, made) == made
