@@ -15,16 +15,26 @@ Each unit seeds itself and returns its results (nothing is shared between worker
 parallel run gives the same numbers, bit for bit, as a sequential one. A local worker exits within
 a second when the process that started it dies (killed build, stopped kernel): no orphaned
 worker keeps training.
+
+Cores in use: while a local pool runs, the process that started it records how many cores its
+workers occupy in a ledger shared by this user's processes on the machine (``occupying``: one
+small file per claim in ``<tmp>/misgen-cores-<uid>/``, ignored once its process is gone).
+``free_cores()`` is what the ledger leaves of this machine's cores, so that work started
+elsewhere (a user's ``models.fit`` beside a running book build) sizes its torch threads to the
+cores left, never oversubscribing them (two OpenMP threads on a core that a worker holds stall
+a training step many times over).
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Sequence
-
 
 from .checks import check_positive_int
 from .progress import bar as progress_bar
@@ -35,6 +45,55 @@ SCHEDULER_ENV = "MISGEN_SCHEDULER"
 def cores() -> int:
     """CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def ledger_dir() -> Path:
+    """The folder of the core ledger (``occupying``) of this user on this machine."""
+    return Path(tempfile.gettempdir()) / f"misgen-cores-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def occupying(n: int):
+    """Record in the core ledger that this process keeps ``n`` cores busy until the block ends."""
+    folder = ledger_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    claim = folder / f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+    claim.write_text(str(int(n)))
+    try:
+        yield
+    finally:
+        claim.unlink(missing_ok=True)
+
+
+def busy_cores() -> int:
+    """Cores claimed in the ledger by live processes other than this one; the claims of
+    processes that have died are removed."""
+    total = 0
+    for claim in ledger_dir().glob("*-*-*") if ledger_dir().is_dir() else ():
+        try:
+            pid, n = int(claim.name.split("-")[0]), int(claim.read_text() or 0)
+        except (ValueError, OSError):
+            continue
+        if not _alive(pid):
+            claim.unlink(missing_ok=True)
+        elif pid != os.getpid():
+            total += n
+    return total
+
+
+def free_cores() -> int:
+    """This machine's cores less those that library work elsewhere keeps busy (at least 1)."""
+    return max(1, cores() - busy_cores())
 
 
 def worker_count(workers: int, n_items: int) -> int:
@@ -64,8 +123,8 @@ def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", pro
                 results[i] = _arrived(fn(item), on_result)
                 bar.update()
             return results
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+        with occupying(n), ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
             try:
                 for future in as_completed(futures):

@@ -94,3 +94,33 @@ def test_kernel_studies_give_the_same_numbers_in_parallel_as_in_one_process(tmp_
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a.predictions["bank (Monte Carlo)"].q_pred, b.predictions["bank (Monte Carlo)"].q_pred)
         np.testing.assert_array_equal(a.bank.projection.q_fit, b.bank.projection.q_fit)
+
+
+LEDGER_HOLDER = """
+import sys, time
+from misgen_lib import jobs
+with jobs.occupying(2):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_cores_held_by_a_pool_elsewhere_are_not_free_here_and_a_dead_holder_frees_them(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(jobs.tempfile, "tempdir", str(tmp_path))
+    assert jobs.busy_cores() == 0 and jobs.free_cores() == jobs.cores()
+    holder = subprocess.Popen([sys.executable, "-c", LEDGER_HOLDER], stdout=subprocess.PIPE, text=True,
+                              env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert jobs.busy_cores() == 2 and jobs.free_cores() == max(1, jobs.cores() - 2)
+        with jobs.occupying(5):        # this process's own claims do not count against it
+            assert jobs.busy_cores() == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    # killed without cleaning up: its claim is stale, ignored and removed
+    assert list(jobs.ledger_dir().iterdir()) and jobs.busy_cores() == 0
+    assert not list(jobs.ledger_dir().iterdir())

@@ -235,3 +235,22 @@ def test_transformer_rollout_with_cached_keys_equals_the_whole_sequence_recomput
         assert cached.shape == (64, 24, 2)
         torch.testing.assert_close(cached, full, rtol=0, atol=1e-4)
         torch.testing.assert_close(cached[:, :prefix_len], prefix, rtol=0, atol=0)
+
+
+def test_fit_and_sample_use_no_more_threads_than_the_cores_left_free(store, monkeypatch):
+    """A user's fit beside a running build (whose pool holds the cores) trains at one thread."""
+    import misgen_lib.models.base as base
+    seen = []
+    monkeypatch.setattr(base, "free_cores", lambda: 1)
+    real_sample = base.get_class("vae").sample
+    monkeypatch.setattr(type(base.get_class("vae")), "sample",
+                        lambda self, *a, **k: seen.append(torch.get_num_threads()) or real_sample(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = mg.models.fit("vae", sine_dataset(), tiny("vae"), store=store, progress=False)
+        model.sample(4, seed=0)
+        assert model.meta["threads"] == 1 and seen == [1]
+        assert torch.get_num_threads() == 2          # restored afterwards
+    finally:
+        torch.set_num_threads(before)

@@ -10,8 +10,8 @@ backbone), ``transformer`` (autoregressive, Gaussian head), ``vae``. A user's ow
 ``ModelClass`` subclass decorated with ``register``.
 """
 from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, available, get_class,  # noqa: F401
-                   make_config, register)
-from .training import MissingArtifact, TrainingDiverged, fit, torch_threads  # noqa: F401
+                   make_config, register, torch_threads, within_free_cores)
+from .training import MissingArtifact, TrainingDiverged, fit  # noqa: F401
 from . import unet, mlp, transformer, vae  # noqa: F401,E402  (register the built-in classes)
 from .diffusion import DiffusionConfig  # noqa: F401
 from .unet import UNetConfig  # noqa: F401

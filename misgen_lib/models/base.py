@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..checks import check_positive_int
+from ..jobs import free_cores
 
 VALID_DEVICES = ("cpu", "cuda")
 
@@ -40,6 +42,29 @@ def resolve_device(want: str) -> str:
     return want
 
 
+@contextmanager
+def torch_threads(n: int):
+    """Run with ``n`` torch CPU threads (0: leave torch's setting), restoring it afterwards.
+    Small models gain little from intra-op threads, and on a shared CPU two OpenMP threads can
+    stall a step by 10-30x (measured here), so the suite defaults to one."""
+    prev = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def within_free_cores():
+    """``torch_threads`` at torch's own setting capped at the cores that library work elsewhere
+    leaves free (``jobs.free_cores``: a book build's workers hold theirs), so that a user's
+    ``fit`` or ``sample`` beside a running build never oversubscribes the CPU. Inside the suite's
+    workers (one thread each) it changes nothing. Results are equal to rounding, not bit for bit,
+    across thread counts; the book's models always train at one thread."""
+    return torch_threads(max(1, min(torch.get_num_threads(), free_cores())))
+
+
 def device_description(device: str) -> str:
     """What ran: ``"cpu"`` or e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"``, for provenance."""
     return device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})"
@@ -47,15 +72,17 @@ def device_description(device: str) -> str:
 
 @dataclass
 class ModelConfig:
-    """Settings shared by every model class (training loop and size)."""
-    train_steps: int = 2000        # optimiser steps
-    batch_size: int = 128          # trajectories per step
+    """Settings shared by every model class (training loop and size). The defaults are the book's
+    base configuration (``studies.SuiteConfig`` takes its sizes from here): a user's first
+    ``fit`` trains in a few minutes on a 2-core CPU and gives the book's model."""
+    train_steps: int = 1500        # optimiser steps
+    batch_size: int = 64           # trajectories per step
     lr: float = 1e-3               # AdamW peak learning rate (linear warm-up, cosine decay to 10%)
     weight_decay: float = 0.0      # AdamW weight decay
     warmup_steps: int = 100        # linear learning-rate warm-up
     grad_clip: float = 1.0         # global gradient-norm clip (0 disables)
     ema_decay: float = 0.995       # EMA of the weights used for sampling (0 disables)
-    width: int = 64                # base channel / hidden width
+    width: int = 32                # base channel / hidden width
     device: str = "cpu"            # "cpu" or "cuda"
     #: integer fields that must be >= 1 (checked in ``__post_init__``; subclasses extend it)
     positive_fields = ("train_steps", "batch_size", "width")
@@ -254,7 +281,7 @@ class TrainedModel:
         device = self.device
         gen = torch.Generator(device=device).manual_seed(int(seed))
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), within_free_cores():
             for start in range(0, n, batch_size):
                 m = min(batch_size, n - start)
                 qb = None if qn is None else torch.as_tensor(qn[start:start + m], device=device)
@@ -278,7 +305,7 @@ class TrainedModel:
         device = self.device
         gen = torch.Generator(device=device).manual_seed(int(seed))
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), within_free_cores():
             for start in range(0, len(x), batch_size):
                 z = torch.as_tensor(self.normaliser.encode_x(x[start:start + batch_size]), device=device)
                 qb = None if qn is None else torch.as_tensor(qn[start:start + len(z)], device=device)

@@ -25,7 +25,7 @@ from ..cache import ArtifactStore, default_store, key_of
 from ..provenance import git_revision, library_hash, package_versions
 from ..seeds import derive
 from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, device_description, get_class,
-                   make_config, resolve_device)
+                   make_config, resolve_device, within_free_cores)
 
 ARTIFACT_KIND = "model"
 
@@ -48,20 +48,6 @@ def deterministic(device: str):
         yield
     finally:
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run with ``n`` torch CPU threads (0: leave torch's setting), restoring it afterwards.
-    Small models gain little from intra-op threads, and on a shared CPU two OpenMP threads can
-    stall a step by 10-30x (measured here), so the suite defaults to one."""
-    prev = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def learning_rate(step: int, cfg: ModelConfig) -> float:
@@ -215,12 +201,14 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
         start = time.perf_counter()
         normaliser = Normaliser.fit(data.x, data.q if conditional else None)
         xq = normaliser.encode_q(data.q) if conditional else None
-        net, history = train(mc, cfg, normaliser.encode_x(data.x), xq, int(seed), progress,
-                             desc=f"{name} on {data.task}", weights=weights)
+        with within_free_cores():
+            threads = torch.get_num_threads()
+            net, history = train(mc, cfg, normaliser.encode_x(data.x), xq, int(seed), progress,
+                                 desc=f"{name} on {data.task}", weights=weights)
         meta = {"key": key, "library_version": __version__, "library_hash": inputs["library"],
                 "versions": inputs["versions"], "device": device_description(resolve_device(cfg.device)),
                 "revision": git_revision(), "data_fingerprint": inputs["data"], "task": data.task,
-                "n_train": len(data), "train_seconds": time.perf_counter() - start}
+                "n_train": len(data), "train_seconds": time.perf_counter() - start, "threads": threads}
         return TrainedModel(name, cfg, net, normaliser, data.x.shape[1], data.x.shape[2],
                             conditional, int(seed), history, meta).to_files()
 

@@ -51,9 +51,9 @@ class SuiteConfig:
     tasks: tuple[str, ...] = ("sine", "cone", "logistic")
     models: tuple[str, ...] = ("diffusion-unet", "diffusion-mlp", "transformer", "vae")
     n_train: int = 2000
-    train_steps: int = 1500
-    batch_size: int = 64
-    width: int = 32
+    train_steps: int = _models.ModelConfig.train_steps
+    batch_size: int = _models.ModelConfig.batch_size
+    width: int = _models.ModelConfig.width
     n_samples: int = 2000
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"
