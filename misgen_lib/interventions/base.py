@@ -87,6 +87,8 @@ class Intervention:
     after: str | None = None
 
     def plan(self, ctx: Context) -> Plan:
+        """The treated model of the untreated model A of ``ctx`` and its predicted outcome. Draws
+        take named streams of ``ctx.unit.seed`` with labels of their own (``seeds.derive``)."""
         raise NotImplementedError
 
     def treat(self, ctx: Context, **changes):

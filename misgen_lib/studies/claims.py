@@ -185,7 +185,8 @@ def _outcome_rows(table, interventions) -> dict:
 
 def c5_interventions(names) -> dict[str, list[str]]:
     """Per claim C5a-c, the registered interventions among ``names`` whose role bears on it
-    (``interventions.ROLES``), in name order; C5b's and C5c's rules are about one model, so two
+    (``interventions.ROLES``), in name order (C5a's reductions list resample before reweight, as
+    the chapter has always shown them); C5b's and C5c's rules are about one model, so two
     interventions of their role are an error."""
     roles = {n: _interventions.get(n).role for n in names if n in _interventions.available()}
     out = {claim: sorted(n for n, role in roles.items() if role and _interventions.ROLES[role] == claim)
