@@ -2,7 +2,8 @@
 Modeling* (Nishi et al., 2026, arXiv 2605.20299).
 
 Layers: ``tasks`` (measurements, curation) -> ``models`` (training) -> ``kernel`` (data deviation
-kernels, predictions) -> ``studies`` (the experiments the chapters run, claim verdicts); beside
+kernels, predictions) -> ``interventions`` (fixes against misgeneralization, registered) ->
+``studies`` (the experiments the chapters run, claim verdicts); beside
 them ``priors``, ``metrics``, ``plots``, ``figures``, ``seeds``, ``checks`` and the artifact
 ``cache``; the book pipeline (``runner``, science-free) and the ``misgen`` command (``cli``).
 
@@ -17,7 +18,7 @@ import importlib  # noqa: E402
 #: imported on first use (``mg.models`` pulls in torch, which a notebook that only plots, or the
 #: ``misgen`` command, need not pay for)
 SUBMODULES = ("checks", "seeds", "priors", "provenance", "cache", "tasks", "metrics", "models", "kernel",
-              "figures", "plots", "studies", "jobs", "progress")
+              "interventions", "figures", "plots", "studies", "jobs", "progress")
 
 
 def __getattr__(name: str):

@@ -1,15 +1,18 @@
-"""The library's layering, checked from the source: tasks -> models -> kernel -> studies, the
-runner imports no science, no import cycle between modules, and notebooks define no functions."""
+"""The library's layering, checked from the source: tasks -> models -> kernel -> interventions ->
+studies, the runner imports no science, no import cycle between modules, and notebooks define no
+functions."""
 import ast
 import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "misgen_lib"
 NOTEBOOKS = PACKAGE.parent / "notebooks"
-SCIENCE = ("tasks", "models", "kernel", "studies")
+SCIENCE = ("tasks", "models", "kernel", "interventions", "studies")
 #: what each layer may not import (higher layers, and the pipeline)
-FORBIDDEN = {"tasks": ("models", "kernel", "studies", "runner"), "models": ("tasks", "kernel", "studies", "runner"),
-             "kernel": ("studies", "runner"), "studies": ("runner",), "runner": SCIENCE}
+FORBIDDEN = {"tasks": ("models", "kernel", "interventions", "studies", "runner"),
+             "models": ("tasks", "kernel", "interventions", "studies", "runner"),
+             "kernel": ("interventions", "studies", "runner"), "interventions": ("studies", "runner"),
+             "studies": ("runner",), "runner": SCIENCE}
 
 
 def module_name(path: Path) -> str:

@@ -1,10 +1,10 @@
-"""Mitigation building blocks on cases with a known answer."""
+"""Interventions' building blocks on cases with a known answer, and the mitigation study."""
 import numpy as np
 import pytest
 
 import misgen_lib as mg
 from misgen_lib.tasks.pendulum import potential
-from misgen_lib.studies import mitigations as mit
+from misgen_lib import interventions as mit
 
 EDGES = np.linspace(0.0, 1.0, 11)
 PRIOR = mg.priors.Uniform(0.0, 1.0)
@@ -96,7 +96,7 @@ def test_histogram_prior_places_overflow_mass_just_outside_the_range():
 
 @pytest.mark.parametrize("name", ["cone", "maze"])
 def test_coordinate_transforms_round_trip_and_make_the_measurement_linear(name):
-    from misgen_lib.studies import transforms
+    from misgen_lib.interventions import transforms
     task = mg.tasks.get(name)
     data = task.curate(300, seed=0)
     t = transforms.for_task(name)
@@ -120,7 +120,7 @@ def test_pendulum_energy_coordinates_round_trip_and_the_energy_is_a_channel():
     wherever the channel lies above the potential (the decoder's clip at 0 kinetic energy is the
     only nonlinearity left), so noise in y leaves no curvature bias; in x the quadratic kinetic
     energy turns zero-mean velocity noise into a positive bias."""
-    from misgen_lib.studies import transforms
+    from misgen_lib.interventions import transforms
     task = mg.tasks.get("pendulum")
     data = task.curate(200, seed=0)
     t = transforms.for_task("pendulum")
@@ -137,7 +137,7 @@ def test_pendulum_energy_coordinates_round_trip_and_the_energy_is_a_channel():
 
 
 def test_no_transform_for_a_task_is_named():
-    from misgen_lib.studies import transforms
+    from misgen_lib.interventions import transforms
     with pytest.raises(ValueError, match=r"no coordinate transform for task 'sine'; available for: \['cone', 'maze', 'pendulum'\]"):
         transforms.for_task("sine")
 
@@ -146,22 +146,85 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     import torch
     from misgen_lib.cache import ArtifactStore
     from misgen_lib.studies import SuiteConfig
-    from misgen_lib.studies.mitigation_study import INTERVENTIONS, mitigation_study, outcome_table
+    from misgen_lib.studies.mitigation_study import mitigation_study, outcome_table
     torch.set_num_threads(1)
     cfg = SuiteConfig(tasks="cone", models="diffusion-mlp", n_train=128, train_steps=20, batch_size=32, width=8,
                       n_samples=100, n_null=20, bins=8, seeds=(0,), workers=1)
     (r,) = mitigation_study(cfg, n_predict=300, n_depth=40, store=ArtifactStore(tmp_path), progress=False)
-    assert set(r.treated) == set(INTERVENTIONS)
-    assert set(r.predicted) == {"none", *INTERVENTIONS}
+    names = mg.interventions.available()
+    assert list(r.treated) == [n for n in names if n != "resample-2"] + ["resample-2"]   # the second round last
+    assert list(r.predicted) == ["none", *r.treated]
     for name, e in r.treated.items():
         assert e.intervention == name and e.samples.shape == r.base.samples.shape
         assert np.array_equal(e.drift.p_star, r.base.drift.p_star)       # always measured against p*
     assert np.allclose(r.transition.sum(0), 1)
     assert np.isclose(r.training_masses["precompensate"].sum(), 1) and (r.training_masses["precompensate"] >= 0).all()
+    assert_plan_is_the_direct_computation(cfg, r)
     table = outcome_table([r])
     assert list(table["intervention"]) == ["none", *r.treated] and table.loc[0, "TV reduction"] == 0
     null_median = np.median(r.base.drift.null["tv"])
     assert table.loc[0, "reduction ceiling"] == pytest.approx(1 - null_median / r.base.drift.tv)
     assert len(mg.studies.claims.claim_c5(table)) == 3
-    with pytest.raises(ValueError, match=r"unknown interventions \['dropout'\]"):
-        mitigation_study(cfg, interventions=("dropout",), store=ArtifactStore(tmp_path))
+
+
+def assert_plan_is_the_direct_computation(cfg, r, clip=10.0):
+    """The registered interventions plan exactly what the building blocks compute directly: the
+    predicted masses are model A's transition matrix applied to the training masses (the
+    transform's are its own), and each treated model is the one trained on the treated unit
+    built here by hand (same training set, weights, coordinates and conditioning, hence the same
+    cache key), with the same named seed streams."""
+    from dataclasses import replace
+    from misgen_lib.cache import key_of
+    from misgen_lib.models import make_config
+    from misgen_lib.models.training import cache_inputs
+    from misgen_lib.seeds import derive
+    from misgen_lib.studies.mitigation_study import extended_task
+    from misgen_lib.studies.suite import Unit, clean_sets
+    task, prior, seed, model = r.base.task, r.base.prior, r.base.seed, r.base.model.name
+    edges = r.base.drift.edges
+    for name in ("reweight", "resample", "resample-2", "condition", "precompensate"):
+        assert np.array_equal(r.predicted[name], r.transition @ r.training_masses[name]), name
+    assert np.array_equal(r.predicted["condition"], r.predicted["none"])
+    data, reference = clean_sets(cfg, task, prior, seed)
+    a = Unit(cfg, task, prior, data, reference, model, seed)
+    w = mit.reweighting_weights(data.q, r.base.q_hat, prior, edges, clip)
+    w2 = w * mit.reweighting_weights(data.q, r.treated["resample"].q_hat, prior, edges, clip)
+    w2 = np.clip(w2 / w2.mean(), 1 / clip, clip)
+    np.testing.assert_array_equal(r.training_masses["reweight"], mit.weighted_masses(data.q, w, edges))
+    np.testing.assert_array_equal(r.training_masses["resample-2"], mit.weighted_masses(data.q, w2, edges))
+    wide, _ = extended_task(task, float(np.diff(edges).mean()))
+    units = {"reweight": replace(a, weights=w),
+             "resample": replace(a, train_data=mit.resample(data, w, derive(seed, "resample", task.name))),
+             "resample-2": replace(a, train_data=mit.resample(data, w2, derive(seed, "resample-2", task.name))),
+             "condition": replace(a, conditional=True),
+             "precompensate": replace(a, train_data=wide.curate(
+                 cfg.n_train, prior=mit.histogram_prior(r.training_masses["precompensate"], edges),
+                 seed=derive(seed, "data-precompensated", task.name, model))),
+             "transform": replace(a, transform=mit.for_task(task.name))}
+    for name, u in units.items():
+        inputs = cache_inputs(model, make_config(model, cfg.model_config(model)), u.training_set(),
+                              u.training_seed(), u.is_conditional, u.weights)
+        assert r.treated[name].model.key == key_of(inputs), name
+
+
+def test_unknown_intervention_is_named_with_the_valid_ones(tmp_path):
+    from misgen_lib.cache import ArtifactStore
+    from misgen_lib.studies import SuiteConfig
+    from misgen_lib.studies.mitigation_study import mitigation_study
+    with pytest.raises(ValueError, match=r"unknown intervention \['dropout'\]; valid: \['reweight', 'resample', "
+                                         r"'resample-2', 'condition', 'precompensate', 'transform'"):
+        mitigation_study(SuiteConfig(tasks="cone"), interventions="resample,dropout", store=ArtifactStore(tmp_path))
+
+
+def test_an_intervention_brings_the_one_it_comes_after_in_registry_order():
+    from misgen_lib.studies.mitigation_study import requested, rounds
+    chosen = requested("transform,resample-2")
+    assert [i.name for i in chosen] == ["resample", "resample-2", "transform"]
+    assert [[i.name for i in r] for r in rounds(chosen)] == [["resample", "transform"], ["resample-2"]]
+
+
+def test_claim_c5_takes_the_interventions_of_each_role():
+    from misgen_lib.studies.claims import c5_interventions
+    assert c5_interventions(["none", *mg.interventions.available()]) == {
+        "C5a": ["resample", "reweight"], "C5b": ["condition"], "C5c": ["precompensate"]}
+    assert c5_interventions(["none", "transform", "unregistered"]) == {"C5a": [], "C5b": [], "C5c": []}

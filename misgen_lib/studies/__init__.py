@@ -1,7 +1,8 @@
-"""The experiments the chapters run, on top of the science layers (tasks -> models -> kernel):
-the task x model suite (``suite``), its named configurations (``config``), the kernel studies
-(``kernel_study``), the paper's claims as computed verdicts (``claims``) and several seeds of a
-model class trained in one vectorised pass (``vectorised``).
+"""The experiments the chapters run, on top of the science layers (tasks -> models -> kernel ->
+interventions): the task x model suite (``suite``), its named configurations (``config``), the
+kernel studies (``kernel_study``), the mitigation study (``mitigation_study``), the paper's
+claims as computed verdicts (``claims``) and several seeds of a model class trained in one
+vectorised pass (``vectorised``).
 
     cfg = mg.studies.suite_config("synthetic", profile="default")
     result = mg.studies.run_suite(cfg)                      # trains, or loads from the cache

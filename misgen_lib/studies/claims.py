@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import interventions as _interventions
+
 #: plausibility threshold of C1 and C2 (companion's choice): the median nearest-clean distance of
 #: a model's samples at most this many times that of fresh clean trajectories
 PLAUSIBLE_FACTOR = 2.0
@@ -181,24 +183,41 @@ def _outcome_rows(table, interventions) -> dict:
     return rows
 
 
+def c5_interventions(names) -> dict[str, list[str]]:
+    """Per claim C5a-c, the registered interventions among ``names`` whose role bears on it
+    (``interventions.ROLES``), in name order (C5a's reductions list resample before reweight, as
+    the chapter has always shown them); C5b's and C5c's rules are about one model, so two
+    interventions of their role are an error."""
+    roles = {n: _interventions.get(n).role for n in names if n in _interventions.available()}
+    out = {claim: sorted(n for n, role in roles.items() if role and _interventions.ROLES[role] == claim)
+           for claim in ("C5a", "C5b", "C5c")}
+    for claim in ("C5b", "C5c"):
+        if len(out[claim]) > 1:
+            raise ValueError(f"{claim}'s rule is about one model, but the table has {out[claim]} "
+                             f"(interventions of role {_interventions.get(out[claim][0]).role!r})")
+    return out
+
+
 def claim_c5(table) -> list[Verdict]:
-    """C5a-c over a mitigation outcome table (``mitigation_study.outcome_table``)."""
+    """C5a-c over a mitigation outcome table (``mitigation_study.outcome_table``), each over the
+    table's interventions of its role (``c5_interventions``)."""
+    named = c5_interventions(set(table["intervention"]))
+    condition, kernel_informed = (named[c][0] if named[c] else None for c in ("C5b", "C5c"))
     out = {"C5a": [], "C5b": [], "C5c": []}
-    for (task, model, seed), r in _outcome_rows(table, ("reweight", "resample", "condition",
-                                                        "precompensate")).items():
+    for (task, model, seed), r in _outcome_rows(table, [n for names in named.values() for n in names]).items():
         keys = {"task": task, "model": model, "seed": seed}
-        weighted = [r[k] for k in ("resample", "reweight") if k in r]
+        weighted = [r[k] for k in named["C5a"] if k in r]
         if weighted:
             out["C5a"].append({**keys, "TV reductions": [float(x["TV reduction"]) for x in weighted],
                                "counts": all(x["TV"] > x["TV null 95%"] for x in weighted)})
-        if "condition" in r:
-            c = r["condition"]
+        if condition in r:
+            c = r[condition]
             simple = task in SIMPLE_TASKS
             out["C5b"].append({**keys, "simple task": simple, "TV reduction": float(c["TV reduction"]),
                                "counts": bool(c["TV reduction"] >= HELPS) if simple else bool(c["TV"] > c["TV null 95%"])})
-        if "precompensate" in r:
-            out["C5c"].append({**keys, "TV reduction": float(r["precompensate"]["TV reduction"]),
-                               "counts": bool(r["precompensate"]["TV reduction"] >= CLEARLY)})
+        if kernel_informed in r:
+            out["C5c"].append({**keys, "TV reduction": float(r[kernel_informed]["TV reduction"]),
+                               "counts": bool(r[kernel_informed]["TV reduction"] >= CLEARLY)})
     return [_verdict(claim, rows) for claim, rows in out.items()]
 
 

@@ -1,27 +1,15 @@
 """The mitigations chapter's computation: for every task x model x seed of a suite, the untreated
-model A, the interventions of ``studies.mitigations`` applied on the same footing (same task,
-class, budget, seed, drift metrics and null, plausibility), and for each intervention the outcome
-the kernel of model A predicts **before** the treated model B is trained.
-
-Interventions (``INTERVENTIONS``):
-
-* ``reweight``: importance weights ``w = p*/p_hat_A`` (clipped) in the loss (weighted mini-batches);
-* ``resample``: the curated set resampled with the same weights to the same size;
-* ``resample-2``: one more iteration: weights ``w * p*/p_hat_B`` from the resampled model B;
-* ``condition``: a conditional model, sampled at ``q ~ p*``;
-* ``precompensate``: trained on a prior ``pi`` with ``P pi ~ p*`` (``P``: model A's kernel in
-  q-space; Richardson-Lucy), support one bin beyond the range on each side where the task's
-  generator is defined there (checked explicitly: ``extended_task``);
-* ``transform``: trained in coordinates where the measurement is linear (``studies.transforms``;
-  tasks without a transform skip it).
+model A, the registered interventions (``misgen_lib.interventions``; the book's six are in
+``interventions.builtin``) applied on the same footing (same task, class, budget, seed, drift
+metrics and null, plausibility), and for each intervention the outcome the kernel of model A
+predicts **before** the treated model B is trained.
 
 The kernel of model A is its probe kernel (``kernel.probe``, chapter 03), its depth chosen
-without looking at the quantity (``kernel.choose_depth``). The predicted outcome of an
-intervention is the kernel's q-space transition matrix applied to the intervention's training
-distribution; for ``condition`` the kernel predicts no change (the model's local errors are
-unchanged); for ``transform`` the probe's size relative to the data (its locality index) is
-carried into the new coordinates as white noise (a companion's approximation, stated beside the
-result).
+without looking at the quantity (``kernel.choose_depth``); with it, the study builds each model
+A's planning ``Context`` (its kernel as a q-space transition matrix, clean draws over the task's
+range widened by one bin where the generator is defined there: ``extended_task``) and asks every
+requested intervention for its ``Plan``. An intervention with ``after`` is planned in a later
+round, once the model it needs is trained.
 
 Seeds: named streams of each entry's seed (``misgen_lib.seeds``).
 """
@@ -31,18 +19,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .. import jobs, metrics
+from .. import interventions as _interventions
+from .. import jobs
 from ..cache import ArtifactStore, default_store
 from ..kernel import choose_depth, predict, probe
 from ..kernel.predict import clean_draws
 from ..models import torch_threads
 from ..priors import Uniform
+from ..checks import check_names
+from ..interventions import Context, Intervention, Plan, predicted_outcome, transition_matrix
 from ..seeds import derive, stream
-from . import mitigations as mit
 from .suite import SuiteConfig, SuiteEntry, Unit, clean_sets, run_units
-from .transforms import TRANSFORMS, transformed
-
-INTERVENTIONS = ("reweight", "resample", "resample-2", "condition", "precompensate", "transform")
 
 
 @dataclass
@@ -80,13 +67,15 @@ def extended_task(task, width: float):
     return type(task)(**{**task.params(), "q_range": [lo_new, hi_new]}), tuple(sides)
 
 
-def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float = 10.0, n_predict: int = 5000,
+def mitigation_study(cfg: SuiteConfig, interventions=None, clip: float = 10.0, n_predict: int = 5000,
                      n_depth: int = 500, store: ArtifactStore | None = None,
                      progress: bool | None = None) -> list[MitigationResult]:
-    """Every intervention on every task x model x seed of ``cfg`` (unconditional ``cfg``)."""
-    bad = sorted(set(interventions) - set(INTERVENTIONS))
-    if bad:
-        raise ValueError(f"unknown interventions {bad}; valid: {list(INTERVENTIONS)}")
+    """Every intervention on every task x model x seed of ``cfg`` (unconditional ``cfg``).
+
+    ``interventions``: registered names, a sequence or a comma-separated string (default: every
+    registered one); an intervention whose ``after`` is not requested brings it along. They run
+    in the registry's order, whatever the order asked for."""
+    chosen = requested(interventions)
     if cfg.conditional:
         raise ValueError("the mitigation study needs an unconditional suite (conditioning is one of its interventions)")
     store = store or default_store()
@@ -98,35 +87,71 @@ def mitigation_study(cfg: SuiteConfig, interventions=INTERVENTIONS, clip: float 
             data, reference = clean_sets(cfg, task, prior, seed)
             units += [Unit(cfg, task, prior, data, reference, m, seed) for m in cfg.models]
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
-    results, first, second = [], [], []
-    planned = jobs.run(_plan, [(unit, base, interventions, clip, n_predict, n_depth) for unit, base in zip(units, bases)],
+    first, *later = rounds(chosen)
+    planned = jobs.run(_plan, [(unit, base, first, clip, n_predict, n_depth) for unit, base in zip(units, bases)],
                        workers=cfg.workers, desc="kernels and interventions", progress=progress)
-    for result, treated in planned:
-        results.append(result)
-        first += [(result, name, u) for name, u in treated.items()]
-    for (result, name, _), entry in zip(first, run_units([u for *_, u in first], store, workers=cfg.workers,
-                                                          progress=progress)):
-        result.treated[name] = entry
-    if "resample-2" in interventions:
-        for result, unit in zip(results, units):
-            second.append((result, _second_iteration(unit, result, clip)))
-        for (result, _), entry in zip(second, run_units([u for _, u in second], store, workers=cfg.workers,
-                                                         progress=progress)):
-            result.treated["resample-2"] = entry
+    results = [result for result, _ in planned]
+    treated = [(result, name, unit) for result, (_, units_) in planned for name, unit in units_.items()]
+    for round_ in later:
+        _train(treated, store, cfg, progress)
+        treated = [(result, i.name, unit) for result, (ctx, _) in planned for i in round_
+                   if (unit := _plan_after(result, ctx, i)) is not None]
+    _train(treated, store, cfg, progress)
     return results
 
 
-def _plan(job) -> tuple[MitigationResult, dict[str, Unit]]:
-    """Model A's kernel, its predictions, and the units of the first round of interventions (a
-    job of ``jobs.run``: the units are independent)."""
+def requested(names=None) -> list[Intervention]:
+    """The registered interventions named (all when ``None``), with those they come ``after``,
+    in the registry's order; an unknown name is an error naming it and the valid ones."""
+    valid = _interventions.available()
+    wanted = set(valid if names is None else check_names(names, "intervention", valid))
+    for name in valid[::-1]:   # an intervention's `after` is registered before it
+        if name in wanted and _interventions.get(name).after:
+            wanted.add(_interventions.get(name).after)
+    return [_interventions.get(name) for name in valid if name in wanted]
+
+
+def rounds(chosen: list[Intervention]) -> list[list[Intervention]]:
+    """``chosen`` in rounds: first those that need no treated model, then each round those whose
+    ``after`` ran in an earlier one."""
+    out, done, rest = [], set(), list(chosen)
+    while rest:
+        now = [i for i in rest if i.after is None or i.after in done]
+        out.append(now)
+        done |= {i.name for i in now}
+        rest = [i for i in rest if i not in now]
+    return out
+
+
+def _train(treated: list[tuple[MitigationResult, str, Unit]], store, cfg, progress) -> None:
+    """Train and evaluate the treated units of one round, into their results."""
+    for (result, name, _), entry in zip(treated, run_units([u for *_, u in treated], store, workers=cfg.workers,
+                                                            progress=progress)):
+        result.treated[name] = entry
+
+
+def _plan_after(result: MitigationResult, ctx: Context, intervention: Intervention) -> Unit | None:
+    """A later round's plan, its context given the treated entry of the intervention it comes after."""
+    if intervention.after not in result.treated:
+        result.notes[intervention.name] = f"not run: {intervention.after!r} was not run"
+        return None
+    return _record(result, intervention, intervention.plan(replace(ctx, previous=result.treated[intervention.after])))
+
+
+def _plan(job) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
+    """Model A's kernel and the plans of the first round of interventions (a job of
+    ``jobs.run``: the units are independent); returns the result, the planning context (for
+    later rounds) and the treated units."""
     unit = job[0]
     with torch_threads(unit.cfg.threads):
         return _plan_unit(*job)
 
 
-def _plan_unit(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_depth
-               ) -> tuple[MitigationResult, dict[str, Unit]]:
-    task, prior, data, cfg = unit.task, unit.prior, unit.data, unit.cfg
+def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], clip, n_predict, n_depth
+               ) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
+    """Model A's kernel (probe, depth chosen without the quantity), its planning context, and the
+    plan of each of ``interventions`` recorded in the result."""
+    task, prior, data = unit.task, unit.prior, unit.data
     edges = base.drift.edges
     width = float(np.diff(edges).mean())
     wide, sides = extended_task(task, width)
@@ -138,92 +163,35 @@ def _plan_unit(unit: Unit, base: SuiteEntry, interventions, clip, n_predict, n_d
     locality = choice.locality[choice.depths.index(choice.depth)]
     pred = predict(task, kernel, prior, clean=clean, bins=len(edges) - 1,
                    seed=derive(unit.seed, "kernel-draws", task.name, unit.model_name), progress=False)
-    P = mit.transition_matrix(pred.q_clean, pred.q_pred, edges)
+    P = transition_matrix(pred.q_clean, pred.q_pred, edges)
     result = MitigationResult(base, P)
     result.notes["kernel"] = f"probe ({kernel.mode}) at depth {choice.depth}, locality {locality:.3f}"
-    p_star = base.drift.p_star
-    result.training_masses["none"] = p_star
-    result.predicted["none"] = mit.predicted_outcome(P, p_star)
+    result.training_masses["none"] = base.drift.p_star
+    result.predicted["none"] = predicted_outcome(P, base.drift.p_star)
+    ctx = Context(unit, base, P, clean, locality, wide, sides, clip)
     units = {}
-    w = mit.reweighting_weights(data.q, base.q_hat, prior, edges, clip)
-    if "reweight" in interventions or "resample" in interventions or "resample-2" in interventions:
-        masses = _weighted_masses(data.q, w, edges)
-        for name in ("reweight", "resample"):
-            if name in interventions:
-                result.training_masses[name] = masses
-                result.predicted[name] = mit.predicted_outcome(P, masses)
-        result.notes["weights"] = f"w = p*/p_hat_A per bin, clipped to [1/{clip:g}, {clip:g}]"
-    if "reweight" in interventions:
-        units["reweight"] = replace(unit, intervention="reweight", weights=w)
-    if "resample" in interventions or "resample-2" in interventions:
-        units["resample"] = replace(unit, intervention="resample",
-                                    train_data=mit.resample(data, w, derive(unit.seed, "resample", task.name)))
-    if "condition" in interventions:
-        result.training_masses["condition"] = p_star
-        result.predicted["condition"] = result.predicted["none"]
-        units["condition"] = replace(unit, intervention="condition", conditional=True)
-    if "precompensate" in interventions:
-        pi, result.notes["precompensate"] = _precompensation(P, p_star, sides)
-        if pi is not None:
-            result.training_masses["precompensate"] = pi
-            result.predicted["precompensate"] = mit.predicted_outcome(P, pi)
-            train = wide.curate(cfg.n_train, prior=mit.histogram_prior(pi, edges),
-                                seed=derive(unit.seed, "data-precompensated", task.name, unit.model_name))
-            units["precompensate"] = replace(unit, intervention="precompensate", train_data=train)
-    if "transform" in interventions and task.name in TRANSFORMS:
-        transform = TRANSFORMS[task.name]
-        result.training_masses["transform"] = p_star
-        result.predicted["transform"] = _predict_in_coordinates(task, prior, transform, data, locality, clean, edges,
-                                                               derive(unit.seed, "kernel-draws-y", task.name))
-        result.notes["transform"] = (f"{transform.name}; prediction: the probe's size relative to the data, "
-                                     f"as white noise in the new coordinates")
-        units["transform"] = replace(unit, intervention="transform", transform=transform)
-    return result, units
+    for intervention in interventions:
+        treated = _record(result, intervention, intervention.plan(ctx))
+        if treated is not None:
+            units[intervention.name] = treated
+    return result, (ctx, units)
 
 
-def _precompensation(P, p_star, sides) -> tuple[np.ndarray | None, str]:
-    """The pre-compensated training prior (Richardson-Lucy), its support the range plus one bin
-    on each side where the task is defined there; ``None`` and the reason when there is none."""
-    support = np.zeros(len(p_star), bool)
-    support[1:-1] = True
-    support[0], support[-1] = sides
-    try:
-        pi = mit.precompensate(P, p_star, support=support, method="richardson-lucy")
-    except ValueError as err:
-        return None, f"not possible: {err}"
-    return pi, f"support extended below the range: {sides[0]}, above: {sides[1]}; Richardson-Lucy"
-
-
-def _weighted_masses(q, w, edges) -> np.ndarray:
-    idx = metrics.bin_index(q, edges)
-    return np.bincount(idx, weights=w, minlength=len(edges) + 1) / w.sum()
-
-
-def _predict_in_coordinates(task, prior, transform, data, relative, clean, edges, seed) -> np.ndarray:
-    """Recovered bin masses when the kernel acts in the transform's coordinates: white noise whose
-    size relative to each channel's spread is ``relative`` (the probe's locality index)."""
-    inside = clean[(task.measure(clean) >= task.q_range[0]) & (task.measure(clean) <= task.q_range[1])]
-    y = transform.encode(inside)
-    scale = relative * transformed(data, transform).x.reshape(-1, y.shape[-1]).std(0)
-    noisy = y + scale * stream(seed, "noise").standard_normal(y.shape)
-    q = task.measure(transform.decode(noisy))
-    # reweight the clean draws to the intended prior (they were drawn uniform over the range)
-    q0 = task.measure(inside)
-    w = prior.pdf(q0) / max(float(np.mean(prior.pdf(q0))), 1e-300)
-    return np.bincount(metrics.bin_index(q, edges), weights=w, minlength=len(edges) + 1) / w.sum()
-
-
-def _second_iteration(unit: Unit, result: MitigationResult, clip: float) -> Unit:
-    """Resampling once more: the first weights times ``p*/p_hat_B`` of the resampled model B."""
-    edges, prior = result.base.drift.edges, unit.prior
-    w1 = mit.reweighting_weights(unit.data.q, result.base.q_hat, prior, edges, clip)
-    w2 = w1 * mit.reweighting_weights(unit.data.q, result.treated["resample"].q_hat, prior, edges, clip)
-    w2 = np.clip(w2 / w2.mean(), 1.0 / clip, clip)
-    masses = _weighted_masses(unit.data.q, w2, edges)
-    result.training_masses["resample-2"] = masses
-    result.predicted["resample-2"] = mit.predicted_outcome(result.transition, masses)
-    return replace(unit, intervention="resample-2",
-                   train_data=mit.resample(unit.data, w2, derive(unit.seed, "resample-2", unit.task.name)))
+def _record(result: MitigationResult, intervention: Intervention, plan: Plan) -> Unit | None:
+    """``plan`` into ``result`` (training and predicted masses where planned, the note); returns
+    the treated unit (``None``: not run)."""
+    name = intervention.name
+    if not isinstance(plan, Plan):
+        raise TypeError(f"intervention {name!r} planned {plan!r}; expected a Plan")
+    if plan.unit is not None:
+        if plan.unit.intervention != name:
+            raise ValueError(f"intervention {name!r} planned a unit named {plan.unit.intervention!r} "
+                             f"(use Intervention.treat)")
+        result.training_masses[name] = plan.training
+        result.predicted[name] = plan.predicted
+    if plan.note:
+        result.notes[name] = plan.note
+    return plan.unit
 
 
 def outcome_table(results: list[MitigationResult]):

@@ -32,11 +32,11 @@ from .. import jobs, metrics, tasks
 from .. import models as _models
 from ..cache import ArtifactStore, default_store, key_of
 from ..checks import check_names, check_positive_int
+from ..interventions.transforms import transformed
 from ..priors import Prior
 from ..progress import bar
 from ..seeds import derive, stream
 from ..tasks.curation import check_prior
-from .transforms import transformed
 from .vectorised import VECTORISED_CLASSES, fit_seeds
 
 

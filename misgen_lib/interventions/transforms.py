@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import metrics
 from ..checks import check_trajectories
+from ..seeds import stream
 from ..tasks import Dataset
 from ..tasks.pendulum import energy, kinetic, potential
 
@@ -110,3 +112,20 @@ def transformed(data: Dataset, transform: Transform) -> Dataset:
     """``data`` with its trajectories in the transform's coordinates (quantities unchanged)."""
     return Dataset(task=data.task, x=transform.encode(data.x), q=data.q, prior=data.prior, seed=data.seed,
                    mode=data.mode, xi=data.xi, info={**data.info, "coordinates": transform.name})
+
+
+def predicted_masses(task, prior, transform: Transform, data: Dataset, relative: float, clean: np.ndarray,
+                     edges: np.ndarray, seed: int) -> np.ndarray:
+    """The recovered bin masses a kernel predicts when it acts in the transform's coordinates:
+    white noise whose size relative to each channel's spread in ``data`` is ``relative`` (a probe
+    kernel's locality index), added to the ``clean`` draws (drawn uniform over a range that
+    contains the task's; those inside it are reweighted to ``prior``)."""
+    inside = clean[(task.measure(clean) >= task.q_range[0]) & (task.measure(clean) <= task.q_range[1])]
+    y = transform.encode(inside)
+    scale = relative * transformed(data, transform).x.reshape(-1, y.shape[-1]).std(0)
+    noisy = y + scale * stream(seed, "noise").standard_normal(y.shape)
+    q = task.measure(transform.decode(noisy))
+    # reweight the clean draws to the intended prior (they were drawn uniform over the range)
+    q0 = task.measure(inside)
+    w = prior.pdf(q0) / max(float(np.mean(prior.pdf(q0))), 1e-300)
+    return np.bincount(metrics.bin_index(q, edges), weights=w, minlength=len(edges) + 1) / w.sum()
