@@ -6,6 +6,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= default
+# notebooks run side by side in make book (each once the notebooks it depends on are done), their
+# models trained on one shared pool of workers, one per core (misgen build --parallel)
+PARALLEL ?= 3
 # pytest-xdist processes for make test: one per CPU (TEST_WORKERS=0: all in one process); one
 # test file per process at a time, so the local ci book (test_book.py) and the Dask one
 # (test_book_dask.py), the first two files, are built side by side first (files in collection
@@ -18,7 +21,7 @@ STAMP := $(VENV)/.misgen-installed
 .PHONY: book test test-quick install
 
 book: $(STAMP)
-	$(BIN)/misgen build --profile $(PROFILE)
+	$(BIN)/misgen build --profile $(PROFILE) --parallel $(PARALLEL)
 
 test: $(STAMP)
 	$(PYTEST)

@@ -186,3 +186,58 @@ def test_run_one_api_validates_like_the_cli(fixture_project):
     from misgen_lib.runner import ParameterError
     with pytest.raises(ParameterError, match="unknown parameter bogus"):
         run_one("01", {"bogus": 1}, fixture_project, render=False)
+
+
+def _fake_plan(stem, depends=()):
+    from types import SimpleNamespace
+    return SimpleNamespace(spec=SimpleNamespace(stem=stem, depends=list(depends)))
+
+
+def test_notebooks_side_by_side_start_once_what_they_depend_on_is_done():
+    import threading
+    import time
+    events, lock = [], threading.Lock()
+
+    def run(p):
+        with lock:
+            events.append(("start", p.spec.stem))
+        time.sleep(0.3)
+        with lock:
+            events.append(("end", p.spec.stem))
+
+    plans = [_fake_plan("01"), _fake_plan("02"), _fake_plan("03", ["02"]), _fake_plan("05"), _fake_plan("06")]
+    assert build_module._in_dependency_order(plans, run, parallel=3) is None
+    order = [e for e in events]
+    assert events.index(("start", "03")) > events.index(("end", "02"))          # waits for its upstream
+    assert events.index(("start", "02")) < events.index(("end", "01"))          # independent: side by side
+    assert max(sum(1 for k, s in events[:i + 1] if k == "start") - sum(1 for k, s in events[:i + 1] if k == "end")
+               for i in range(len(events))) == 3                                 # never more than parallel
+    assert sorted(s for k, s in order if k == "end") == ["01", "02", "03", "05", "06"]
+
+
+def test_after_a_failure_side_by_side_no_notebook_starts_and_the_running_ones_finish():
+    import time
+    started, finished = [], []
+
+    def run(p):
+        started.append(p.spec.stem)
+        if p.spec.stem == "01":
+            raise NotebookFailed("01", 3, 3, "1/0", "ZeroDivisionError", None)
+        time.sleep(0.5)
+        finished.append(p.spec.stem)
+
+    plans = [_fake_plan("01"), _fake_plan("02"), _fake_plan("03", ["01"]), _fake_plan("04")]
+    failure = build_module._in_dependency_order(plans, run, parallel=2)
+    assert isinstance(failure, NotebookFailed) and failure.stem == "01"
+    assert started == ["01", "02"] and finished == ["02"]     # 02 finished; 03 and 04 never started
+
+
+def test_a_parallel_build_runs_the_same_notebooks_on_one_shared_pool(fixture_project, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    from misgen_lib import jobs
+    monkeypatch.delenv(jobs.SCHEDULER_ENV, raising=False)
+    manifest, lines = build_quietly(fixture_project, profile="ci", parallel=2)
+    assert any(line.startswith("one pool of") for line in lines)
+    assert sorted(executed_stems(lines)) == ["01_prior", "02_downstream"]
+    assert all(manifest[s]["status"] == "ok" for s in ("01_prior", "02_downstream"))
+    assert jobs.SCHEDULER_ENV not in __import__("os").environ    # the pool is gone with the build

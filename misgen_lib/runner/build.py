@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,12 +37,13 @@ import nbformat
 from ..cache import ACCESS_LOG_ENV, entry_exists, key_of, read_access_log
 from ..progress import PROGRESS_FILE_ENV
 from ..provenance import git_revision, library_hash, package_versions
-from .execute import KERNEL_LOG_ENV, NotebookFailed, execute_notebook
+from .execute import KERNEL_LOG_ENV, NotebookFailed, execute_notebook, interrupt_running_kernels
 from .live import echo_progress
 from .lock import build_lock
 from .manifest import load_manifest, save_manifest, write_reproduce_tables
 from .pages import claims_environment
 from .parameters import ParameterError
+from .pool import shared_pool
 from .profiles import NOTEBOOK_NAME, NotebookSpec, discover, find
 from .project import Project
 from .render import BookRenderFailed, remove_leftovers, render_book
@@ -255,42 +258,90 @@ def _mark_dependants_stale(project: Project, plans: list[Plan], manifest: dict, 
 
 def run_notebooks(project: Project, plans: list[Plan], profile: str, force: bool = False,
                   overrides: dict[str, dict[str, Any]] | None = None, only: set[str] | None = None,
-                  echo: Echo = print, progress: bool = False, timeout: float | None = None) -> dict:
-    """Execute the planned notebooks in order (skipping current ones unless ``force``); returns
-    the manifest. ``only`` restricts execution to those stems (``misgen run``) and marks their
-    dependants stale. The manifest is saved after every notebook."""
+                  echo: Echo = print, progress: bool = False, timeout: float | None = None,
+                  parallel: int = 1) -> dict:
+    """Execute the planned notebooks (skipping current ones unless ``force``); returns the
+    manifest. ``only`` restricts execution to those stems (``misgen run``) and marks their
+    dependants stale. The manifest is saved after every notebook.
+
+    ``parallel``: notebooks executed side by side, each as soon as the notebooks it depends on
+    (``depends:``) are done; 1 runs them one after another in order. After a failure no further
+    notebook starts; those running finish, then the first failure is raised."""
     specs = [p.spec for p in plans]
     manifest = load_manifest(project.manifest_path)
     remove_orphans(project, specs, manifest)
+    lock = threading.Lock()
 
     def save():
-        save_manifest(project.manifest_path, manifest)
-        write_reproduce_tables(project.reproduce_tables, manifest, specs)
-    try:
-        for i, p in enumerate(plans):
-            stem = p.spec.stem
-            if only is not None and stem not in only:
-                continue
-            reason = "--force" if force else why_not_current(project, manifest, p)
-            if reason is None:
+        with lock:
+            save_manifest(project.manifest_path, manifest)
+            write_reproduce_tables(project.reproduce_tables, manifest, specs)
+
+    def run(p: Plan) -> None:
+        stem = p.spec.stem
+        reason = "--force" if force else why_not_current(project, manifest, p)
+        if reason is None:
+            with lock:
                 manifest[stem]["reused"] = True
-                echo(f"= {stem}  unchanged, not executed (key {p.key[:12]})")
-                continue
-            own = (overrides or {}).get(stem)
-            label = profile + ("+overrides" if own else "")
-            try:
-                execute_one(project, p, label, manifest, own, echo, save, progress, timeout, reason)
-            except NotebookFailed:
-                if only is None:
-                    _mark_not_current(project, plans[i + 1:], manifest, stem)
-                raise
-            finally:
-                if only is not None:
-                    _mark_dependants_stale(project, plans, manifest, stem, own, echo)
-                save()
+            echo(f"= {stem}  unchanged, not executed (key {p.key[:12]})")
+            return
+        own = (overrides or {}).get(stem)
+        label = profile + ("+overrides" if own else "")
+        try:
+            execute_one(project, p, label, manifest, own, echo, save, progress, timeout, reason)
+        finally:
+            if only is not None:
+                _mark_dependants_stale(project, plans, manifest, stem, own, echo)
+            save()
+
+    todo = [p for p in plans if only is None or p.spec.stem in only]
+    try:
+        failed = _in_dependency_order(todo, run, parallel)
+        if failed is not None:
+            if only is None:
+                _mark_not_current(project, plans, manifest, failed.stem)
+            raise failed
     finally:
         save()
     return manifest
+
+
+def _in_dependency_order(todo: list[Plan], run: Callable[[Plan], None], parallel: int) -> NotebookFailed | None:
+    """``run`` every plan of ``todo``, a plan only once those it depends on that are in ``todo``
+    are done, up to ``parallel`` at a time (threads: each notebook runs in a kernel process of
+    its own). Stops starting plans at the first :class:`NotebookFailed`, waits for the running
+    ones and returns that failure (``None`` if all succeeded); Ctrl-C interrupts every running
+    kernel and is raised once they have stopped."""
+    if parallel <= 1:
+        for p in todo:
+            try:
+                run(p)
+            except NotebookFailed as err:
+                return err
+        return None
+    waiting, failure = list(todo), None
+    running: dict[Future, Plan] = {}
+    with ThreadPoolExecutor(parallel, thread_name_prefix="notebook") as pool:
+        try:
+            while (waiting and failure is None) or running:
+                for p in list(waiting):
+                    busy = {w.spec.stem for w in waiting} | {r.spec.stem for r in running.values()}
+                    if failure is None and len(running) < parallel and not busy & set(p.spec.depends):
+                        waiting.remove(p)
+                        running[pool.submit(run, p)] = p
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.pop(future)
+                    err = future.exception()
+                    if isinstance(err, NotebookFailed):
+                        failure = failure or err
+                    elif err is not None:
+                        raise err
+        except KeyboardInterrupt:
+            interrupt_running_kernels()
+            wait(running)
+            raise
+    return failure
 
 
 def _render_or_remove(project: Project, echo: Echo) -> None:
@@ -327,19 +378,22 @@ def _execute_and_render(project: Project, plans: list[Plan], profile: str, rende
 
 def build(project: Project | None = None, profile: str = "default", force: bool = False,
           render: bool = True, echo: Echo = print, progress: bool = False,
-          cell_timeout_s: float | str | None = None) -> dict:
+          cell_timeout_s: float | str | None = None, parallel: int = 1) -> dict:
     """Execute every notebook in order at ``profile``, then render the book. Returns the
     manifest. Raises ``NotebookSpecError``/``ParameterError`` before running anything when a
     notebook or profile is malformed, ``BuildLocked`` when another build runs on the checkout,
     :class:`NotebookFailed` when a notebook fails (after re-rendering the book with notices),
-    :class:`BookRenderFailed` when rendering fails. ``cell_timeout_s``: see :func:`cell_timeout`."""
+    :class:`BookRenderFailed` when rendering fails. ``cell_timeout_s``: see :func:`cell_timeout`.
+    ``parallel``: notebooks run side by side (``run_notebooks``), their work on one shared pool
+    of workers (``pool.shared_pool``); 1: one after another, each with its own local pool."""
     project = project or Project()
     plans = plan(discover(project.notebooks_dir), profile)
     timeout = cell_timeout(profile, cell_timeout_s)
     echo(f"misgen build: {len(plans)} notebooks, profile {profile}")
     start = time.perf_counter()
-    manifest = _execute_and_render(project, plans, profile, render, echo, f"misgen build --profile {profile}",
-                                   force=force, progress=progress, timeout=timeout)
+    with shared_pool(echo) if parallel > 1 else nullcontext():
+        manifest = _execute_and_render(project, plans, profile, render, echo, f"misgen build --profile {profile}",
+                                       force=force, progress=progress, timeout=timeout, parallel=parallel)
     echo(f"misgen build finished in {time.perf_counter() - start:.1f} s")
     return manifest
 

@@ -31,7 +31,12 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
                        help="stop a cell that runs longer (0: no limit; default: $MISGEN_CELL_TIMEOUT, "
                             "else 600 at ci, 10800 at default, 43200 at paper)")
 
-    common(sub.add_parser("build", help="execute every notebook whose key changed, render the book"))
+    build = sub.add_parser("build", help="execute every notebook whose key changed, render the book")
+    build.add_argument("--parallel", type=_at_least_one, default=1, metavar="N",
+                       help="run up to N notebooks side by side (each once the notebooks it depends on "
+                            "are done), their work on one shared pool of workers, one per core "
+                            "(default 1: one after another)")
+    common(build)
     run = sub.add_parser("run", help="re-execute one notebook with parameter overrides, re-render")
     run.add_argument("notebook", help="stem (02_misgeneralization), number (02) or path")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
@@ -41,6 +46,16 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     params.add_argument("notebook", nargs="?")
     sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
     return parser
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
+    return n
 
 
 def _project(root: Path | None):
@@ -75,7 +90,7 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
         project = _project(args.root)
         if args.command == "build":
             build(project, profile=args.profile, force=args.force, render=not args.no_render,
-                  progress=progress, cell_timeout_s=args.cell_timeout)
+                  progress=progress, cell_timeout_s=args.cell_timeout, parallel=args.parallel)
         elif args.command == "run":
             overrides = {}
             for name, value in args.parameter:

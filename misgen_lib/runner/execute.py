@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 import os
 import re
+import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,14 @@ class SameInterpreterKernelManager(AsyncKernelManager):
     as the runner. The kernel's local sockets use CurveZMQ encryption where pyzmq supports it.
     It is the asynchronous manager nbclient expects: with the synchronous one, waiting for a
     cell's output blocks nbclient's event loop, so a dead kernel or a cell past its timeout
-    would never be noticed (the build hangs)."""
+    would never be noticed (the build hangs).
+
+    ``notebook_env``: variables the kernel gets on top of this process's environment, given to
+    the kernel process alone (``for_notebook``), so that notebooks run side by side in one build
+    each see their own (the runner's own environment is never changed). ``running``: the
+    managers whose kernels are alive, so that a build can interrupt them (Ctrl-C)."""
+    notebook_env: dict[str, str] = {}
+    running: set = set()
 
     def __init__(self, **kwargs):
         import zmq
@@ -39,14 +46,25 @@ class SameInterpreterKernelManager(AsyncKernelManager):
         if zmq.has("curve"):
             self.transport_encryption = "auto"
 
+    @classmethod
+    def for_notebook(cls, env: dict[str, str]) -> type["SameInterpreterKernelManager"]:
+        return type(cls.__name__, (cls,), {"notebook_env": dict(env)})
+
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw):
         """The kernel process's own stderr (crash reports, messages of its shutdown; a cell's
-        output is recorded by papermill, not here) goes to ``$MISGEN_KERNEL_LOG`` when set."""
-        log = os.environ.get(KERNEL_LOG_ENV)
+        output is recorded by papermill, not here) goes to ``notebook_env[KERNEL_LOG_ENV]`` when
+        set."""
+        kw["env"] = {**kw.get("env", os.environ), **self.notebook_env}
+        log = self.notebook_env.get(KERNEL_LOG_ENV)
+        SameInterpreterKernelManager.running.add(self)
         if not log:
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         with open(log, "ab") as stderr:   # the kernel keeps its own copy of the descriptor
             return await super()._async_launch_kernel(kernel_cmd, **kw, stderr=stderr)
+
+    async def _async_shutdown_kernel(self, *args, **kw):
+        SameInterpreterKernelManager.running.discard(self)
+        return await super()._async_shutdown_kernel(*args, **kw)
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -54,6 +72,17 @@ class SameInterpreterKernelManager(AsyncKernelManager):
             from ipykernel.kernelspec import get_kernel_dict  # argv[0] is sys.executable
             self._kernel_spec = KernelSpec(resource_dir="", **get_kernel_dict())
         return self._kernel_spec
+
+
+def interrupt_running_kernels() -> None:
+    """Send SIGINT to every kernel this process started and that still runs (Ctrl-C of a build
+    that runs notebooks side by side: the threads executing them then stop with
+    :class:`NotebookInterrupted`)."""
+    for km in list(SameInterpreterKernelManager.running):
+        try:
+            km.provisioner.process.send_signal(signal.SIGINT)
+        except Exception:   # already gone
+            pass
 
 
 class NotebookFailed(RuntimeError):
@@ -89,21 +118,6 @@ def _stopped_early(cls: type[NotebookFailed], stem: str, output: Path, what: str
     return cls(stem, index, cell.get("execution_count"), cell.source, what, output)
 
 
-@contextmanager
-def kernel_environment(variables: dict[str, str]):
-    """Environment variables the kernel inherits (it is started as a child process)."""
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def label_injected_cell(path: Path, label: str) -> None:
     """Replace papermill's ``# Parameters`` header of the injected cell by ``label``, so a
     reader of the book sees that these values, not the defaults above, were used."""
@@ -128,12 +142,11 @@ def execute_notebook(stem: str, notebook: nbformat.NotebookNode, parameters: dic
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        with kernel_environment(env):
-            papermill.execute_notebook(
-                copy.deepcopy(notebook), str(output), parameters=parameters,
-                kernel_name=KERNEL_NAME, language="python", cwd=str(cwd),
-                progress_bar=progress, log_output=False, execution_timeout=timeout,
-                kernel_manager_class=SameInterpreterKernelManager)
+        papermill.execute_notebook(
+            copy.deepcopy(notebook), str(output), parameters=parameters,
+            kernel_name=KERNEL_NAME, language="python", cwd=str(cwd),
+            progress_bar=progress, log_output=False, execution_timeout=timeout,
+            kernel_manager_class=SameInterpreterKernelManager.for_notebook(env))
     except PapermillExecutionError as err:
         cell_source = err.source if isinstance(err.source, str) else "".join(err.source or "")
         cls = NotebookInterrupted if err.ename == "KeyboardInterrupt" else NotebookFailed  # Ctrl-C reached the kernel first

@@ -1,0 +1,41 @@
+"""One pool of training workers for every notebook of a build (``misgen build --parallel N``).
+
+Notebooks that do not depend on each other run side by side (``build.run_notebooks``); their
+units of work (``misgen_lib.jobs``: a model to train, a kernel to probe) all go to one Dask
+``LocalCluster`` of one single-threaded worker process per core, which the build starts and
+names to every notebook's kernel through ``$MISGEN_SCHEDULER``. So no core idles while any
+chapter still has work queued (a chapter's analysis, its longest model, the chapters' ends),
+and the cores are never oversubscribed: the pool's cores are recorded in the library's core
+ledger (``jobs.occupying``) for work started outside the build. A scheduler given by the user
+(``--scheduler``) is used as it is. Every unit seeds itself, so the results are those of a
+sequential build, bit for bit (``tests/test_book_dask.py``).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from ..jobs import SCHEDULER_ENV, cores, occupying
+
+
+@contextmanager
+def shared_pool(echo=print):
+    """A Dask ``LocalCluster`` (one worker process per core, one thread each) named in
+    ``$MISGEN_SCHEDULER`` for the block; nothing when a scheduler is already named."""
+    if os.environ.get(SCHEDULER_ENV):
+        yield os.environ[SCHEDULER_ENV]
+        return
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError as err:
+        raise RuntimeError("misgen build --parallel needs dask.distributed for its shared pool of "
+                           "workers; install the book extra: pip install -e '.[book]'") from err
+    n = cores()
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            occupying(n):
+        echo(f"one pool of {n} workers for every notebook: {cluster.scheduler_address}")
+        os.environ[SCHEDULER_ENV] = cluster.scheduler_address
+        try:
+            yield cluster.scheduler_address
+        finally:
+            os.environ.pop(SCHEDULER_ENV, None)
