@@ -1,5 +1,6 @@
 """The library's layering, checked from the source: tasks -> models -> kernel -> studies, the
-runner imports no science, no import cycle between modules, and notebooks define no functions."""
+runner imports no science, the shared vocabulary imports nothing, no import cycle between
+modules, and notebooks define no functions."""
 import ast
 import re
 from pathlib import Path
@@ -73,3 +74,12 @@ def test_notebooks_define_no_functions():
     offenders = {p.name: re.findall(r"^\s*(?:def|class) (\w+)", p.read_text(), re.M)
                  for p in NOTEBOOKS.glob("[0-9][0-9]_*.md")}
     assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+def test_the_vocabulary_imports_nothing():
+    """``misgen_lib.vocabulary`` holds the names runner and science share; both import it, so it
+    imports nothing itself (no layer, not even the standard library)."""
+    tree = ast.parse((PACKAGE / "vocabulary.py").read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    users = {layer(m) for m, deps in MODULES.items() if "misgen_lib.vocabulary" in deps}
+    assert {"runner", "studies"} <= users, users     # where the two meet
