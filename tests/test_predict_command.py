@@ -3,7 +3,7 @@ import pytest
 
 import misgen_lib as mg
 from kernel_toy_task import RMSAmplitude
-from misgen_lib.kernel.cli import main
+from misgen_lib.predict_command import main
 from misgen_lib.tasks import base
 
 

@@ -12,10 +12,10 @@ import argparse
 import sys
 import time
 
-from .. import models, tasks
-from . import apriori
-from .predict import METHODS, clean_draws, predict
-from .probe import calibrated, probe
+from . import models, tasks
+from .kernel import apriori
+from .kernel.predict import METHODS, clean_draws, predict
+from .kernel.probe import calibrated, probe
 
 PROBE = "probe"
 
@@ -106,7 +106,7 @@ def _save_plot(pred, task, kernel, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from ..plots import plot_change
+    from .plots import plot_change
     fig, ax = plt.subplots(figsize=(8, 3.5), constrained_layout=True)
     plot_change(ax, pred.delta, pred.edges, label="predicted change", quantity=task.quantity)
     ax.set_title(f"{task.name}: predicted gain / loss under {kernel.describe()} ({pred.method})")
