@@ -5,12 +5,22 @@ loss of mass per bin of a task's quantity under a kernel, before the model is tr
   its parameters calibrated on the probe of a short run of class ``M`` (``--calibrate-steps``
   training steps on the task's curated data, cached), as chapter 04 does; otherwise the cheap
   default (``apriori.family``: 5% of the data's standard deviation, one time step for blur);
-* ``--kernel probe --model M``: the probe kernel of that short run itself."""
+* ``--kernel probe --model M``: the probe kernel of that short run itself.
+
+The task is a registered name (``--task sine``) or a user's own class in a Python file
+(``--task path/to/ramp.py:Ramp``, see ``load_task``): no registration and no package needed.
+
+The command joins tasks, models, kernels and plots, so it lives above the science layers (the
+kernel layer imports neither tasks nor plots; ``tests/test_layers.py``)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 from . import models, tasks
 from .kernel import apriori
@@ -18,11 +28,93 @@ from .kernel.predict import METHODS, clean_draws, predict
 from .kernel.probe import calibrated, probe
 
 PROBE = "probe"
+#: draws of the measurement check of a task from a file: q evenly over its range, ends included
+MEASUREMENT_DRAWS = 16
+
+
+class TaskSpecError(ValueError):
+    """A ``--task`` value that gives no usable task; the message names the value and what is valid."""
+
+
+def load_task(value: str) -> tasks.Task:
+    """The task of a ``--task`` value: a registered name (``tasks.available()``), or
+    ``PATH.py:ClassName``, a ``misgen_lib.tasks.Task`` subclass in a Python file. The file is
+    imported as a module of its own (its folder is not put on the import path), the class is built
+    with no arguments (a task's parameters have defaults) and its measurement is checked
+    (``check_measurement``), since a wrong ``measure`` would make every prediction wrong without
+    an error. Raises ``TaskSpecError``."""
+    path, colon, class_name = value.rpartition(":")
+    if not colon:
+        if value in tasks.available():
+            return tasks.get(value)
+        if value.endswith(".py"):
+            raise TaskSpecError(f"--task {value!r}: name the class too, as {value}:ClassName")
+        raise TaskSpecError(f"unknown task {value!r}; valid tasks: {', '.join(tasks.available())}, or "
+                            "PATH.py:ClassName (a Task subclass in a Python file)")
+    module = _import_file(Path(path), value)
+    found = sorted(name for name, obj in vars(module).items()
+                   if isinstance(obj, type) and issubclass(obj, tasks.Task) and obj is not tasks.Task)
+    listed = f"Task subclasses in {path}: {', '.join(found) or 'none'}"
+    cls = vars(module).get(class_name)
+    if cls is None:
+        raise TaskSpecError(f"--task {value!r}: {path} has no class {class_name!r}; {listed}")
+    if not (isinstance(cls, type) and issubclass(cls, tasks.Task)):
+        raise TaskSpecError(f"--task {value!r}: {class_name} is not a subclass of misgen_lib.tasks.Task "
+                            f"(it is {cls!r}); {listed}")
+    try:
+        task = cls()
+    except Exception as err:
+        raise TaskSpecError(f"--task {value!r}: {class_name}() failed ({type(err).__name__}: {err}); a task "
+                            "from a file is built with no arguments") from None
+    check_measurement(task, f"--task {value!r}")
+    return task
+
+
+def _import_file(path: Path, value: str):
+    """The module of the Python file ``path`` (``value``: the ``--task`` value, for messages)."""
+    if not path.is_file():
+        raise TaskSpecError(f"--task {value!r}: no file {path} (from {Path.cwd()}); give PATH.py:ClassName")
+    if path.suffix != ".py":
+        raise TaskSpecError(f"--task {value!r}: {path} is not a Python file (.py); give PATH.py:ClassName")
+    name = f"misgen_task_file_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module   # as an import does: dataclasses and pickling look the module up
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        del sys.modules[name]
+        raise TaskSpecError(f"--task {value!r}: importing {path} failed: {type(err).__name__}: {err}") from None
+    return module
+
+
+def check_measurement(task: tasks.Task, label: str, n: int = MEASUREMENT_DRAWS, seed: int = 0) -> None:
+    """That ``measure(generate(q, xi))`` gives back ``q`` within ``task.measure_tolerance`` on
+    ``n`` draws (``q`` evenly over ``q_range``, ends included, fresh nuisance from ``seed``), as
+    the library's tests check its own tasks; else ``TaskSpecError`` naming the worst draw."""
+    q = np.linspace(*task.q_range, n)
+    try:
+        measured = np.asarray(task.measure(task.sample(q, np.random.default_rng(seed))), dtype=float)
+    except Exception as err:
+        raise TaskSpecError(f"{label}: measure(generate(q, xi)) failed ({type(err).__name__}: {err})") from None
+    if measured.shape != q.shape:
+        raise TaskSpecError(f"{label}: measure returned shape {measured.shape} for {n} trajectories; "
+                            f"expected ({n},), one quantity per trajectory")
+    error = np.abs(measured - q)
+    error[~np.isfinite(error)] = np.inf
+    bad = error > task.measure_tolerance
+    if bad.any():
+        i = int(np.argmax(error))
+        raise TaskSpecError(f"{label}: measure(generate(q, xi)) does not give back q within measure_tolerance "
+                            f"{task.measure_tolerance:g} on {bad.sum()} of {n} draws; worst: q = {q[i]:.6g} is "
+                            f"measured as {measured[i]:.6g} (error {error[i]:.3g}); fix measure or generate, or "
+                            "state the task's measure_tolerance")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="misgen predict", description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", required=True, help=f"task name, one of {tasks.available()}")
+    p.add_argument("--task", required=True, help=f"a registered task, one of {tasks.available()}, or "
+                                                "PATH.py:ClassName, a Task subclass in a Python file")
     p.add_argument("--kernel", required=True,
                    help=f"a-priori kernel family, one of {apriori.families()}, or '{PROBE}' (needs --model)")
     p.add_argument("--model", default=None, help=f"model class of the short calibration run, one of "
@@ -49,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["predict"]:
         argv = argv[1:]
     args = _parser().parse_args(argv)
-    if args.task not in tasks.available():
-        return _fail(f"unknown task {args.task!r}; valid tasks: {', '.join(tasks.available())}")
+    try:
+        task = load_task(args.task)
+    except TaskSpecError as err:
+        return _fail(str(err))
     if args.kernel not in (*apriori.families(), PROBE):
         return _fail(f"unknown kernel {args.kernel!r}; valid kernels: {', '.join(apriori.families())}, {PROBE}")
     if args.model is not None and args.model not in models.available():
@@ -66,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1 or args.bins < 1:
         return _fail(f"--n and --bins must be >= 1, got n={args.n}, bins={args.bins}")
     start = time.perf_counter()
-    task = tasks.get(args.task)
     prior = task.default_prior()
     x = clean_draws(task, prior, args.n, args.seed)
     try:
