@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from .parameters import ParameterError, describe, parse_cli_value
 from ..vocabulary import CELL_TIMEOUT_ENV, PROFILES, SCHEDULER_ENV
+from .parameters import ParameterError, describe, parse_cli_value
 from .profiles import NotebookSpecError
 
 
