@@ -79,11 +79,11 @@ def _import_file(path: Path, value: str):
     name = f"misgen_task_file_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module   # as an import does: dataclasses and pickling look the module up
+    sys.modules[name] = module   # as an import does (a dataclass in the file looks its module up)
     try:
         spec.loader.exec_module(module)
     except Exception as err:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
         raise TaskSpecError(f"--task {value!r}: importing {path} failed: {type(err).__name__}: {err}") from None
     return module
 
