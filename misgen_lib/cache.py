@@ -35,8 +35,9 @@ from typing import Callable
 
 import numpy as np
 
+from .vocabulary import CACHE_DIR_ENV, CACHE_LOG_ENV
+
 MANIFEST = "MANIFEST.json"
-ACCESS_LOG_ENV = "MISGEN_CACHE_LOG"
 
 
 class CorruptEntry(RuntimeError):
@@ -69,7 +70,7 @@ def key_of(inputs: dict) -> str:
 
 
 def default_root() -> Path:
-    env = os.environ.get("MISGEN_CACHE_DIR")
+    env = os.environ.get(CACHE_DIR_ENV)
     if env:
         return Path(env)
     repo = Path(__file__).resolve().parent.parent
@@ -107,7 +108,7 @@ class ArtifactStore:
         return self.root / kind / key
 
     def _log_access(self, kind: str, key: str) -> None:
-        log = os.environ.get(ACCESS_LOG_ENV) if self.log else None
+        log = os.environ.get(CACHE_LOG_ENV) if self.log else None
         if log:
             line = json.dumps({"root": str(self.root.resolve()), "kind": kind, "key": key})
             with open(log, "a") as f:   # one short append: atomic between processes

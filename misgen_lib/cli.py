@@ -6,8 +6,8 @@
     misgen predict ...                      kernel prediction before training (misgen predict --help)
 
 ``build``, ``run`` and ``params`` belong to the book pipeline (``misgen_lib.runner``, which imports
-no science module); ``predict`` to the kernel layer (``misgen_lib.kernel.cli``). Each layer's
-commands are imported only when used.
+no science module); ``predict`` to ``misgen_lib.predict_command``, above the science layers (it
+joins tasks, models, kernels and plots). Each command's modules are imported only when used.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ SCIENCE_COMMANDS = ("predict",)
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["predict"]:
-        from .kernel.cli import main as predict_main
+        from .predict_command import main as predict_main
         return predict_main(argv[1:])
     from .runner.cli import main as pipeline_main
     return pipeline_main(argv, prog="misgen", extra_help=__doc__)

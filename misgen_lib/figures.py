@@ -23,6 +23,7 @@ from pathlib import Path
 from . import __version__
 from .cache import default_root
 from .provenance import current_run
+from .vocabulary import FIGURE_DIR_ENV
 
 FIGURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DPI = 120
@@ -61,7 +62,7 @@ def describe(fig, name: str) -> str:
 
 def figure_dir() -> Path:
     """Where ``show`` saves PNGs: ``$MISGEN_FIGURE_DIR`` or the interactive folder."""
-    env = os.environ.get("MISGEN_FIGURE_DIR")
+    env = os.environ.get(FIGURE_DIR_ENV)
     return Path(env) if env else default_root() / "figures" / "interactive"
 
 

@@ -38,8 +38,7 @@ from typing import Callable, Sequence
 
 from .checks import check_positive_int
 from .progress import bar as progress_bar
-
-SCHEDULER_ENV = "MISGEN_SCHEDULER"
+from .vocabulary import SCHEDULER_ENV
 
 
 def cores() -> int:

@@ -14,7 +14,7 @@ import os
 from tqdm import tqdm as text_bar
 from tqdm.auto import tqdm
 
-PROGRESS_FILE_ENV = "MISGEN_PROGRESS_FILE"
+from .vocabulary import PROGRESS_FILE_ENV
 
 
 def bar(iterable=None, total: int | None = None, desc: str = "", progress: bool | None = None):

@@ -8,11 +8,11 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from .vocabulary import NOTEBOOK_ENV, PROFILE_ENV
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: the installed packages whose version can change a result (keys of cached results include them)
 RESULT_PACKAGES = ("torch", "numpy", "scipy")
-#: the folder where ``studies.claims.record`` writes verdicts; the book runner sets it per notebook
-CLAIMS_DIR_VARIABLE = "MISGEN_CLAIMS_DIR"
 
 
 def library_hash(*parts: str) -> str:
@@ -62,7 +62,7 @@ def current_run() -> dict[str, str]:
     """The notebook and profile being executed, as set by the runner in the environment
     (``MISGEN_NOTEBOOK``, ``MISGEN_PROFILE``); interactive use reports ``interactive``."""
     return {
-        "notebook": os.environ.get("MISGEN_NOTEBOOK", "interactive"),
-        "profile": os.environ.get("MISGEN_PROFILE", "interactive"),
+        "notebook": os.environ.get(NOTEBOOK_ENV, "interactive"),
+        "profile": os.environ.get(PROFILE_ENV, "interactive"),
         "revision": git_revision(),
     }

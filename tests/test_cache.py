@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from misgen_lib.cache import (ACCESS_LOG_ENV, ArtifactStore, default_root, entry_exists, key_of,
-                              read_access_log)
+from misgen_lib.cache import ArtifactStore, default_root, entry_exists, key_of, read_access_log
+from misgen_lib.vocabulary import CACHE_LOG_ENV
 
 
 def _counting(files):
@@ -194,7 +194,7 @@ def test_concurrent_processes_meeting_one_corrupt_entry_all_succeed(tmp_path):
 
 def test_accesses_are_logged_when_the_runner_asks(tmp_path, monkeypatch):
     log = tmp_path / "access.log"
-    monkeypatch.setenv(ACCESS_LOG_ENV, str(log))
+    monkeypatch.setenv(CACHE_LOG_ENV, str(log))
     store = ArtifactStore(tmp_path / "cache")
     store.get_or_compute("model", {"x": 1}, lambda: {"a": b"1"})   # saved
     store.get_or_compute("model", {"x": 1}, lambda: {"a": b"1"})   # loaded

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from misgen_lib.figures import INDEX_PAGE, chapter_anchor, index_anchor
-from misgen_lib.provenance import CLAIMS_DIR_VARIABLE
 from misgen_lib.runner import build
 from misgen_lib.runner.cli import _parser
 from misgen_lib.runner.manifest import load_manifest
@@ -18,6 +17,7 @@ from misgen_lib.runner.pages import (CLAIMS_DOC, FIGURE_INDEX_DOC, GENERATED, cl
 from misgen_lib.runner.parameters import parse_cli_value
 from misgen_lib.runner.profiles import discover
 from misgen_lib.studies import claims
+from misgen_lib.vocabulary import CLAIMS_DIR_ENV
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_the_figure_index_links_each_figure_both_ways(executed):
 def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monkeypatch):
     page = executed.executed_dir / f"{CLAIMS_DOC}.md"
     assert "| C5a | not tested |" in page.read_text()
-    monkeypatch.setenv(CLAIMS_DIR_VARIABLE, str(claims_dir(executed.executed_dir, "01_prior")))
+    monkeypatch.setenv(CLAIMS_DIR_ENV, str(claims_dir(executed.executed_dir, "01_prior")))
     monkeypatch.setenv("MISGEN_NOTEBOOK", "01_prior")
     monkeypatch.setenv("MISGEN_PROFILE", "ci")
     items = pd.DataFrame({"task": ["sine", "cone"], "TV": [0.31, 0.02], "counts": [True, False]})
@@ -93,7 +93,7 @@ def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monke
 
 
 def test_record_writes_nothing_outside_the_runner(monkeypatch):
-    monkeypatch.delenv(CLAIMS_DIR_VARIABLE, raising=False)
+    monkeypatch.delenv(CLAIMS_DIR_ENV, raising=False)
     assert claims.record(claims.Verdict("C2", pd.DataFrame({"counts": [True]}))) is None
 
 

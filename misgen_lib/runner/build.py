@@ -34,10 +34,11 @@ from typing import Any, Callable
 
 import nbformat
 
-from ..cache import ACCESS_LOG_ENV, entry_exists, key_of, read_access_log
-from ..progress import PROGRESS_FILE_ENV
+from ..cache import entry_exists, key_of, read_access_log
 from ..provenance import git_revision, library_hash, package_versions
-from .execute import KERNEL_LOG_ENV, NotebookFailed, execute_notebook, interrupt_running_kernels
+from ..vocabulary import (CACHE_LOG_ENV, CELL_TIMEOUT_ENV, FIGURE_DIR_ENV, KERNEL_LOG_ENV, NOTEBOOK_ENV, PROFILE_ENV,
+                          PROGRESS_FILE_ENV)
+from .execute import NotebookFailed, execute_notebook, interrupt_running_kernels
 from .live import echo_progress
 from .lock import build_lock
 from .manifest import load_manifest, save_manifest, write_reproduce_tables
@@ -54,7 +55,6 @@ Echo = Callable[[str], None]
 #: says otherwise (0: no limit). The limit stops a hung cell, not a slow one: the default book's
 #: longest cell (chapter 06 trains 45 models) takes about 50 minutes on a 2-core CPU, hence 3 h
 CELL_TIMEOUT_S = {"ci": 600, "default": 3 * 3600, "paper": 12 * 3600}
-CELL_TIMEOUT_ENV = "MISGEN_CELL_TIMEOUT"
 
 
 def cell_timeout(profile: str, seconds: float | str | None = None) -> float | None:
@@ -177,8 +177,8 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
     manifest[stem] = {**entry, "status": "running"}   # what a killed build leaves: not current
     save()
     echo(f"> {stem}  running (profile {profile_label}; {reason or 'forced'}) ...")
-    env = {"MISGEN_NOTEBOOK": stem, "MISGEN_PROFILE": profile_label, "MISGEN_FIGURE_DIR": str(figures),
-           ACCESS_LOG_ENV: str(cache_log), KERNEL_LOG_ENV: str(kernel_log)}
+    env = {NOTEBOOK_ENV: stem, PROFILE_ENV: profile_label, FIGURE_DIR_ENV: str(figures),
+           CACHE_LOG_ENV: str(cache_log), KERNEL_LOG_ENV: str(kernel_log)}
     env.update(claims_environment(project.executed_dir, stem))  # issue 13: where verdicts are recorded
     live = project.partial_dir / f"{stem}.progress"
     if progress:   # the library's bars on this terminal, not in the book

@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from ..vocabulary import CELL_TIMEOUT_ENV, PROFILES, SCHEDULER_ENV
 from .parameters import ParameterError, describe, parse_cli_value
-from .profiles import PROFILES, NotebookSpecError
+from .profiles import NotebookSpecError
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -25,10 +26,10 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="execute even if the key is unchanged")
         p.add_argument("--no-render", action="store_true", help="execute only, do not render the book")
         p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                       help="train on a Dask cluster (e.g. tcp://host:8786; sets $MISGEN_SCHEDULER; needs "
+                       help=f"train on a Dask cluster (e.g. tcp://host:8786; sets ${SCHEDULER_ENV}; needs "
                             "the dask extra); default: local worker processes, one per core")
         p.add_argument("--cell-timeout", metavar="SECONDS", default=None,
-                       help="stop a cell that runs longer (0: no limit; default: $MISGEN_CELL_TIMEOUT, "
+                       help=f"stop a cell that runs longer (0: no limit; default: ${CELL_TIMEOUT_ENV}, "
                             "else 600 at ci, 10800 at default, 43200 at paper)")
 
     build = sub.add_parser("build", help="execute every notebook whose key changed, render the book")
@@ -84,7 +85,6 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
     from .render import BookRenderFailed
     progress = sys.stderr.isatty()
     if getattr(args, "scheduler", None):   # the notebooks' kernels inherit it (misgen_lib.jobs)
-        from ..jobs import SCHEDULER_ENV
         os.environ[SCHEDULER_ENV] = args.scheduler
     try:
         project = _project(args.root)

@@ -18,9 +18,9 @@ import nbformat
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
+from ..vocabulary import CELL_TIMEOUT_ENV, KERNEL_LOG_ENV
+
 KERNEL_NAME = "python3"
-#: environment variable naming the file that receives the kernel process's stderr
-KERNEL_LOG_ENV = "MISGEN_KERNEL_LOG"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -155,7 +155,7 @@ def execute_notebook(stem: str, notebook: nbformat.NotebookNode, parameters: dic
     except CellTimeoutError:
         raise _stopped_early(NotebookFailed, stem, output, (
             f"CellTimeout: the cell ran longer than the cell timeout of {timeout:g} s and was "
-            "stopped (set the limit with --cell-timeout SECONDS or $MISGEN_CELL_TIMEOUT; 0: none)")
+            f"stopped (set the limit with --cell-timeout SECONDS or ${CELL_TIMEOUT_ENV}; 0: none)")
         ) from None
     except DeadKernelError:
         raise _stopped_early(NotebookFailed, stem, output, (

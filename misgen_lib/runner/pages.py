@@ -35,13 +35,11 @@ from typing import Any
 
 import nbformat
 
-from ..provenance import CLAIMS_DIR_VARIABLE
 from ..figures import INDEX_PAGE, chapter_anchor, index_anchor, read_provenance
+from ..vocabulary import CLAIM_IDS, CLAIMS_DIR_ENV, check_claim
 from .manifest import load_manifest
-from .profiles import PROFILE_PARAMETER, NotebookSpec, discover
+from .profiles import PROFILE_PARAMETER, NotebookSpec, NotebookSpecError, discover
 
-#: the paper's claims, as the design numbers them; a claim no chapter records is "not tested"
-PAPER_CLAIMS = ("C1", "C2", "C3", "C4", "C5a", "C5b", "C5c", "C6")  # as misgen_lib.studies.claims numbers them
 FIGURE_INDEX_DOC = Path(INDEX_PAGE).stem
 CLAIMS_DOC = "claims"
 #: cell metadata key marking the cells this module generated (replaced on every build)
@@ -61,7 +59,7 @@ def claims_environment(executed_dir: Path, stem: str) -> dict[str, str]:
     folder = claims_dir(executed_dir, stem)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    return {CLAIMS_DIR_VARIABLE: str(folder)}
+    return {CLAIMS_DIR_ENV: str(folder)}
 
 
 def write_generated_pages(project) -> None:
@@ -277,13 +275,20 @@ def figure_index(project, specs: list[NotebookSpec], manifest: dict) -> str:
 # --- the claims page ----------------------------------------------------------------------------
 
 def recorded_claims(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -> dict[str, dict]:
-    """Claim id -> the verdict recorded by a current chapter (``claims.record``)."""
+    """Claim id -> the verdict recorded by a current chapter (``claims.record``). A record whose
+    id is not one of ``vocabulary.CLAIM_IDS`` is a ``NotebookSpecError`` (the page lists the
+    vocabulary's claims, so such a verdict would silently vanish from it)."""
     found = {}
     for spec in specs:
         if manifest.get(spec.stem, {}).get("status") != "ok":
             continue
         for path in sorted(claims_dir(executed_dir, spec.stem).glob("*.json")):
             record = json.loads(path.read_text())
+            try:
+                check_claim(record.get("claim"))
+            except ValueError as err:
+                raise NotebookSpecError(f"{path}: {spec.stem} recorded a verdict the claims page cannot "
+                                        f"show: {err}") from None
             found[record["claim"]] = {**record, "notebook": spec.stem}
     return found
 
@@ -315,7 +320,7 @@ def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -
              "trained models and say nothing about the paper.", "",
              "| claim | verdict in this build | units meeting the rule | profile | chapter |",
              "|---|---|---|---|---|"]
-    for claim in PAPER_CLAIMS:
+    for claim in CLAIM_IDS:
         r = found.get(claim)
         if r is None:
             parts.append(f"| {claim} | not tested | – | – | no chapter of this build records it |")
@@ -323,7 +328,7 @@ def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -
             parts.append(f"| [{claim}](#claim-{claim.lower()}) | **{r['outcome']}** | "
                          f"{r['passed']} of {r['total']} | `{r['profile']}` | "
                          f"{{doc}}`{r['notebook']}` |")
-    for claim in PAPER_CLAIMS:
+    for claim in CLAIM_IDS:
         r = found.get(claim)
         if r is None:
             continue

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-from ..jobs import SCHEDULER_ENV, cores, occupying
+from ..jobs import cores, occupying
+from ..vocabulary import SCHEDULER_ENV
 
 
 @contextmanager

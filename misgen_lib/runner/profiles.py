@@ -30,9 +30,9 @@ import jupytext
 import nbformat
 import yaml
 
+from ..vocabulary import PROFILES, check_profile
 from .parameters import Parameter, ParameterError, parameters_cell, parse_parameters, check_values
 
-PROFILES = ("ci", "default", "paper")
 #: a cell parameter of this name receives the build's profile name (composed configuration)
 PROFILE_PARAMETER = "profile"
 PROFILE_KEYS = (*PROFILES, "depends")
@@ -99,8 +99,10 @@ class NotebookSpec:
 
     def merged_parameters(self, profile: str, overrides: dict[str, Any] | None = None) -> dict:
         """The cell defaults, then the profile's values, then ``overrides`` (validated)."""
-        if profile not in PROFILES:
-            raise NotebookSpecError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        try:
+            check_profile(profile)
+        except ValueError as err:
+            raise NotebookSpecError(str(err)) from None
         merged = {p.name: p.default for p in self.parameters}
         if PROFILE_PARAMETER in merged:
             merged[PROFILE_PARAMETER] = profile

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import interventions as _interventions
+from ..vocabulary import CLAIMS_DIR_ENV, check_claim
 
 #: plausibility threshold of C1 and C2 (companion's choice): the median nearest-clean distance of
 #: a model's samples at most this many times that of fresh clean trajectories
 PLAUSIBLE_FACTOR = 2.0
 
-#: the paper's claims, in the companion's words (the design's C1-C6)
+#: the paper's claims, in the companion's words (the design's C1-C6), one per ``vocabulary.CLAIM_IDS``
 CLAIMS = {
     "C1": "each model class shows a drift of the quantity's distribution well above the finite-sample "
           "null while single samples stay plausible",
@@ -72,9 +73,13 @@ RULES = {
 class Verdict:
     """A claim's outcome: ``items`` (pandas DataFrame) has one row per unit with the numbers the
     rule uses and a boolean ``counts`` column (NaN rows, e.g. implausible pairs for C2, are left
-    out of the count)."""
+    out of the count). ``claim`` must be one of ``vocabulary.CLAIM_IDS`` (a ``ValueError``
+    otherwise: the claims page lists only those, so another id would vanish from it)."""
     claim: str
     items: object
+
+    def __post_init__(self):
+        check_claim(self.claim)
 
     @property
     def statement(self) -> str:
@@ -249,9 +254,10 @@ def record(verdict: Verdict):
     import os
     from pathlib import Path
 
-    from ..provenance import CLAIMS_DIR_VARIABLE, current_run
+    from ..provenance import current_run
 
-    folder = os.environ.get(CLAIMS_DIR_VARIABLE)
+    check_claim(verdict.claim)   # the claim may have been changed after the Verdict was built
+    folder = os.environ.get(CLAIMS_DIR_ENV)
     if not folder:
         return None
     items = json.loads(verdict.items.to_json(orient="split", index=False, double_precision=6))

@@ -11,6 +11,7 @@ parameter.
 """
 from __future__ import annotations
 
+from .. import vocabulary
 from .suite import SuiteConfig
 
 #: overrides of the base configuration per named suite
@@ -27,7 +28,8 @@ SUITES: dict[str, dict] = {
                     "train_steps": 800, "n_samples": 1000},
 }
 
-#: overrides per profile, applied after the suite's
+#: overrides per profile, applied after the suite's: one entry per ``vocabulary.PROFILES``, in its
+#: order (tests/test_vocabulary.py)
 PROFILES: dict[str, dict] = {
     "ci": {"n_train": 200, "train_steps": 50, "n_samples": 200, "width": 8, "n_null": 50, "seeds": (0, 1)},
     "default": {},
@@ -40,6 +42,5 @@ def suite_config(suite: str = "synthetic", profile: str = "default", **overrides
     """The ``SuiteConfig`` of named ``suite`` at ``profile``, with keyword ``overrides`` last."""
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; valid: {sorted(SUITES)}")
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid: {list(PROFILES)}")
+    vocabulary.check_profile(profile)
     return SuiteConfig(**{**SUITES[suite], **PROFILES[profile], **overrides})

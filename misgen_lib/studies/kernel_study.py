@@ -140,16 +140,40 @@ def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int 
     kernel at every candidate depth, validated the same way (the share against depth). The pairs
     are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads each; the
     same numbers for any number of workers)."""
-    return jobs.run(_probe_pair, [(group, n_predict, n_depth, n_boot, sweep, threads) for group in by_pair(entries)],
+    return jobs.run(_probe_pair, [_ProbeJob(group, n_predict=n_predict, n_depth=n_depth, n_boot=n_boot, sweep=sweep,
+                                            threads=threads) for group in by_pair(entries)],
                     workers=workers, desc="probe kernels", progress=progress)
 
 
-def _probe_pair(job) -> ProbeResult:
+@dataclass(frozen=True)
+class _ProbeJob:
+    """One task x model pair of ``probe_study`` with its arguments (a job for ``jobs.run``: a
+    module-level dataclass, so it pickles for the process pool and Dask)."""
+    group: list
+    n_predict: int
+    n_depth: int
+    n_boot: int
+    sweep: bool
+    threads: int
+
+
+def pair_drift(group) -> metrics.Drift:
+    """The drift of one task x model pair over its seeds (``group``: their suite entries): the
+    seed-mean drift with a null of the first seed's size, on the stream ``("seed-mean-null", task,
+    model)`` of the first seed; with one seed, that seed's drift as it is."""
+    first = group[0]
+    if len(group) == 1:
+        return first.drift
+    return seed_mean_drift([e.drift for e in group], n_null=len(first.drift.null["tv"]),
+                           seed=derive(first.seed, "seed-mean-null", first.task.name, first.model.name))
+
+
+def _probe_pair(job: _ProbeJob) -> ProbeResult:
     """``probe_study`` for one task x model pair (a job)."""
-    group, n_predict, n_depth, n_boot, sweep, threads = job
+    group, n_predict, n_depth, n_boot = job.group, job.n_predict, job.n_depth, job.n_boot
     task_name, model_name = group[0].task.name, group[0].model.name
     depths, preds, controls, locality, cleans = [], [], [], [], []
-    with models.torch_threads(threads):
+    with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
             choice = choose_depth(e.model, clean[:n_depth], e.samples, e.data, task=e.task,
@@ -164,18 +188,18 @@ def _probe_pair(job) -> ProbeResult:
             if model_name == "transformer":
                 controls.append(predict(e.task, probe(e.model, choice.depth, mode="one-step", task=e.task), e.prior,
                                         seed=_streams(e, "probe-control"), **kw))
-        drifts = [e.drift for e in group]
-        drift = seed_mean_drift(drifts, n_null=len(group[0].drift.null["tv"]),
-                                seed=derive(group[0].seed, "seed-mean-null", task_name, model_name)) \
-            if len(group) > 1 else group[0].drift
+        drift = pair_drift(group)
         prediction = pooled(preds)
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
         control = pooled(controls) if controls else None
         return ProbeResult(
-            group, depths, preds, prediction, drift, validate(prediction, drift, n_boot=n_boot, seed=vseed),
-            seed_agreement(drifts) if len(group) > 1 else None, qspace_view(prediction), float(np.mean(locality)),
-            control, validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
-            _sweep(group[0], depths[0], cleans[0][: max(n_predict // 2, 1)], drift, n_boot, vseed) if sweep else None)
+            entries=group, depths=depths, per_seed=preds, prediction=prediction, drift=drift,
+            validation=validate(prediction, drift, n_boot=n_boot, seed=vseed),
+            agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
+            view=qspace_view(prediction), locality=float(np.mean(locality)), control=control,
+            control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
+            sweep=(_sweep(group[0], depths[0], cleans[0][: max(n_predict // 2, 1)], drift, n_boot, vseed)
+                   if job.sweep else None))
 
 
 def _sweep(e, choice: DepthChoice, clean, drift, n_boot: int, vseed: int) -> list[dict]:
@@ -289,17 +313,17 @@ def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store
         seconds = time.perf_counter() - start
         gauss = predict(first.task, family("data-gaussian", data=first.data), first.prior,
                         seed=_streams(first, "data-gaussian-draws"), **kw)
-        drifts = [e.drift for e in group]
-        drift = seed_mean_drift(drifts, n_null=len(first.drift.null["tv"]),
-                                seed=derive(first.seed, "seed-mean-null", task_name, model_name)) \
-            if len(group) > 1 else first.drift
+        drift = pair_drift(group)
         vseed = derive(first.seed, "validation-pooled", task_name, model_name)
         results.append(BeforeTrainingResult(
-            group, fam, kernel, f"{probe_steps}-step {model_name}, probed at its default depth",
-            pred, gauss, drift, validate(pred, drift, n_boot=n_boot, seed=vseed),
-            validate(gauss, drift, n_boot=n_boot, seed=vseed),
-            observed_direction(group, drift, n_boot, derive(first.seed, "direction", task_name, model_name)),
-            predicted_direction(pred), seconds))
+            entries=group, family=fam, kernel=kernel,
+            calibration=f"{probe_steps}-step {model_name}, probed at its default depth",
+            prediction=pred, data_gaussian=gauss, drift=drift,
+            validation=validate(pred, drift, n_boot=n_boot, seed=vseed),
+            data_gaussian_validation=validate(gauss, drift, n_boot=n_boot, seed=vseed),
+            observed_direction=observed_direction(group, drift, n_boot,
+                                                  derive(first.seed, "direction", task_name, model_name)),
+            predicted_direction=predicted_direction(pred), seconds=seconds))
     return results
 
 
@@ -339,28 +363,44 @@ def empirical_study(entries, n_predict: int = 20000, n_reference: int = 20000,
     Monte Carlo; with ``analytic``, also its stationary Gaussian by the delta method) and their
     validation. The entries are independent jobs (``jobs.run``, as in ``probe_study``)."""
     clean = _clean_by_task(entries, n_predict)
-    return jobs.run(_empirical_entry, [(e, clean[e.task.name, e.seed], n_reference, refine_steps, n_boot, analytic,
-                                        threads) for e in entries],
+    return jobs.run(_empirical_entry, [_EmpiricalJob(e, clean=clean[e.task.name, e.seed], n_reference=n_reference,
+                                                    refine_steps=refine_steps, n_boot=n_boot, analytic=analytic,
+                                                    threads=threads) for e in entries],
                     workers=workers, desc="empirical kernels", progress=progress)
 
 
-def _empirical_entry(job) -> EmpiricalResult:
+@dataclass(frozen=True)
+class _EmpiricalJob:
+    """One entry of ``empirical_study`` with its clean draws and arguments (a job for
+    ``jobs.run``, picklable like ``_ProbeJob``)."""
+    entry: object                 # suite.SuiteEntry
+    clean: np.ndarray
+    n_reference: int
+    refine_steps: int
+    n_boot: int
+    analytic: bool
+    threads: int
+
+
+def _empirical_entry(job: _EmpiricalJob) -> EmpiricalResult:
     """``empirical_study`` for one entry (a job)."""
-    e, clean, n_reference, refine_steps, n_boot, analytic, threads = job
+    e = job.entry
     bins = len(e.drift.edges) - 1
     finite = np.isfinite(e.samples).all(axis=(1, 2))
-    with models.torch_threads(threads):
-        bank = estimate(e.task, e.data, e.samples[finite], form="bank", n_reference=n_reference,
-                        refine_steps=refine_steps, seed=_streams(e, "projection"), progress=False)
+    with models.torch_threads(job.threads):
+        bank = estimate(e.task, e.data, e.samples[finite], form="bank", n_reference=job.n_reference,
+                        refine_steps=job.refine_steps, seed=_streams(e, "projection"), progress=False)
         gauss = bank.to_gaussian()
-        kw = dict(prior=e.prior, clean=clean, bins=bins, seed=_streams(e, "kernel-draws"), progress=False)
+        kw = dict(prior=e.prior, clean=job.clean, bins=bins, seed=_streams(e, "kernel-draws"), progress=False)
         preds = {"bank (Monte Carlo)": predict(e.task, bank, method="monte-carlo", **kw)}
-        if analytic:
+        if job.analytic:
             preds["Gaussian (analytic)"] = predict(e.task, gauss, method="analytic", **kw)
-    vals = {name: validate(p, e.drift, n_boot=n_boot, seed=_streams(e, "validation")) for name, p in preds.items()}
+    vals = {name: validate(p, e.drift, n_boot=job.n_boot, seed=_streams(e, "validation"))
+            for name, p in preds.items()}
     on_manifold = metrics.drift(bank.projection.q_fit, e.prior, bins=bins,
                                 n_null=len(e.drift.null["tv"]), seed=_streams(e, "null"))
-    return EmpiricalResult(e, bank, gauss, preds, vals, on_manifold, int((~finite).sum()))
+    return EmpiricalResult(entry=e, bank=bank, gaussian=gauss, predictions=preds, validations=vals,
+                           on_manifold=on_manifold, n_dropped=int((~finite).sum()))
 
 
 def _validation_columns(v: Validation) -> dict:
