@@ -1,4 +1,4 @@
-"""The ``ci`` book built on a Dask ``LocalCluster`` is the local ``ci`` book (``conftest.ci_book``).
+"""The ``ci`` book built in parallel on one shared Dask pool is the local ``ci`` book (``conftest.ci_book``).
 
 In a file of its own so that ``make test`` (pytest-xdist, ``--dist loadfile``: one file per
 process at a time) builds it in one process while another builds the local book; it asks for
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import OFFLINE, REPO, copy_book_layout
-from misgen_lib import jobs
+from misgen_lib.vocabulary import SCHEDULER_ENV
 from misgen_lib.cache import MANIFEST
 from misgen_lib.runner import Project, build
 from test_book import displayed_pngs
@@ -48,23 +48,23 @@ def claim_outcomes(project: Project) -> dict:
 
 
 @pytest.mark.book
-def test_a_dask_cluster_builds_the_same_book(request, tmp_path, monkeypatch):
-    """``misgen build --scheduler`` on a Dask ``LocalCluster`` (two worker processes, a cache of
-    the build's own, nothing shared with the workers but the scheduler) against the local build
-    of ``ci_book``: every artifact the cluster build made is in the local build's cache with the
-    same bytes, and every chapter shows the same figures and claim verdicts. (The tables beside
-    them are computed from the same artifacts by the same notebook code; chapter 04's also hold
-    wall-clock seconds, so they are not compared as text.)"""
-    distributed = pytest.importorskip("dask.distributed")
+def test_a_parallel_build_on_one_shared_dask_pool_builds_the_same_book(request, tmp_path, monkeypatch):
+    """``misgen build --parallel 3`` (as ``make book`` runs it): independent chapters side by
+    side, their work on the one Dask ``LocalCluster`` the build starts (a worker per core,
+    nothing shared with the workers but the scheduler, a cache of the build's own), against the
+    sequential local build of ``ci_book``: every artifact the parallel build made is in the local
+    build's cache with the same bytes, and every chapter shows the same figures and claim
+    verdicts. (The tables beside them are computed from the same artifacts by the same notebook
+    code; chapter 04's also hold wall-clock seconds, so they are not compared as text.)"""
+    pytest.importorskip("dask.distributed")
     project = Project(copy_book_layout(tmp_path / "repo", REPO / "notebooks"))
     cache = tmp_path / "cache"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        monkeypatch.setenv(jobs.SCHEDULER_ENV, cluster.scheduler_address)
-        monkeypatch.setenv("MISGEN_CACHE_DIR", str(cache))
-        monkeypatch.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
-        manifest = build(project, profile="ci", render=False, echo=lambda line: None)
-        assert cluster.scheduler.task_prefixes, "no job reached the cluster"
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    monkeypatch.setenv("MISGEN_CACHE_DIR", str(cache))
+    monkeypatch.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
+    lines = []
+    manifest = build(project, profile="ci", render=False, echo=lines.append, parallel=3)
+    assert any(line.startswith("one pool of") for line in lines), lines
     monkeypatch.undo()   # this run's cache and no scheduler again
     assert all(m["status"] == "ok" for m in manifest.values())
     # the local book only now: under xdist another process builds it meanwhile
