@@ -317,7 +317,8 @@ def curated_density_figure(task_objs: dict, datasets: dict, drifts: dict, priors
     return fig
 
 
-def observed_vs_predicted_task(results, task_name: str, title: str):
+def observed_vs_predicted_task(results, task_name: str,
+                               title: str = "observed (seed mean) vs probe-kernel prediction"):
     """``observed_vs_predicted_figure`` of one task's kernel-study results (probe results, or
     before-training results, whose rows name the declared family)."""
     rows = []

@@ -100,8 +100,7 @@ def builders(synthetic, applied):
         "density_grid": lambda: plots.density_grid(synthetic),
         "change_grid": lambda: plots.change_grid(synthetic),
         "sample_grid": lambda: plots.sample_grid(synthetic, 2),
-        "observed_vs_predicted": lambda: plots.observed_vs_predicted_task(
-            probes, "sine", "observed (seed mean) vs probe-kernel prediction"),
+        "observed_vs_predicted": lambda: plots.observed_vs_predicted_task(probes, "sine"),
         "qspace": lambda: plots.qspace_task_figure(probes, synthetic, "cone"),
         "depth_sweep": lambda: plots.depth_sweep_figure(probes, synthetic.config.tasks),
         "applied_density_grid": lambda: plots.density_grid(applied),
