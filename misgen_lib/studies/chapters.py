@@ -160,7 +160,7 @@ def kernel_facts(table, c2) -> dict:
         "median_corr_null": _median(plausible_items["corr null 95%"]),
         "per_class": _listing(f"{m}: correlation {row['correlation']:+.2f}, share / ceiling "
                               f"{row['share / ceiling']:+.2f}" for m, row in by_class.iterrows()),
-        "implausible_pairs": _listing(f"{t} / {m}" for t, m in zip(implausible.task, implausible.model)),
+        "implausible_pairs": ", ".join(f"{t} / {m}" for t, m in zip(implausible.task, implausible.model)) or "none",
         "median_continuity": float(table["continuity vs Monte Carlo"].median()),
     }
 
