@@ -14,13 +14,14 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 matplotlib.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=list(PALETTE))
 GAIN, LOSS = PALETTE[0], PALETTE[1]
 
-#: the book's content column (CSS px; sphinx-book-theme shows about 700-800) and the smallest text
-#: a reader should have to read there at 100% zoom (pt)
-COLUMN_PX, MIN_PT = 750, 8.0
+#: the width (CSS px) at which the book shows a figure: a chapter cell's output area in
+#: sphinx-book-theme in a 1280 px wide window, measured (the article column is 740 px), and the
+#: smallest text a reader should have to read there at 100% zoom (pt)
+COLUMN_PX, MIN_PT = 676, 8.0
 #: the widest figure (inches) whose text keeps ``MIN_PT`` at these fonts once scaled to the column
-PAGE_WIDTH_IN = 7.5
+PAGE_WIDTH_IN = 6.6
 #: base fonts of every figure of the book, set once here: at ``PAGE_WIDTH_IN`` and ``figures.DPI``
-#: (900 px shown in a 750 px column) 10 pt text reads as 8.3 pt
+#: (about 816 px shown in 676) 10 pt text reads as 8.3 pt
 FONTS = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 10,
          "ytick.labelsize": 10, "legend.fontsize": 10, "figure.titlesize": 11}
 matplotlib.rcParams.update(FONTS)

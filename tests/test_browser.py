@@ -10,7 +10,9 @@ downloaded), opens every page of the table of contents from ``file://`` and chec
 * chapters carry the re-run box and download links (source ``.md`` and executed ``.ipynb``);
 * the offline search finds a term of chapter 03 ("kernel") and links to that chapter;
 * each chapter's first screen (a 1280 x 900 window, as a reader opens it) is not blank and shows
-  the chapter's "At a glance" box with its glued numbers (screenshots ``first_screen_<chapter>.png``).
+  the chapter's "At a glance" box with its glued numbers (screenshots ``first_screen_<chapter>.png``),
+  and every figure is shown large enough that the figures' base fonts (``misgen_lib.plots.FONTS``)
+  read as at least ``plots.MIN_PT``.
 
 A screenshot of each page is kept under ``book/_build/screenshots/`` of the repository (or
 ``$MISGEN_SCREENSHOT_DIR``), a CI artifact. Without Chromium the test is skipped, except where
@@ -28,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import REPO
+from misgen_lib.plots import FONTS, MIN_PT
 from test_book import toc_docnames
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
@@ -186,6 +189,13 @@ return {top: r.top, bottom: r.bottom, height: window.innerHeight, text: box.inne
 """
 
 
+#: each chapter figure's displayed and natural width (runs in the browser)
+FIGURE_WIDTHS = """
+return [...document.querySelectorAll('main img')].filter(i => (i.getAttribute('src') || '').includes('_images/'))
+  .map(i => [i.getAttribute('src'), i.clientWidth, i.naturalWidth]);
+"""
+
+
 def blank(png: Path) -> bool:
     """Whether a screenshot is (nearly) one colour."""
     from PIL import Image
@@ -204,6 +214,7 @@ def first_screen_problems(driver, html_dir: Path, doc: str) -> list[str]:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shot))
         box = driver.execute_script(GLANCE_REPORT)
+        shown = driver.execute_script(FIGURE_WIDTHS)
     finally:
         driver.set_window_size(1280, 1400)
     problems = ["the first screen is blank"] if blank(shot) else []
@@ -215,6 +226,10 @@ def first_screen_problems(driver, html_dir: Path, doc: str) -> list[str]:
         numbers = re.sub(r"\bC\d\w*", "", box["text"])   # claim names are not numbers
         if not re.search(r"\d", numbers) or "glue" in box["text"]:
             problems.append(f"the 'At a glance' box shows no glued number: {box['text'][:200]!r}")
+    smallest = min(v for k, v in FONTS.items() if k != "figure.titlesize")
+    problems += [f"figure {src} shown at {client}/{natural} px: its {smallest} pt text reads as "
+                 f"{smallest * client / natural:.1f} pt" for src, client, natural in shown
+                 if natural and smallest * client / natural < MIN_PT]
     return [f"{doc}: {p}" for p in problems]
 
 
