@@ -38,7 +38,8 @@ def set_bin_ticks(ax, edges: np.ndarray, max_labels: int = 12):
     that at most ``max_labels`` stand side by side (the overflow bins always)."""
     labels = bin_labels(edges)
     step = max(1, int(np.ceil(len(labels) / max_labels)))
-    shown = sorted({0, len(labels) - 1, *range(0, len(labels), step)})
+    last = len(labels) - 1
+    shown = sorted({0, last, *(k for k in range(0, last, step) if step == 1 or last - k >= step)})
     ax.set_xticks(shown, [labels[k] for k in shown], rotation=90)
 
 
