@@ -14,11 +14,33 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 matplotlib.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=list(PALETTE))
 GAIN, LOSS = PALETTE[0], PALETTE[1]
 
+#: the width (CSS px) at which the book shows a figure: a chapter cell's output area in
+#: sphinx-book-theme in a 1280 px wide window, measured (the article column is 740 px), and the
+#: smallest text a reader should have to read there at 100% zoom (pt)
+COLUMN_PX, MIN_PT = 676, 8.0
+#: the widest figure (inches) whose text keeps ``MIN_PT`` at these fonts once scaled to the column
+PAGE_WIDTH_IN = 6.6
+#: base fonts of every figure of the book, set once here: at ``PAGE_WIDTH_IN`` and ``figures.DPI``
+#: (about 816 px shown in 676) 10 pt text reads as 8.3 pt
+FONTS = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 10,
+         "ytick.labelsize": 10, "legend.fontsize": 10, "figure.titlesize": 11}
+matplotlib.rcParams.update(FONTS)
+
 
 def bin_labels(edges: np.ndarray) -> list[str]:
     """Tick labels of the bins with the overflow bins first and last."""
     inner = [f"{0.5 * (a + b):.3g}" for a, b in zip(edges[:-1], edges[1:])]
     return [f"<{edges[0]:.3g}"] + inner + [f">{edges[-1]:.3g}"]
+
+
+def set_bin_ticks(ax, edges: np.ndarray, max_labels: int = 12):
+    """Rotated bin labels on ``ax``'s x axis (overflow bins first and last), every k-th bin's so
+    that at most ``max_labels`` stand side by side (the overflow bins always)."""
+    labels = bin_labels(edges)
+    step = max(1, int(np.ceil(len(labels) / max_labels)))
+    last = len(labels) - 1
+    shown = sorted({0, last, *(k for k in range(0, last, step) if step == 1 or last - k >= step)})
+    ax.set_xticks(shown, [labels[k] for k in shown], rotation=90)
 
 
 def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray | None = None,
@@ -33,8 +55,7 @@ def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray 
     colors = np.where(delta >= 0, GAIN, LOSS) if color_by_sign else None
     ax.bar(pos + offset, delta, width=width, color=colors, label=label, **bar_kwargs)
     ax.axhline(0.0, color="0.3", lw=0.8)
-    ax.set_xticks(pos)
-    ax.set_xticklabels(bin_labels(edges), rotation=90, fontsize=7)
+    set_bin_ticks(ax, edges)
     ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
     ax.set_ylabel("mass change per bin")
     return ax
@@ -47,8 +68,7 @@ def plot_masses(ax, edges: np.ndarray, masses: dict[str, np.ndarray], quantity: 
               "predicted": dict(color="C3", lw=1.5)}
     for name, p in masses.items():
         ax.step(pos, p, where="mid", label=name, **styles.get(name.split()[0], {}))
-    ax.set_xticks(pos)
-    ax.set_xticklabels(bin_labels(edges), rotation=90, fontsize=7)
+    set_bin_ticks(ax, edges)
     ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
     ax.set_ylabel("mass per bin")
     return ax
@@ -94,7 +114,7 @@ def density_with_null(ax, q, drift, prior, task, data_q=None, pad: float = 0.25,
     ax.set_xlabel(quantity_label(task))
     ax.set_ylabel("density")
     if title is not None:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
     return ax
 
 
@@ -103,18 +123,17 @@ def observed_vs_predicted_figure(rows, title: str):
     bin masses; right, the observed change with its null band and the predicted change, titled
     with the validation numbers and their noise ceiling."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(rows), 2, figsize=(12, 2.9 * len(rows)), squeeze=False,
+    fig, axes = plt.subplots(len(rows), 2, figsize=(PAGE_WIDTH_IN, 3.6 * len(rows) + 0.8), squeeze=False,
                              constrained_layout=True)
     for (ax_m, ax_c), (label, drift, prediction, v) in zip(axes, rows):
         plot_observed_vs_predicted(ax_m, ax_c, drift, prediction)
-        ax_m.set_title(f"{label}: recovered distribution", fontsize=9)
+        ax_m.set_title(wrap(f"{label}: recovered distribution"))
         ceiling = getattr(v, "ceiling", None)
         tail = f" (ceiling {ceiling.share:.2f})" if ceiling is not None else ""
-        ax_c.set_title(f"{label}: change; corr {v.correlation:+.2f} (noise 95% {v.correlation_null95:.2f}), "
-                       f"share explained {v.share_explained:+.2f}{tail}", fontsize=9)
-    axes[0, 0].legend(fontsize=7)
-    axes[0, 1].legend(fontsize=7)
-    fig.suptitle(title)
+        ax_c.set_title(f"corr {v.correlation:+.2f} (noise 95% {v.correlation_null95:.2f})\n"
+                       f"share explained {v.share_explained:+.2f}{tail}")
+    legend_below(fig, axes[0, 0], axes[0, 1])
+    fig.suptitle(wrap(title, 70))
     return fig
 
 
@@ -123,7 +142,7 @@ def qspace_figure(views: dict, task):
     spread s(q) as a band; right: the per-bin change predicted by the continuity equation against
     the Monte Carlo one (peaks where b converges, troughs where it diverges)."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(views), 2, figsize=(12, 2.6 * len(views)), squeeze=False,
+    fig, axes = plt.subplots(len(views), 2, figsize=(PAGE_WIDTH_IN, 3.4 * len(views) + 0.8), squeeze=False,
                              constrained_layout=True)
     for (ax_b, ax_d), (label, view) in zip(axes, views.items()):
         c = view.centers
@@ -131,14 +150,331 @@ def qspace_figure(views: dict, task):
                           label="b(q) +- s(q)")
         ax_b.plot(c, view.shift, "o-", color="C0", ms=3, label="mean shift b(q)")
         ax_b.axhline(0, color="0.3", lw=0.8)
-        ax_b.set(xlabel=quantity_label(task), ylabel=f"shift of {task.quantity}", title=f"{label}: kernel in q-space")
+        ax_b.set(xlabel=quantity_label(task), ylabel=wrap(f"shift of {task.quantity}", 24),
+                 title=wrap(f"{label}: kernel in q-space"))
         pos = np.arange(len(view.monte_carlo_delta))
         ax_d.bar(pos, view.monte_carlo_delta, color="0.7", label="Monte Carlo prediction")
         ax_d.plot(pos, view.continuity_delta, "o-", color="C3", ms=3, label="continuity equation")
         ax_d.axhline(0, color="0.3", lw=0.8)
-        ax_d.set_xticks(pos)
-        ax_d.set_xticklabels(bin_labels(view.edges), rotation=90, fontsize=7)
-        ax_d.set(ylabel="mass change per bin", title=f"{label}: agreement r = {view.agreement:+.2f}")
-    axes[0, 0].legend(fontsize=7)
-    axes[0, 1].legend(fontsize=7)
+        set_bin_ticks(ax_d, view.edges)
+        ax_d.set(ylabel="mass change per bin", title=wrap(f"{label}: agreement r = {view.agreement:+.2f}"))
+    legend_below(fig, axes[0, 0], axes[0, 1])
+    return fig
+
+
+# --- legible figures at the book's page width ---------------------------------------------------
+
+def wrap(text: str, width: int = 36) -> str:
+    """``text`` broken into lines of at most ``width`` characters (a panel title at the book's
+    fonts; existing line breaks are kept)."""
+    import textwrap
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False, break_long_words=False)
+                     for line in text.split("\n"))
+
+
+def legend_below(fig, *axes, ncols: int = 3):
+    """One legend for the whole figure, under its panels: the distinct labels of ``axes``."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center",
+                   ncols=min(ncols, len(seen)))
+
+
+def panel_grid(n: int, ncols: int, panel_height: float, width: float = PAGE_WIDTH_IN, **kwargs):
+    """``n`` panels, ``ncols`` to a row, at the page width (constrained layout); the unused
+    panels of the last row are hidden. Returns the figure and the ``n`` axes in order."""
+    import matplotlib.pyplot as plt
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel_height * nrows + 0.6), squeeze=False,
+                             constrained_layout=True, **kwargs)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def effective_scale(fig, column_px: int = COLUMN_PX) -> float:
+    """How much the figure's text shrinks when its PNG (``figures.DPI``, tight bounding box, as
+    ``figures.save`` writes it) is shown scaled to a column of ``column_px`` CSS px: 1 when it
+    fits, else column / PNG width (text of ``s`` pt then reads as ``s * scale`` pt)."""
+    from .figures import DPI
+    fig.canvas.draw()
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer())
+    width_px = (bbox.width + 0.2) * DPI   # savefig's pad_inches 0.1 on each side
+    return min(1.0, column_px / width_px)
+
+
+def small_texts(fig, min_pt: float = MIN_PT, column_px: int = COLUMN_PX) -> list[tuple[str, float]]:
+    """Every visible text of ``fig`` (titles, labels, tick labels, legends) that reads below
+    ``min_pt`` once the figure is shown in the book's column: ``(text, effective pt)`` pairs;
+    empty when the whole figure is legible."""
+    from matplotlib.text import Text
+    scale = effective_scale(fig, column_px)
+    small = []
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() * scale < min_pt:
+            small.append((t.get_text(), round(t.get_fontsize() * scale, 2)))
+    return small
+
+
+# --- the chapters' figures: one call per figure ---------------------------------------------------
+
+def task_model_pairs(suite, tasks=None, models=None) -> list[tuple[str, str]]:
+    tasks = list(suite.config.tasks if tasks is None else tasks)
+    models = list(suite.config.models if models is None else models)
+    return [(t, m) for t in tasks for m in models]
+
+
+def density_grid(suite, tasks=None, models=None, ncols: int = 2):
+    """Task x model panels (first seed): the density of the measured quantity over the model's
+    samples against the intended prior, the training data and the finite-sample null."""
+    pairs = task_model_pairs(suite, tasks, models)
+    fig, axes = panel_grid(len(pairs), ncols, 2.9)
+    for ax, (t, m) in zip(axes, pairs):
+        e = suite.get(t, m)
+        density_with_null(ax, e.q_hat, e.drift, e.prior, e.task, data_q=e.data.q,
+                          title=f"{t} / {m}\nTV {e.drift.tv:.2f} (null 95% {e.drift.null_q95('tv'):.2f})")
+    legend_below(fig, axes[0], ncols=4)
+    return fig
+
+
+def change_grid(suite, tasks=None, models=None, ncols: int = 2):
+    """Task x model panels (first seed): the per-bin change of mass against the prior (overflow
+    bins at the ends), drawn dark where it leaves the finite-sample null's band (grey); one y
+    scale per task."""
+    pairs = task_model_pairs(suite, tasks, models)
+    fig, axes = panel_grid(len(pairs), ncols, 2.5)
+    first_of_task = {}
+    for ax, (t, m) in zip(axes, pairs):
+        d = suite.get(t, m).drift
+        x = np.arange(len(d.delta))
+        ax.fill_between(x, d.null_band[0], d.null_band[1], step="mid", color="0.8", label="null 95%")
+        ax.bar(x, d.delta, color=np.where(d.beyond_null(), "C0", "#a6c8e6"), width=0.8, label="beyond null")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xticks([0, len(x) // 2, len(x) - 1], ["below", f"{d.centers[len(x) // 2 - 1]:.2g}", "above"])
+        ax.set_title(f"{t} / {m}: TV {d.tv:.3f}")
+        ax.set_ylabel("p_hat - p*")
+        if t in first_of_task:
+            ax.sharey(first_of_task[t])
+        first_of_task.setdefault(t, ax)
+    legend_below(fig, axes[0])
+    return fig
+
+
+def sample_grid(suite, n_examples: int, tasks=None, models=None):
+    """Task rows x model columns (first seed): ``n_examples`` samples (solid) beside their
+    nearest clean training trajectory (dashed)."""
+    from .metrics import nearest_clean
+    pairs = task_model_pairs(suite, tasks, models)
+    fig, axes = panel_grid(len(pairs), len(suite.config.models if models is None else models), 2.2)
+    for ax, (t, m) in zip(axes, pairs):
+        e = suite.get(t, m)
+        idx, _ = nearest_clean(e.samples[:n_examples], e.data.x)
+        e.task.draw(ax, e.samples[:n_examples], lw=1.2)
+        e.task.draw(ax, e.data.x[idx], ls="--")
+        ax.set_title(f"{t}\n{m}")
+    return fig
+
+
+def task_samples_figure(task_objs: dict, datasets: dict, n_show: int, ncols: int = 3):
+    """A few curated trajectories per task, titled with their measured quantity."""
+    fig, axes = panel_grid(len(task_objs), ncols, 2.8)
+    for ax, (name, task) in zip(axes, task_objs.items()):
+        data = datasets[name]
+        order = np.argsort(data.q[:n_show])
+        task.draw(ax, data.x[:n_show][order])
+        ax.set_title(f"{name}: {task.quantity}\n" + wrap(", ".join(f"{q:.2f}" for q in data.q[:n_show][order]), 24))
+    return fig
+
+
+def maze_layouts_figure(horizon: int, n_show: int, seed: int, layouts=("umaze", "medium", "large")):
+    """Raw goal-reaching demonstrations in each maze layout, titled with the range of travel
+    distances and the number of wall crossings."""
+    import matplotlib.pyplot as plt
+
+    from . import tasks
+    from .seeds import stream
+    fig, axes = plt.subplots(1, len(layouts), figsize=(PAGE_WIDTH_IN, 3.0), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [5, 8, 12][:len(layouts)]})
+    for ax, layout in zip(np.atleast_1d(axes), layouts):
+        maze = tasks.get("maze", layout=layout, horizon=horizon)
+        x, _ = maze.raw_demonstrations(n_show, stream(seed, "raw-demos", layout))
+        maze.draw(ax, x)
+        crossings = int(maze.plausibility(x)["wall_crossings"].sum())
+        ax.set_title(f"{layout}\nrange {maze.q_range}\nwall crossings {crossings}")
+    return fig
+
+
+def curated_density_figure(task_objs: dict, datasets: dict, drifts: dict, priors: dict, ncols: int = 3):
+    """Each curated dataset's measured quantity against its intended prior and null band."""
+    fig, axes = panel_grid(len(task_objs), ncols, 2.6)
+    for ax, (name, task) in zip(axes, task_objs.items()):
+        density_with_null(ax, datasets[name].q, drifts[name], priors[name], task, pad=0.05,
+                          label="curated", title=name)
+    legend_below(fig, axes[0])
+    return fig
+
+
+def observed_vs_predicted_task(results, task_name: str,
+                               title: str = "observed (seed mean) vs probe-kernel prediction"):
+    """``observed_vs_predicted_figure`` of one task's kernel-study results (probe results, or
+    before-training results, whose rows name the declared family)."""
+    rows = []
+    for r in results:
+        if r.entry.task.name != task_name:
+            continue
+        label = f"{r.entry.model.name} ({r.kernel.describe()})" if hasattr(r, "kernel") else r.model
+        rows.append((label, r.drift, r.prediction, r.validation))
+    return observed_vs_predicted_figure(rows, f"{task_name}: {title}")
+
+
+def qspace_task_figure(probes, suite, task_name: str):
+    """``qspace_figure`` of one task's probe results, titled."""
+    views = {r.model: r.view for r in probes if r.task.name == task_name}
+    fig = qspace_figure(views, suite.get(task_name, suite.config.models[0]).task)
+    fig.suptitle(f"{task_name}: the probe kernel in q-space")
+    return fig
+
+
+def depth_sweep_figure(probes, tasks):
+    """Per task, the share explained of the first seed's probe at every candidate depth (noise
+    ceiling dashed; the chosen depth circled), one line per model class."""
+    import pandas as pd
+    fig, axes = panel_grid(len(tasks), len(tasks), 3.0)
+    for ax, task_name in zip(axes, tasks):
+        for k, r in enumerate(r for r in probes if r.task.name == task_name and r.sweep):
+            sweep = pd.DataFrame(r.sweep)
+            x = np.arange(len(sweep))
+            ax.plot(x, sweep["share explained"], "o-", color=f"C{k}", label=r.model)
+            ax.plot(x, sweep["share ceiling"], "--", color=f"C{k}", lw=0.8)
+            chosen = sweep["chosen"].to_numpy()
+            ax.plot(x[chosen], sweep["share explained"][chosen], "o", ms=11, mfc="none", color=f"C{k}")
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set(xlabel="candidate depth\n(shallow to deep)", ylabel="share explained", title=task_name)
+    legend_below(fig, *axes, ncols=2)
+    return fig
+
+
+def maze_samples_figure(suite, n_examples: int):
+    """The maze's training demonstrations and each model's first samples in the layout, with
+    segments through a wall in red, titled with the median wall crossings per sample."""
+    models = list(suite.config.models)
+    maze = suite.get("maze", models[0])
+    fig, axes = panel_grid(1 + len(models), 1 + len(models), 3.0)
+    maze.task.draw(axes[0], maze.data.x[:n_examples], mark_crossings=True)
+    axes[0].set_title(f"training demos\nmedian crossings "
+                      f"{np.median(maze.reference_plausibility['wall_crossings']):.0f}")
+    for ax, m in zip(axes[1:], models):
+        e = suite.get("maze", m)
+        e.task.draw(ax, e.samples[:n_examples], mark_crossings=True)
+        crossings = e.plausibility["wall_crossings"]
+        ax.set_title(f"{m}\nmedian crossings {np.median(crossings):.0f}\nany: {np.mean(crossings > 0):.0%}")
+    return fig
+
+
+def pendulum_samples_figure(suite, n_examples: int):
+    """Top: the outer bob's path of the pendulum's training data and each model's first samples;
+    bottom: the energy along the same trajectories over time."""
+    from .tasks.pendulum import energy
+    models = list(suite.config.models)
+    pendulum = suite.get("pendulum", models[0])
+    columns = [("training data", pendulum.data.x[:n_examples])] + [
+        (m, suite.get("pendulum", m).samples[:n_examples]) for m in models]
+    fig, axes = panel_grid(2 * len(columns), len(columns), 2.8)
+    times = np.arange(pendulum.task.horizon) * pendulum.task.dt
+    for j, (name, x) in enumerate(columns):
+        top, bottom = axes[j], axes[len(columns) + j]
+        pendulum.task.draw(top, x)
+        top.set_title(name)
+        for k, traj in enumerate(x):
+            bottom.plot(times, energy(traj), color=f"C{k}")
+        bottom.set_xlabel("time [s]")
+    axes[len(columns)].set_ylabel("energy along\nthe sample [J]")
+    return fig
+
+
+def location_shift_figure(shifts: dict, on_manifold_shifts: dict):
+    """Left: the mean shift of the quantity against the prior's mean, right: the share of samples
+    above the prior's median, per model for the measured and the on-manifold quantity, each with
+    its bootstrap interval (error bar) and the finite-sample null's central 95% (grey)."""
+    import matplotlib.pyplot as plt
+    models = list(shifts)
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 1.2 + 0.8 * len(models) * 2), constrained_layout=True)
+    labels, ys = [], []
+    for k, m in enumerate(models):
+        for off, (kind, s) in enumerate((("measured", shifts[m]), ("on-manifold", on_manifold_shifts[m]))):
+            y = 2 * k + off
+            labels.append(f"{m}\n{kind}")
+            ys.append(y)
+            for ax, stat in zip(axes, ("mean_shift", "share_above_median")):
+                value, ci, band = getattr(s, stat), getattr(s, f"{stat}_ci"), getattr(s, f"{stat}_null")
+                ax.fill_betweenx([y - 0.4, y + 0.4], *band, color="0.85")
+                ax.errorbar(value, y, xerr=[[value - ci[0]], [ci[1] - value]], fmt="o",
+                            color="C0" if off == 0 else "C1", capsize=3)
+    for ax, ref, xlabel in zip(axes, (0.0, 0.5), ("mean travel distance\nminus prior mean [cells]",
+                                                  "share of samples above\nthe prior's median")):
+        ax.axvline(ref, color="k", lw=0.8)
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+    axes[1].set_yticklabels([])
+    return fig
+
+
+def mitigation_tv_figure(table, tasks, models, order):
+    """Per task: the TV against the intended prior of the untreated model (``none``) and each
+    intervention (in ``order``), every seed a dot, the median a bar, the null's 95% quantile grey,
+    the kernel's prediction made before training a black cross."""
+    names = ["none", *[i for i in order if i in set(table["intervention"])]]
+    fig, axes = panel_grid(len(tasks), len(tasks), 3.4)
+    for ax, task_name in zip(axes, tasks):
+        sub = table[table.task == task_name]
+        for k, name in enumerate(names):
+            rows = sub[sub.intervention == name]
+            if rows.empty:
+                continue
+            ax.bar(k, rows["TV"].median(), color="C0" if name == "none" else "C2", alpha=0.5)
+            ax.plot(np.full(len(rows), k), rows["TV"], "o", color="C0", ms=4)
+            ax.plot(k, rows["predicted TV"].median(), "x", color="k", ms=9, mew=2)
+            ax.hlines(rows["TV null 95%"].median(), k - 0.4, k + 0.4, color="0.5", lw=3)
+        ax.set_xticks(range(len(names)), names, rotation=90)
+        ax.set_title(wrap(f"{task_name} / {', '.join(models)}", 20))
+    axes[0].set_ylabel("TV against the intended prior")
+    return fig
+
+
+def fidelity_figure(fidelities: dict):
+    """Per task (``{task name: (fidelity table, task)}``, e.g. ``studies.chapters.
+    conditioning_fidelity``): the conditional model's mean error of the measured quantity per
+    requested quantity ``q_c`` (line) and its spread (band)."""
+    fig, axes = panel_grid(max(len(fidelities), 1), max(len(fidelities), 1), 3.0)
+    for ax, (task_name, (fid, task)) in zip(axes, fidelities.items()):
+        ax.fill_between(fid["q_c"], fid["mean error"] - fid["sd"], fid["mean error"] + fid["sd"], alpha=0.2)
+        ax.plot(fid["q_c"], fid["mean error"], "o-", ms=3)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set(xlabel=quantity_label(task), title=f"{task_name}:\nconditioning fidelity")
+    axes[0].set_ylabel("E[m(x_hat) | q_c] - q_c")
+    return fig
+
+
+def precompensation_figure(results, seed: int):
+    """Per task (the results of ``seed``): the intended prior, the pre-compensated training prior
+    ``pi``, its predicted outcome ``P pi`` and model B's observed bin masses."""
+    firsts = [r for r in results if r.base.seed == seed and "precompensate" in r.training_masses]
+    fig, axes = panel_grid(max(len(firsts), 1), max(len(firsts), 1), 3.4)
+    for ax, r in zip(axes, firsts):
+        edges = r.base.drift.edges
+        pos = np.arange(len(edges) + 1)
+        ax.step(pos, r.base.drift.p_star, where="mid", color="0.4", ls="--", label="intended prior p*")
+        ax.step(pos, r.training_masses["precompensate"], where="mid", color="C2", lw=2, label="training prior pi")
+        ax.step(pos, r.predicted["precompensate"], where="mid", color="C3", label="predicted P pi")
+        ax.step(pos, r.treated["precompensate"].drift.p_hat, where="mid", color="C0", label="observed (model B)")
+        set_bin_ticks(ax, edges, max_labels=8)
+        ax.set_title(f"{r.base.task.name}:\npre-compensation")
+    axes[0].set_ylabel("mass per bin")
+    legend_below(fig, axes[0], ncols=2)
     return fig

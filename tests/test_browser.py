@@ -8,7 +8,11 @@ downloaded), opens every page of the table of contents from ``file://`` and chec
 * every image loaded (``naturalWidth > 0``);
 * every in-book link resolves: its file exists and its ``#fragment`` is an id of that page;
 * chapters carry the re-run box and download links (source ``.md`` and executed ``.ipynb``);
-* the offline search finds a term of chapter 03 ("kernel") and links to that chapter.
+* the offline search finds a term of chapter 03 ("kernel") and links to that chapter;
+* each chapter's first screen (a 1280 x 900 window, as a reader opens it) is not blank and shows
+  the chapter's "At a glance" box with its glued numbers (screenshots ``first_screen_<chapter>.png``),
+  and every figure is shown large enough that the figures' base fonts (``misgen_lib.plots.FONTS``)
+  read as at least ``plots.MIN_PT``.
 
 A screenshot of each page is kept under ``book/_build/screenshots/`` of the repository (or
 ``$MISGEN_SCREENSHOT_DIR``), a CI artifact. Without Chromium the test is skipped, except where
@@ -26,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import REPO
+from misgen_lib.plots import FONTS, MIN_PT
 from test_book import toc_docnames
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
@@ -170,6 +175,71 @@ def search_hits(driver, html_dir: Path, term: str) -> list[str]:
     WebDriverWait(driver, PAGE_LOAD_S).until(lambda d: d.execute_script(finished))
     driver.save_screenshot(str(SCREENSHOTS / f"search_{term}.png"))
     return driver.execute_script(script)
+
+
+FIRST_SCREEN = (1280, 900)
+
+#: where the chapter's "At a glance" box is on its first screen (runs in the browser)
+GLANCE_REPORT = """
+const box = [...document.querySelectorAll('.admonition')]
+  .find(a => /At a glance/.test((a.querySelector('.admonition-title') || {}).innerText || ''));
+if (!box) { return null; }
+const r = box.getBoundingClientRect();
+return {top: r.top, bottom: r.bottom, height: window.innerHeight, text: box.innerText};
+"""
+
+
+#: each chapter figure's displayed and natural width (runs in the browser)
+FIGURE_WIDTHS = """
+return [...document.querySelectorAll('main img')].filter(i => (i.getAttribute('src') || '').includes('_images/'))
+  .map(i => [i.getAttribute('src'), i.clientWidth, i.naturalWidth]);
+"""
+
+
+def blank(png: Path) -> bool:
+    """Whether a screenshot is (nearly) one colour."""
+    from PIL import Image
+    with Image.open(png) as img:
+        colours = img.convert("RGB").getcolors(maxcolors=1 << 16)
+    return colours is not None and len(colours) < 8
+
+
+def first_screen_problems(driver, html_dir: Path, doc: str) -> list[str]:
+    """A chapter's first screen: saved as ``first_screen_<chapter>.png``, not blank, with the top
+    of the "At a glance" box on it and numbers in the box (glued values, rendered)."""
+    driver.set_window_size(*FIRST_SCREEN)
+    try:
+        driver.get((html_dir / f"{doc}.html").as_uri())
+        shot = SCREENSHOTS / f"first_screen_{Path(doc).name}.png"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shot))
+        box = driver.execute_script(GLANCE_REPORT)
+        shown = driver.execute_script(FIGURE_WIDTHS)
+    finally:
+        driver.set_window_size(1280, 1400)
+    problems = ["the first screen is blank"] if blank(shot) else []
+    if box is None:
+        problems.append("no 'At a glance' box")
+    else:
+        if not 0 <= box["top"] < box["height"] - 100:
+            problems.append(f"the 'At a glance' box starts at {box['top']:.0f} px, below the first screen")
+        numbers = re.sub(r"\bC\d\w*", "", box["text"])   # claim names are not numbers
+        if not re.search(r"\d", numbers) or "glue" in box["text"]:
+            problems.append(f"the 'At a glance' box shows no glued number: {box['text'][:200]!r}")
+    smallest = min(v for k, v in FONTS.items() if k != "figure.titlesize")
+    problems += [f"figure {src} shown at {client}/{natural} px: its {smallest} pt text reads as "
+                 f"{smallest * client / natural:.1f} pt" for src, client, natural in shown
+                 if natural and smallest * client / natural < MIN_PT]
+    return [f"{doc}: {p}" for p in problems]
+
+
+def chapter_docs(project) -> list[str]:
+    return [d for d in toc_docnames(project) if re.match(r"executed/\d\d_", d)]
+
+
+def test_each_chapter_opens_with_its_at_a_glance_box(ci_book, browser):
+    problems = [p for doc in chapter_docs(ci_book[0]) for p in first_screen_problems(browser, ci_book[0].html_dir, doc)]
+    assert not problems, "\n".join(problems)
 
 
 def test_every_toc_page_reads_well_in_chromium(ci_book, browser):

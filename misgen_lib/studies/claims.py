@@ -269,3 +269,46 @@ def record(verdict: Verdict):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, default=str))
     return path
+
+
+def verdict_facts(verdict: Verdict) -> dict:
+    """What a chapter glues of ``verdict``, under ``<claim>_*`` (claim in lower case): the
+    ``claim`` statement, the ``verdict`` sentence, the ``outcome``, the ``rule``, ``passed`` and
+    ``total``."""
+    key = verdict.claim.lower()
+    return {f"{key}_claim": verdict.statement, f"{key}_verdict": verdict.sentence(),
+            f"{key}_outcome": verdict.outcome, f"{key}_rule": verdict.rule,
+            f"{key}_passed": verdict.passed, f"{key}_total": verdict.total}
+
+
+def _span(pair, fmt: str, sep: str = ", ", brackets: str = "[]") -> str:
+    """An interval as text: ``[lo, hi]`` (or with another separator and brackets)."""
+    return f"{brackets[:1]}{pair[0]:{fmt}}{sep}{pair[1]:{fmt}}{brackets[1:]}"
+
+
+def _units(verdict: Verdict, describe) -> str:
+    """``describe(row)`` of every unit of ``verdict``, joined by semicolons."""
+    return "; ".join(describe(r) for _, r in verdict.items.iterrows())
+
+
+def c3_details(verdict: Verdict) -> str:
+    """Per model of a C3 verdict: the mean shift of travel distance and the share above the
+    prior's median, each with its bootstrap interval beside its null, and the direction."""
+    return _units(verdict, lambda r: (
+        f"{r['model']}: mean shift {r['mean shift']:+.2f} cells, 95% CI {_span(r['mean shift CI'], '+.2f')} "
+        f"(null {_span(r['mean shift null'], '+.2f')}), {r['share above median']:.0%} of samples above the "
+        f"prior's median (CI {_span(r['share CI'], '.0%', ' to ', '')}, null "
+        f"{_span(r['share null'], '.0%', ' to ', '')}): {r['direction']}"))
+
+
+def c4_details(verdict: Verdict, ceilings) -> str:
+    """Per model of a C4 verdict: the correlation beside its noise quantile and the perfect
+    prediction's (``ceilings``: the probe table of the pendulum indexed by model, with ``corr
+    ceiling`` and ``share ceiling``), the sign agreement and the share explained."""
+    def describe(r):
+        ceiling = ceilings.loc[r["model"]]
+        return (f"{r['model']}: correlation {r['correlation']:+.2f} (noise 95% quantile {r['corr null 95%']:.2f}, "
+                f"perfect prediction {ceiling['corr ceiling']:.2f}), sign agreement {r['sign agreement']:.2f} on "
+                f"{r['bins beyond null']} bins beyond the null, share explained {r['share explained']:+.2f} "
+                f"(ceiling {ceiling['share ceiling']:.2f})")
+    return _units(verdict, describe)

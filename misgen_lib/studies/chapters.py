@@ -1,0 +1,324 @@
+"""What each chapter of the book computes beyond its study, so that a chapter holds only its
+study calls, one call per figure and its tables: the values a chapter glues into its text (one
+``*_facts`` function per chapter, returning ``{glue name: value}``; the "at a glance" box's
+numbers among them) and the few derived tables and quantities the chapters show.
+
+    facts = chapters.misgeneralization_facts(suite, c1)
+    chapters.glue_all(facts)          # in a hidden cell; the text reads {glue:text}`c1_verdict`
+
+Nothing here changes a study's numbers: the functions only read results and summarise them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import checks, interventions, metrics, priors as _priors, seeds, tasks as _tasks
+from . import claims
+
+
+def glue_all(facts: dict) -> None:
+    """Glue every value of ``facts`` under its name, without displaying it (myst-nb)."""
+    from myst_nb import glue
+    for name, value in facts.items():
+        glue(name, value, display=False)
+
+
+def _median(values) -> float:
+    """pandas' median (NaN left out; NaN when empty)."""
+    import pandas as pd
+    return float(pd.Series(values, dtype=float).median())
+
+
+def _listing(pairs) -> str:
+    return "; ".join(pairs) or "none"
+
+
+# --- chapter 01: tasks and curated datasets ----------------------------------------------------------
+
+@dataclass
+class TasksStudy:
+    """Chapter 01: the tasks, their intended priors, the curated datasets and their drift from
+    the prior, with the tables the chapter shows."""
+    tasks: dict
+    priors: dict
+    datasets: dict
+    drifts: dict
+    table: object          # the tasks and their parameters
+    check: object          # the measurement on clean data against each task's tolerance
+    fit: object            # each curated dataset's TV against its null
+
+
+def tasks_study(tasks: str, maze_layout: str, n: int, horizon: int, prior: str, beta_a: float,
+                beta_b: float, bins: int, n_check: int, seed: int) -> TasksStudy:
+    """Build the named tasks, check each measurement on ``n_check`` clean trajectories across the
+    range, curate ``n`` trajectories per task to the intended prior and measure their drift."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+    names = checks.check_names(tasks, "task", _tasks.available())
+    shape = {"a": beta_a, "b": beta_b} if prior == "beta" else {}
+    options = {"maze": {"layout": maze_layout}}
+    task_objs = {name: _tasks.get(name, horizon=horizon, **options.get(name, {})) for name in names}
+    prior_of = {name: _priors.named(prior, *task.q_range, **shape) for name, task in task_objs.items()}
+    rows, check = [], []
+    for name, task in task_objs.items():
+        d = task.describe()
+        extra = {k: v for k, v in d.items() if k not in ("task", "quantity", "unit", "q_range", "horizon", "dim")}
+        rows.append({"task": name, "quantity": d["quantity"], "unit": d["unit"],
+                     "range": f"[{d['q_range'][0]:g}, {d['q_range'][1]:g}]", "T": d["horizon"],
+                     "d": d["dim"], "curation": task.default_mode, "tolerance": task.measure_tolerance,
+                     "other parameters": ", ".join(f"{k}={v}" for k, v in extra.items())})
+        q = np.linspace(*task.q_range, n_check)
+        x = task.sample(q, seeds.stream(seed, "measurement-check", name))
+        err = np.abs(task.measure(x) - q)
+        check.append({"task": name, "max |m(g(q, xi)) - q|": err.max(), "tolerance": task.measure_tolerance,
+                      "within tolerance": bool(err.max() <= task.measure_tolerance)})
+    datasets = {}
+    for name, task in tqdm(task_objs.items(), desc="curating"):
+        datasets[name] = task.curate(n, prior=prior_of[name], seed=seeds.derive(seed, "data", name), bins=bins)
+    drifts = {name: metrics.drift(data.q, prior_of[name], bins=bins, seed=seeds.derive(seed, "null", name))
+              for name, data in datasets.items()}
+    fit = []
+    for name, data in datasets.items():
+        s = drifts[name].summary()
+        fit.append({"task": name, "mode": data.mode, "N": len(data), "TV": s["tv"],
+                    "TV null 95%": s["tv_null95"], "inside null": s["tv"] <= s["tv_null95"],
+                    "raw demos needed": data.info.get("n_raw", len(data))})
+    return TasksStudy(task_objs, prior_of, datasets, drifts, pd.DataFrame(rows).set_index("task"),
+                      pd.DataFrame(check).set_index("task"), pd.DataFrame(fit).set_index("task"))
+
+
+def tasks_facts(study: TasksStudy) -> dict:
+    """Chapter 01's glued values: the measurement check, the curated datasets against their null,
+    the maze's bin-balancing cost."""
+    check, fit = study.check, study.fit
+    facts = {"all_within_tolerance": "all" if check["within tolerance"].all() else "not all",
+             "n_within_tolerance": int(check["within tolerance"].sum()),
+             "max_error_ratio": float((check["max |m(g(q, xi)) - q|"] / check["tolerance"]).max()),
+             "n_inside_null": int(fit["inside null"].sum()), "n_tasks": len(fit),
+             "median_fit_tv": float(fit["TV"].median()), "median_fit_tv_null": float(fit["TV null 95%"].median())}
+    if "maze" in study.datasets:
+        info = study.datasets["maze"].info
+        facts.update(maze_n_raw=int(info["n_raw"]), maze_acceptance=float(100 * info["acceptance"]))
+    else:
+        facts.update(maze_n_raw="n/a", maze_acceptance=float("nan"))
+    return facts
+
+
+# --- chapter 02: the suite and claim C1 -------------------------------------------------------------
+
+def misgeneralization_facts(suite, c1) -> dict:
+    """Chapter 02's glued values: how many entries drift beyond their null, how plausible their
+    samples are, and C1's verdict."""
+    table, items = suite.table(), c1.items
+    tv_ratio = table["TV"] / table["TV null 95%"]
+    beyond_bins = np.array([e.drift.beyond_null().sum() for e in suite])
+    worst, least = table.loc[table["TV"].idxmax()], table.loc[table["TV"].idxmin()]
+    return {
+        **claims.verdict_facts(c1),
+        "n_pairs": len(table), "n_tv_above_null": int(items["TV above null"].sum()),
+        "n_w1_above_null": int((table["W1"] > table["W1 null 95%"]).sum()),
+        "n_plausible": int(items["plausible"].sum()), "n_both": c1.passed,
+        "median_tv": float(table["TV"].median()), "median_tv_null": float(table["TV null 95%"].median()),
+        "median_tv_ratio": float(tv_ratio.median()), "min_tv_ratio": float(tv_ratio.min()),
+        "worst_pair": f"{worst['task']} / {worst['model']}", "worst_tv": float(worst["TV"]),
+        "least_pair": f"{least['task']} / {least['model']}", "least_tv": float(least["TV"]),
+        "median_beyond_bins": float(np.median(beyond_bins)), "n_bins_total": suite.config.bins + 2,
+        "median_rel_distance": float(table["relative distance (samples)"].median()),
+        "median_rel_distance_clean": float(table["relative distance (clean)"].median()),
+        "plausible_factor": claims.PLAUSIBLE_FACTOR,
+        "median_distance_ratio": float(table["distance ratio"].median()),
+        "n_model_classes_above": len(set(items.loc[items["TV above null"], "model"])),
+        "n_model_classes": len(suite.config.models),
+    }
+
+
+# --- chapter 03: the probe kernel and claim C2 ------------------------------------------------------
+
+def probe_table_with_plausibility(probes, c2):
+    """``kernel_study.probe_table`` with C2's ``plausible`` column (the pairs C2 counts)."""
+    from .kernel_study import probe_table
+    table = probe_table(probes)
+    plausible = c2.items.set_index(["task", "model"])["plausible"]
+    table["plausible"] = [bool(plausible[t, m]) for t, m in zip(table.task, table.model)]
+    return table
+
+
+def kernel_facts(table, c2) -> dict:
+    """Chapter 03's glued values over the plausible pairs (``table``: the probe table with
+    ``plausible``): agreement beside its noise quantile and ceiling, per model class, C2's verdict."""
+    good = table[table["plausible"]]
+    by_class = good.groupby("model")[["correlation", "share / ceiling"]].median()
+    implausible = table[~table["plausible"]]
+    plausible_items = c2.items[c2.items["plausible"] == True]  # noqa: E712
+    return {
+        **claims.verdict_facts(c2),
+        "n_pairs": len(table), "n_plausible": len(good),
+        "median_corr": _median(good["correlation"]), "median_share_norm": _median(good["share / ceiling"]),
+        "median_corr_ceiling": _median(good["corr ceiling"]),
+        "median_corr_null": _median(plausible_items["corr null 95%"]),
+        "per_class": _listing(f"{m}: correlation {row['correlation']:+.2f}, share / ceiling "
+                              f"{row['share / ceiling']:+.2f}" for m, row in by_class.iterrows()),
+        "implausible_pairs": ", ".join(f"{t} / {m}" for t, m in zip(implausible.task, implausible.model)) or "none",
+        "median_continuity": float(table["continuity vs Monte Carlo"].median()),
+    }
+
+
+def projection_comparison(suite, table, n_predict: int, n_reference: int, refine_steps: int, n_boot: int):
+    """Chapter 03's diagnostic: the first seed's projection-residual bank (``kernel_study.
+    empirical_study``) against the pooled probe (``table``), with the on-manifold drift. Returns
+    the comparison table and its glued values."""
+    from . import kernel_study
+    projection = kernel_study.empirical_study(suite.first_seed(), n_predict=n_predict, n_reference=n_reference,
+                                              refine_steps=refine_steps, n_boot=n_boot, analytic=False)
+    decomposition = kernel_study.decomposition_table(projection)
+    bank = kernel_study.empirical_table(projection)
+    bank = bank[bank.predictor == "bank (Monte Carlo)"][["task", "model", "correlation", "share explained"]]
+    compare = bank.merge(table[["task", "model", "correlation", "share explained"]], on=["task", "model"],
+                         suffixes=(" (projection, seed 0)", " (probe, pooled)"))
+    facts = {"median_corr_projection": float(compare["correlation (projection, seed 0)"].median()),
+             "median_corr_probe": float(compare["correlation (probe, pooled)"].median())}
+    compare = compare.merge(decomposition[["task", "model", "TV measured", "TV on-manifold",
+                                           "on-manifold within null", "on-manifold outside range"]],
+                            on=["task", "model"])
+    return compare, facts
+
+
+# --- chapter 04: before training and claim C6 -------------------------------------------------------
+
+def before_training_facts(table, c6, models) -> dict:
+    """Chapter 04's glued values: the declared families' agreement beside the data-Gaussian
+    reference and the noise ceiling, per class, the cost, C6's verdict."""
+    from .kernel_study import FAMILY_OF_CLASS
+    by_class = table.groupby("model", sort=False)[["correlation", "data-Gaussian correlation"]].median()
+    return {
+        **claims.verdict_facts(c6),
+        "median_corr": float(table["correlation"].median()),
+        "median_corr_gauss": float(table["data-Gaussian correlation"].median()),
+        "median_share": float(table["share explained"].median()),
+        "median_ceiling": float(table["share ceiling"].median()),
+        "cost_ratio": float((table["training seconds"] / table["prediction seconds"]).median()),
+        "declared_families": ", ".join(f"{m}: {f}" for m, f in FAMILY_OF_CLASS.items() if m in models),
+        "per_class": "; ".join(f"{m}: {row['correlation']:+.2f} (data-Gaussian {row['data-Gaussian correlation']:+.2f})"
+                               for m, row in by_class.iterrows()),
+    }
+
+
+# --- chapter 05: the applied tasks, claims C3 and C4 -------------------------------------------------
+
+def travel_distance_shifts(suite, projection, n_boot: int) -> tuple[dict, dict]:
+    """C3's location shifts of the maze's travel distance per model: of the measured quantity
+    (all seeds' samples pooled) and of the on-manifold one (the first seed's projection,
+    ``projection``: ``kernel_study.empirical_study`` results), each against the intended prior,
+    with bootstrap intervals and the finite-sample null (``metrics.location_shift``)."""
+    cfg = suite.config
+    result_of = {(r.entry.task.name, r.entry.model.name): r for r in projection}
+    shifts, on_manifold = {}, {}
+    for m in cfg.models:
+        e = suite.get("maze", m)
+        pooled_q = np.concatenate([suite.get("maze", m, s).q_hat for s in cfg.seeds])   # all seeds' samples
+        shift_seed = seeds.derive(cfg.seeds[0], "location-shift", "maze", m)
+        shifts[m] = metrics.location_shift(pooled_q, e.prior, n_boot=n_boot, seed=shift_seed)
+        on_manifold[m] = metrics.location_shift(result_of["maze", m].bank.projection.q_fit, e.prior,
+                                                n_boot=n_boot, seed=shift_seed)
+    return shifts, on_manifold
+
+
+def plausibility_table(summary):
+    """Chapter 05's plausibility of single samples per task (``summary``: ``suite.table()``)."""
+    import pandas as pd
+    plaus_cols = {"maze": ["wall_crossings", "endpoints_in_wall"], "pendulum": ["energy_variation"]}
+    return pd.concat([summary[summary.task == t][["task", "model", "TV", "TV null 95%", "outside"]
+                                                 + [f"{c} ({w})" for c in cols for w in ("samples", "clean")]
+                                                 + ["relative distance (samples)", "relative distance (clean)"]]
+                      for t, cols in plaus_cols.items()])
+
+
+def applied_facts(suite, shifts: dict, on_manifold_shifts: dict, c3, c4, table, decomposition) -> dict:
+    """Chapter 05's glued values: the maze's location shifts (C3), the pendulum's agreement (C4),
+    plausibility and the projection diagnostic."""
+    models = list(suite.config.models)
+    summary = suite.table()
+    pend = table[table.task == "pendulum"].set_index("model")
+    pendulum = suite.get("pendulum", models[0])
+    pend_dec = decomposition[decomposition.task == "pendulum"]
+    overflow_share = {m: float(np.abs(suite.get("pendulum", m).drift.delta[[0, -1]]).sum()
+                               / max(np.abs(suite.get("pendulum", m).drift.delta).sum(), 1e-12)) for m in models}
+    crossing_share = {m: float(np.mean(suite.get("maze", m).plausibility["wall_crossings"] > 0)) for m in models}
+    return {
+        **claims.verdict_facts(c3), **claims.verdict_facts(c4),
+        "c3_details": claims.c3_details(c3),
+        "c3_glance": _listing(f"{m}: {s.mean_shift:+.2f} cells (null {s.mean_shift_null[0]:+.2f} to "
+                              f"{s.mean_shift_null[1]:+.2f})" for m, s in shifts.items()),
+        "c3_on_manifold": "; ".join(
+            f"{m}: {s.mean_shift:+.2f} cells, CI [{s.mean_shift_ci[0]:+.2f}, {s.mean_shift_ci[1]:+.2f}], "
+            f"{claims.direction(s)}" for m, s in on_manifold_shifts.items()),
+        "c3_local": "; ".join(f"{m}: {shifts[m].mean_shift - on_manifold_shifts[m].mean_shift:+.2f} cells"
+                              for m in models),
+        "maze_prior_mean": float(shifts[models[0]].prior_mean),
+        "maze_prior_median": float(shifts[models[0]].prior_median),
+        "maze_crossings": "; ".join(f"{m}: {v:.0%}" for m, v in crossing_share.items()),
+        "c4_details": claims.c4_details(c4, pend),
+        "c4_median_corr": _median(c4.items["correlation"]),
+        "c4_median_corr_null": _median(c4.items["corr null 95%"]),
+        "c4_median_corr_ceiling": _median(pend["corr ceiling"]),
+        "c4_overflow": "; ".join(f"{m}: {v:.0%}" for m, v in overflow_share.items()),
+        "pend_energy_var": "; ".join(
+            f"{m}: {np.median(suite.get('pendulum', m).plausibility['energy_variation']):.2f} J" for m in models),
+        "pend_energy_var_clean": float(np.median(pendulum.reference_plausibility["energy_variation"])),
+        "pend_clean_spacing": float(summary[summary.task == "pendulum"]["nearest_clean_rms (clean)"].iloc[0]),
+        "pend_projection_rms": "; ".join(f"{m}: {v:.2f}" for m, v in
+                                         zip(pend_dec.model, pend_dec["projection RMS (median)"])),
+        "pend_on_manifold": "; ".join(f"{m}: TV on-manifold {a:.2f}, measured {b:.2f}" for m, a, b in
+                                      zip(pend_dec.model, pend_dec["TV on-manifold"], pend_dec["TV measured"])),
+    }
+
+
+# --- chapter 06: mitigations, claims C5a-c -----------------------------------------------------------
+
+def conditioning_fidelity(results, tasks) -> dict:
+    """Per task with conditional models among the mitigation ``results``: ``(fidelity table,
+    task)``, the fidelity pooled over the seeds (``interventions.fidelity``: mean error and spread of
+    the measured quantity per requested quantity)."""
+    out = {}
+    for task_name in tasks:
+        treated = [r.treated["condition"] for r in results
+                   if r.base.task.name == task_name and "condition" in r.treated]
+        if treated:
+            out[task_name] = (interventions.fidelity(np.concatenate([e.q_condition for e in treated]),
+                                                   np.concatenate([e.q_hat for e in treated]),
+                                                   treated[0].drift.edges), treated[0].task)
+    return out
+
+
+def mitigation_summary(table):
+    """Chapter 06's table: medians over seeds per task x model x intervention."""
+    return (table.groupby(["task", "model", "intervention"], sort=False)
+            [["TV", "TV null 95%", "TV reduction", "reduction ceiling", "predicted TV", "predicted reduction",
+              "distance ratio"]]
+            .median())
+
+
+def mitigation_facts(table, results, verdicts) -> dict:
+    """Chapter 06's glued values: per intervention the median TV reduction beside the kernel's
+    prediction and the reduction ceiling, how well the predictions track the outcomes, the
+    verdicts of C5a-c and the kernels' notes."""
+    treated = table[table.intervention != "none"]
+    per = treated.groupby("intervention", sort=False)[["TV reduction", "predicted reduction",
+                                                        "reduction ceiling"]].median()
+    known = treated.dropna(subset=["predicted reduction"])
+    facts = {
+        "per_intervention": "; ".join(f"{k}: median TV reduction {row['TV reduction']:+.0%} (predicted "
+                                      f"{row['predicted reduction']:+.0%})" for k, row in per.iterrows()),
+        "reductions": _listing(f"{k}: {row['TV reduction']:+.0%} (ceiling {row['reduction ceiling']:+.0%})"
+                               for k, row in per.iterrows()),
+        "prediction_corr": float(np.corrcoef(known["TV reduction"], known["predicted reduction"])[0, 1])
+        if len(known) > 2 else float("nan"),
+        "n_units": len(known), "helps": claims.HELPS, "clearly": claims.CLEARLY,
+        "notes": "; ".join(f"{r.base.task.name} seed {r.base.seed}: kernel {r.notes['kernel']}; pre-compensation "
+                           f"{r.notes.get('precompensate', 'not run')}" for r in results),
+    }
+    for v in verdicts:
+        facts.update(claims.verdict_facts(v))
+    return facts

@@ -1,0 +1,140 @@
+"""Every figure builder of the chapters (``misgen_lib.plots``) draws text a reader can read at the
+book's page width: once the PNG ``figures.save`` writes is scaled to the content column
+(``plots.COLUMN_PX``), no title, label, tick label or legend reads below ``plots.MIN_PT``.
+
+The builders are fed small stand-ins for the studies' results (real tasks, priors, drifts and
+location shifts; namespaces for the rest), so nothing is trained.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import misgen_lib as mg  # noqa: E402
+from misgen_lib import plots  # noqa: E402
+
+RNG = np.random.default_rng(0)
+MODELS = ("diffusion-unet", "diffusion-mlp", "transformer", "vae")
+
+
+def entry(task_name: str, model: str, n: int = 60):
+    task = mg.tasks.get(task_name, horizon=32)
+    prior = mg.priors.named("uniform", *task.q_range)
+    data_q = RNG.uniform(*task.q_range, n)
+    x = task.sample(data_q, RNG)
+    q_hat = data_q + 0.1 * (task.q_range[1] - task.q_range[0]) * RNG.normal(size=n)
+    drift = mg.metrics.drift(q_hat, prior, bins=20, n_null=20, n_reference=500)
+    crossings = RNG.integers(0, 3, n).astype(float)
+    return NS(task=task, model=NS(name=model), seed=0, prior=prior, q_hat=q_hat, drift=drift, samples=x,
+              data=NS(q=data_q, x=x), plausibility={"wall_crossings": crossings},
+              reference_plausibility={"wall_crossings": np.zeros(n)})
+
+
+class Suite:
+    def __init__(self, tasks, models):
+        self.config = NS(tasks=tuple(tasks), models=tuple(models), seeds=(0,), bins=20)
+        self._entries = {(t, m): entry(t, m) for t in tasks for m in models}
+
+    def get(self, task, model, seed=None):
+        return self._entries[task, model]
+
+
+def validation():
+    return NS(correlation=0.42, correlation_null95=0.31, share_explained=0.12, ceiling=NS(share=0.55))
+
+
+def probe(e):
+    d = e.drift
+    prediction = NS(p_tilde=d.p_hat, delta=d.delta * 0.5)
+    view = NS(centers=d.centers, shift=RNG.normal(size=len(d.centers)), spread=np.ones(len(d.centers)),
+              monte_carlo_delta=d.delta, continuity_delta=d.delta * 0.8, edges=d.edges, agreement=0.7)
+    sweep = [{"share explained": s, "share ceiling": 0.5, "chosen": k == 1} for k, s in enumerate((0.1, 0.2, 0.15))]
+    return NS(entry=e, task=e.task, model=e.model.name, drift=d, prediction=prediction, validation=validation(),
+              view=view, sweep=sweep)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return Suite(("sine", "cone", "logistic"), MODELS)
+
+
+@pytest.fixture(scope="module")
+def applied():
+    return Suite(("maze", "pendulum"), MODELS[::2])
+
+
+def mitigation_results():
+    out = []
+    for t in ("cone", "maze", "pendulum"):
+        e = entry(t, "diffusion-unet")
+        p = e.drift.p_star
+        out.append(NS(base=e, training_masses={"precompensate": p}, predicted={"precompensate": p},
+                      treated={"precompensate": e, "condition": NS(**vars(e), q_condition=e.data.q)}))
+    return out
+
+
+def builders(synthetic, applied):
+    """Each chapter figure, built from the stand-ins: ``{name: () -> figure}``."""
+    probes = [probe(synthetic.get(t, m)) for t in synthetic.config.tasks for m in MODELS]
+    shift = mg.metrics.location_shift(applied.get("maze", MODELS[0]).q_hat, applied.get("maze", MODELS[0]).prior,
+                                      n_boot=20)
+    task_objs = {t: synthetic.get(t, MODELS[0]).task for t in synthetic.config.tasks}
+    datasets = {t: synthetic.get(t, MODELS[0]).data for t in task_objs}
+    drifts = {t: synthetic.get(t, MODELS[0]).drift for t in task_objs}
+    priors = {t: synthetic.get(t, MODELS[0]).prior for t in task_objs}
+    table = pd.DataFrame([{"task": t, "intervention": i, "TV": 0.2, "predicted TV": 0.15, "TV null 95%": 0.05}
+                          for t in ("cone", "maze", "pendulum") for i in ("none", "resample", "precompensate")])
+    fid = pd.DataFrame({"q_c": np.linspace(0, 1, 10), "mean error": np.zeros(10), "sd": np.ones(10)})
+    results = mitigation_results()
+    return {
+        "task_samples": lambda: plots.task_samples_figure(task_objs, datasets, 6),
+        "maze_layouts": lambda: plots.maze_layouts_figure(64, 3, 0),
+        "curated_histograms": lambda: plots.curated_density_figure(task_objs, datasets, drifts, priors),
+        "density_grid": lambda: plots.density_grid(synthetic),
+        "change_grid": lambda: plots.change_grid(synthetic),
+        "sample_grid": lambda: plots.sample_grid(synthetic, 2),
+        "observed_vs_predicted": lambda: plots.observed_vs_predicted_task(probes, "sine"),
+        "qspace": lambda: plots.qspace_task_figure(probes, synthetic, "cone"),
+        "depth_sweep": lambda: plots.depth_sweep_figure(probes, synthetic.config.tasks),
+        "applied_density_grid": lambda: plots.density_grid(applied),
+        "maze_samples": lambda: plots.maze_samples_figure(applied, 3),
+        "pendulum_samples": lambda: plots.pendulum_samples_figure(applied, 3),
+        "location_shift": lambda: plots.location_shift_figure({m: shift for m in MODELS[::2]},
+                                                              {m: shift for m in MODELS[::2]}),
+        "mitigations_tv": lambda: plots.mitigation_tv_figure(table, ("cone", "maze", "pendulum"), ("diffusion-unet",),
+                                                              ("reweight", "resample", "precompensate")),
+        "fidelity": lambda: plots.fidelity_figure({t: (fid, r.base.task) for t, r in
+                                                   zip(("cone", "maze", "pendulum"), results)}),
+        "precompensation": lambda: plots.precompensation_figure(results, 0),
+    }
+
+
+NAMES = ["task_samples", "maze_layouts", "curated_histograms", "density_grid", "change_grid", "sample_grid",
+         "observed_vs_predicted", "qspace", "depth_sweep", "applied_density_grid", "maze_samples",
+         "pendulum_samples", "location_shift", "mitigations_tv", "fidelity", "precompensation"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chapter_figures_are_legible_in_the_column(synthetic, applied, name):
+    fig = builders(synthetic, applied)[name]()
+    try:
+        assert fig.get_figwidth() <= plots.PAGE_WIDTH_IN + 1e-9
+        small = plots.small_texts(fig)
+        assert not small, f"{name}: text below {plots.MIN_PT} pt in the book's column: {small[:8]}"
+    finally:
+        plt.close(fig)
+
+
+def test_the_check_finds_small_text_in_a_wide_figure():
+    fig, ax = plt.subplots(figsize=(14, 3))
+    ax.set_title("a wide figure", fontsize=10)
+    small = plots.small_texts(fig)
+    plt.close(fig)
+    assert [pt for text, pt in small if text == "a wide figure"][0] < plots.MIN_PT
