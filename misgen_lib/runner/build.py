@@ -357,13 +357,15 @@ def _render_or_remove(project: Project, echo: Echo) -> None:
 
 def _execute_and_render(project: Project, plans: list[Plan], profile: str, render: bool,
                         echo: Echo, command: str, **run_options) -> dict:
-    """Under the checkout's lock: ``run_notebooks`` then render; after a failure the book is
-    re-rendered with the notice pages."""
+    """Under the checkout's lock: ``run_notebooks`` (notebooks side by side on one shared pool
+    with ``parallel`` > 1) then render; after a failure the book is re-rendered with the notice
+    pages."""
     with build_lock(project.lock_path, command):
         shutil.rmtree(project.partial_dir, ignore_errors=True)   # leftovers of a killed build
         remove_leftovers(project)
         try:
-            manifest = run_notebooks(project, plans, profile, echo=echo, **run_options)
+            with shared_pool(echo) if run_options.get("parallel", 1) > 1 else nullcontext():
+                manifest = run_notebooks(project, plans, profile, echo=echo, **run_options)
         except NotebookFailed:
             if render:
                 try:
@@ -391,9 +393,8 @@ def build(project: Project | None = None, profile: str = "default", force: bool 
     timeout = cell_timeout(profile, cell_timeout_s)
     echo(f"misgen build: {len(plans)} notebooks, profile {profile}")
     start = time.perf_counter()
-    with shared_pool(echo) if parallel > 1 else nullcontext():
-        manifest = _execute_and_render(project, plans, profile, render, echo, f"misgen build --profile {profile}",
-                                       force=force, progress=progress, timeout=timeout, parallel=parallel)
+    manifest = _execute_and_render(project, plans, profile, render, echo, f"misgen build --profile {profile}",
+                                   force=force, progress=progress, timeout=timeout, parallel=parallel)
     echo(f"misgen build finished in {time.perf_counter() - start:.1f} s")
     return manifest
 
