@@ -121,16 +121,55 @@ def choose_depth(model: TrainedModel, clean, samples, reference, depths=None, mo
     finite = np.isfinite(samples).all(axis=(1, 2))
     sample_distance = float(np.median(metrics.nearest_clean(samples[finite], reference)[1]))
     probe_distance, locality = [], []
-    for depth in depths:
-        kernel = probe(model, depth, mode, task)
-        out = kernel.apply(clean, np.random.default_rng([seed, depth]))
-        ok = np.isfinite(out).all(axis=(1, 2))
+    for depth, (out, ok) in zip(depths, _probe_outputs(model, clean, depths, mode, task, seed)):
         probe_distance.append(float(np.median(metrics.nearest_clean(out[ok], reference)[1])))
         locality.append(locality_index(clean[ok], out[ok]))
     mismatch = np.abs(np.log(np.maximum(probe_distance, 1e-300) / max(sample_distance, 1e-300)))
     return DepthChoice(depth=int(depths[int(np.argmin(mismatch))]), depths=[int(d) for d in depths],
                        probe_distance=probe_distance, locality=locality,
-                       sample_distance=sample_distance, mode=kernel.mode)
+                       sample_distance=sample_distance, mode=probe(model, depths[0], mode, task).mode)
+
+
+def _probe_outputs(model, clean, depths, mode, task, seed):
+    """Per depth: the probe's outputs around ``clean`` and which of them are finite (the same
+    draws for a seed and depth, whichever rule asks)."""
+    for depth in depths:
+        out = probe(model, depth, mode, task).apply(clean, np.random.default_rng([seed, depth]))
+        yield out, np.isfinite(out).all(axis=(1, 2))
+
+
+def process_depths(model: TrainedModel) -> tuple[int, ...]:
+    """Depths that span the class's whole generative process, smallest first (diffusion: 1, 2,
+    4, ... up to all ``K`` reverse steps; transformer: clean prefixes of T/2, T/4, ... down to one
+    step; VAE: 1, 2, 4, 8, 16 round trips): the grid of "where is the drift made"."""
+    return get_class(model.name).process_depths(model.config, model.horizon)
+
+
+#: the locality budget of ``deepest_local`` (companion's choice, declared before any depth curve
+#: of a trained model was computed with it): a local error is at most a quarter of the data's
+#: spread (``locality_index``; an independent draw of the data is about 1.4)
+LOCALITY_BUDGET = 0.25
+
+
+def deepest_local(model: TrainedModel, clean, budget: float = LOCALITY_BUDGET, depths=None,
+                  mode: str | None = None, task=None, seed: int = 0) -> DepthChoice:
+    """The deepest probe whose locality index stays within ``budget``: a rule that looks at
+    neither the quantity nor the samples, only at how far the probe moves clean trajectories
+    (``depths``: candidates, default ``process_depths(model)``; the shallowest when none is
+    within the budget). Unlike ``choose_depth`` it can choose: the distance of the outputs to
+    the clean set barely changes with depth, because the errors that move the quantity run
+    along the data."""
+    clean = check_trajectories(getattr(clean, "x", clean), "clean")
+    if not (isinstance(budget, (int, float)) and budget > 0):
+        raise ValueError(f"budget must be a locality index > 0, got {budget!r}")
+    depths = list(process_depths(model) if depths is None else depths)
+    if not depths:
+        raise ValueError("deepest_local needs at least one candidate depth")
+    locality = [locality_index(clean[ok], out[ok]) for out, ok in _probe_outputs(model, clean, depths, mode, task, seed)]
+    within = [d for d, loc in zip(depths, locality) if loc <= budget]
+    return DepthChoice(depth=int(max(within) if within else depths[0]), depths=[int(d) for d in depths],
+                       probe_distance=[np.nan] * len(depths), locality=locality, sample_distance=np.nan,
+                       mode=probe(model, depths[0], mode, task).mode)
 
 
 def calibrated(name: str, model: TrainedModel, clean, seed: int = 0, task=None) -> DeviationKernel:

@@ -153,6 +153,11 @@ class ModelClass:
         ``default_probe_depth``)."""
         raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
 
+    def process_depths(self, cfg: ModelConfig, horizon: int) -> tuple[int, ...]:
+        """Depths spanning the class's whole generative process, smallest first (the grid of
+        ``kernel.probe.process_depths``); by default the candidate depths."""
+        return self.probe_depths(cfg, horizon)
+
     def default_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
         raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
 

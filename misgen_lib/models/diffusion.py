@@ -162,6 +162,12 @@ class DiffusionClass(ModelClass):
     def probe_depths(self, cfg, horizon):
         return tuple(d for d in (1, 2, 3, 4, 6, 8) if d <= cfg.diffusion_steps)
 
+    def process_depths(self, cfg, horizon):
+        """1, 2, 4, ... reverse steps and all ``K`` of them (the probe then regenerates from
+        nearly pure noise)."""
+        return tuple(sorted({*(2 ** k for k in range(cfg.diffusion_steps.bit_length()) if 2 ** k <= cfg.diffusion_steps),
+                             cfg.diffusion_steps}))
+
     def default_probe_depth(self, cfg, horizon):
         return min(2, cfg.diffusion_steps)
 

@@ -131,6 +131,12 @@ class AutoregressiveTransformer(ModelClass):
         prefixes = {max(horizon // k, 1) for k in (2, 4, 8, 16)}
         return tuple(sorted({horizon - p for p in prefixes if horizon - p >= 1}))
 
+    def process_depths(self, cfg, horizon):
+        """Clean prefixes of T/2, T/4, ... down to one step (a free sample whose first step is
+        drawn from the data): depths ``T - prefix``."""
+        prefixes = {max(horizon >> k, 1) for k in range(1, horizon.bit_length() + 1)}
+        return tuple(sorted({horizon - p for p in prefixes if horizon - p >= 1}))
+
     def default_probe_depth(self, cfg, horizon):
         return max(horizon - max(horizon // 8, 1), 1)
 

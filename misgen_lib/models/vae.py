@@ -107,6 +107,11 @@ class VAE(ModelClass):
     def probe_depths(self, cfg, horizon):
         return (1, 2, 3)
 
+    def process_depths(self, cfg, horizon):
+        """1, 2, 4, 8, 16 round trips (the chain of round trips drifts towards what the decoder
+        makes of its own latents; decoding from the prior is not a probe of clean data)."""
+        return tuple(2 ** k for k in range(self.MAX_ROUND_TRIPS.bit_length()) if 2 ** k <= self.MAX_ROUND_TRIPS)
+
     def default_probe_depth(self, cfg, horizon):
         return 1
 

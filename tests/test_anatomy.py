@@ -1,0 +1,88 @@
+"""Where the drift is made, on a case whose answer is known: a toy model class whose probe at
+depth ``d`` scales a trajectory by ``1 + A d / D`` (``D``: its deepest depth) and whose samples
+are clean trajectories scaled by ``1 + A``, on a task whose quantity is the trajectory's RMS. The
+whole-process probe then is the model's sampler: it must explain the drift up to the noise
+ceiling, the shallow probe must explain little, the locality must be ``A d / D`` and the declared
+rule must pick the deepest depth within its budget."""
+import numpy as np
+import pytest
+import torch
+
+import misgen_lib as mg
+from kernel_toy_task import RMSAmplitude
+from misgen_lib.kernel.predict import clean_draws
+from misgen_lib.models.base import ModelClass, ModelConfig, Normaliser, TrainedModel
+from misgen_lib.studies import anatomy
+from misgen_lib.studies.suite import SuiteEntry
+
+A, DEEPEST = 0.4, 8
+
+
+class ToyScale(ModelClass):
+    """Probe: ``z * (1 + A depth / DEEPEST)``; no training (the test builds the model)."""
+    name = "toy-scale-anatomy"
+    probe_modes = ("scale",)
+
+    def build(self, cfg, horizon, dim, conditional):
+        return torch.nn.Identity()
+
+    def max_probe_depth(self, cfg, horizon):
+        return DEEPEST
+
+    def probe_depths(self, cfg, horizon):
+        return (1, 2, 4, 8)
+
+    def default_probe_depth(self, cfg, horizon):
+        return 1
+
+    def perturb(self, net, z, depth, q, cfg, generator, mode):
+        return z * (1 + A * depth / DEEPEST)
+
+
+@pytest.fixture(scope="module")
+def entries():
+    mg.models.register(ToyScale)
+    task = RMSAmplitude()
+    prior = mg.priors.Uniform(*task.q_range)
+    out = []
+    for seed in (0, 1):
+        data = task.curate(500, prior=prior, seed=seed)
+        model = TrainedModel(ToyScale.name, ModelConfig(), torch.nn.Identity(), Normaliser([0.0], [1.0]),
+                             task.horizon, task.dim, False, seed, {}, {"key": f"toy-{seed}"})
+        samples = task.curate(1500, prior=prior, seed=100 + seed).x * (1 + A)
+        q_hat = task.measure(samples)
+        drift = mg.metrics.drift(q_hat, prior, bins=10, n_null=100, seed=seed)
+        out.append(SuiteEntry(task, prior, data, model, seed, samples, q_hat, drift, {}, {}))
+    return out
+
+
+def test_the_whole_process_explains_the_drift_and_the_shallow_probe_little(entries):
+    (curve,) = anatomy.depth_curves(entries, n_predict=2000, n_locality=200, n_boot=20, workers=1, progress=False)
+    rows = {r["depth"]: r for r in curve.rows}
+    assert list(rows) == [1, 2, 4, 8]
+    for depth, r in rows.items():    # the locality of a scaling by 1 + A d / D is A d / D
+        assert r["locality"] == pytest.approx(A * depth / DEEPEST, rel=0.02)
+    assert rows[8]["share / ceiling"] > 0.85 and rows[8]["correlation"] > 0.9
+    assert rows[1]["share / ceiling"] < 0.5 < rows[8]["share / ceiling"]
+    # the declared rule: the deepest depth whose locality is within the budget (0.25: depth 4)
+    assert curve.budget == mg.kernel.LOCALITY_BUDGET and curve.chosen == 4
+    assert curve.locality_at(0.5) < curve.locality_at(0.8) <= rows[8]["locality"]
+    assert np.isnan(curve.locality_at(2.0))
+    table = anatomy.curve_table([curve])
+    assert table.loc[0, "chosen depth"] == 4 and table.loc[0, "seeds"] == 2
+
+
+def test_deepest_local_picks_by_locality_alone(entries):
+    e = entries[0]
+    clean = clean_draws(e.task, e.prior, 300, 5)
+    choice = mg.kernel.deepest_local(e.model, clean, budget=0.15)
+    assert choice.depths == [1, 2, 4, 8] and choice.depth == 2
+    assert mg.kernel.deepest_local(e.model, clean, budget=0.01).depth == 1     # none within: the shallowest
+    with pytest.raises(ValueError, match="budget must be a locality index > 0, got -1"):
+        mg.kernel.deepest_local(e.model, clean, budget=-1)
+
+
+def test_process_depths_span_each_class_from_local_to_whole():
+    for name, expected in {"diffusion-unet": (1, 2, 4, 8, 16, 32, 64), "transformer": (32, 48, 56, 60, 62, 63),
+                           "vae": (1, 2, 4, 8, 16)}.items():
+        assert mg.models.get_class(name).process_depths(mg.models.make_config(name), 64) == expected
