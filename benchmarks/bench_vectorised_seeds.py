@@ -1,4 +1,4 @@
-"""Vectorised multi-seed training (``studies.vectorised``) against the same seeds trained one
+"""Vectorised multi-seed training (``models.vectorised``) against the same seeds trained one
 after another (``models.training.train``), in one run, one torch thread.
 
     python benchmarks/bench_vectorised_seeds.py [--steps 300] [--seeds 3] [--task sine] [--repeats 3]
@@ -22,7 +22,7 @@ from misgen_lib import priors, tasks
 from misgen_lib.models import Normaliser, get_class
 from misgen_lib.models.training import train
 from misgen_lib.studies import SuiteConfig
-from misgen_lib.studies.vectorised import VECTORISED_CLASSES, train_seeds
+from misgen_lib.models.vectorised import VECTORISED_CLASSES, train_seeds
 
 
 def timed(fn):

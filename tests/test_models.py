@@ -254,3 +254,13 @@ def test_fit_and_sample_use_no_more_threads_than_the_cores_left_free(store, monk
         assert torch.get_num_threads() == 2          # restored afterwards
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_model_key_hashes_the_code_its_class_runs_and_not_other_classes():
+    from misgen_lib.models.training import code_files
+    assert code_files("diffusion-unet") == ["models/base.py", "models/diffusion.py", "models/training.py",
+                                            "models/unet.py"]
+    assert code_files("vae") == ["models/base.py", "models/training.py", "models/vae.py"]
+    data, cfg = sine_dataset(), tiny("vae")
+    inputs = mg.models.training.cache_inputs("vae", mg.models.make_config("vae", cfg), data, 0, False)
+    assert inputs["library"] == mg.provenance.library_hash("models/base.py", "models/training.py", "models/vae.py")

@@ -1,4 +1,4 @@
-"""Vectorised multi-seed training (``studies.vectorised``): each seed's model equals the one the
+"""Vectorised multi-seed training (``models.vectorised``): each seed's model equals the one the
 sequential path (``models.fit``) trains, it is a usual cached ``TrainedModel`` under a key of its
 own, bad input is named, and the suite's ``vectorise_seeds`` groups the seeds.
 
@@ -23,7 +23,8 @@ torch.set_num_threads(1)  # tiny models; two OpenMP threads stall on a shared CP
 import misgen_lib as mg
 from misgen_lib.cache import ArtifactStore
 from misgen_lib.models import MissingArtifact, TrainedModel, TrainingDiverged
-from misgen_lib.studies import SuiteConfig, fit_seeds, run_suite
+from misgen_lib.models import fit_seeds
+from misgen_lib.studies import SuiteConfig, run_suite
 from misgen_lib.studies.suite import Unit, seed_groups
 from test_models import sine_dataset
 

@@ -18,3 +18,4 @@ from .unet import UNetConfig  # noqa: F401
 from .mlp import MLPConfig  # noqa: F401
 from .transformer import TransformerConfig  # noqa: F401
 from .vae import VAEConfig  # noqa: F401
+from .vectorised import VECTORISED_CLASSES, fit_seeds  # noqa: F401

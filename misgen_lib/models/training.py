@@ -1,8 +1,10 @@
 """``fit``: train a registered model class on a curated dataset, cached in the artifact store.
 
 The cache key is the model name, its config (JSON, the device included), the dataset fingerprint
-(and the quantities' hash when conditional), the seed, ``conditional``, the library's source hash
-and the versions of torch, numpy and scipy, so a notebook
+(and the quantities' hash when conditional), the seed, ``conditional``, the hash of the code the
+class runs (``code_files``: the files defining the class, its config and their bases, with
+``base.py`` and ``training.py``; editing another class's file leaves these keys alone) and the
+versions of torch, numpy and scipy, so a notebook
 trains once and every later run (or notebook) loads the same weights. Training is seeded and
 deterministic on CPU: weights are initialised under ``torch.manual_seed(seed)`` inside a forked
 RNG (the caller's global RNG is untouched), mini-batches and noise come from explicit generators,
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import math
+from pathlib import Path
 import time
 from contextlib import contextmanager
 
@@ -22,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
-from ..provenance import git_revision, library_hash, package_versions
+from ..provenance import PACKAGE_DIR, git_revision, library_hash, package_versions
 from ..seeds import derive
 from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, device_description, get_class,
                    make_config, resolve_device, within_free_cores)
@@ -154,10 +158,23 @@ def check_weights(weights, n: int) -> np.ndarray | None:
     return w
 
 
+def code_files(name: str) -> list[str]:
+    """The library files (relative to ``misgen_lib``) whose code a model of class ``name`` runs:
+    those defining its class, its config and their bases, and ``models/base.py`` and
+    ``models/training.py`` (a user's class outside the library adds none of its own)."""
+    mc = get_class(name)
+    files = {"models/base.py", "models/training.py"}
+    for k in (*type(mc).__mro__, *mc.Config.__mro__):
+        source = inspect.getsourcefile(k) if k.__module__.startswith("misgen_lib.") else None
+        if source and Path(source).resolve().is_relative_to(PACKAGE_DIR):
+            files.add(Path(source).resolve().relative_to(PACKAGE_DIR).as_posix())
+    return sorted(files)
+
+
 def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool,
                  weights: np.ndarray | None = None) -> dict:
     inputs = {"model": name, "config": cfg.to_dict(), "data": data.fingerprint(), "seed": int(seed),
-              "conditional": bool(conditional), "library": library_hash("models"),
+              "conditional": bool(conditional), "library": library_hash(*code_files(name)),
               "versions": package_versions()}
     if weights is not None:
         inputs["weights"] = hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()

@@ -37,7 +37,7 @@ from ..priors import Prior
 from ..progress import bar
 from ..seeds import derive, stream
 from ..tasks.curation import check_prior
-from .vectorised import VECTORISED_CLASSES, fit_seeds
+from ..models.vectorised import VECTORISED_CLASSES, fit_seeds
 
 
 @dataclass

@@ -2,7 +2,7 @@
 ``torch.func`` (``stack_module_state``, ``functional_call``, ``vmap``), each seed a model like the
 one ``models.fit`` trains, saved in the same cache and loaded the same way.
 
-    models = mg.studies.fit_seeds("vae", data, seeds=[0, 1, 2], config={"train_steps": 2000})
+    models = mg.models.fit_seeds("vae", data, seeds=[0, 1, 2], config={"train_steps": 2000})
     models[1].sample(500, seed=7)              # a TrainedModel, as from models.fit(..., seed=1)
 
 Per seed it is the sequential path (``models.training.train``): the same initialisation
@@ -15,8 +15,9 @@ inputs plus ``"vectorised"``: the keys of the whole group and this file's hash),
 sequential one. The seeds may train on different datasets of the same trajectory shape (the
 suite's seeds are full replicates, each with its own curated set).
 
-Companion's choice: this lives in ``studies``, not in ``models``, because every model key holds
-``library_hash("models")``: a new file there would orphan every cached model. The noise of a
+A model's key holds the hash of the code its class runs (``training.code_files``: the files of
+the class and its bases, ``base.py``, ``training.py``), not of this file, so editing the
+vectorised trainer re-trains only vectorised models. The noise of a
 class's ``loss`` is drawn per seed by intercepting draws from the generator it is handed, so only
 classes whose loss draws all its randomness from that generator can be vectorised
 (``VECTORISED_CLASSES``; tests compare each with the sequential path).
@@ -42,11 +43,10 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
-from ..models import MissingArtifact, TrainedModel, TrainingDiverged, get_class, make_config
-from ..models.base import Normaliser, device_description, resolve_device
-from ..models.training import (ARTIFACT_KIND, batch_order, cache_inputs, check_data, check_weights,
-                               deterministic, ema_decay, optimiser_step)
 from ..provenance import git_revision, library_hash
+from .base import Normaliser, TrainedModel, device_description, get_class, make_config, resolve_device
+from .training import (ARTIFACT_KIND, MissingArtifact, TrainingDiverged, batch_order, cache_inputs, check_data,
+                       check_weights, deterministic, ema_decay, optimiser_step)
 
 #: the classes whose training vectorises over seeds and pays (``benchmarks/bench_vectorised_seeds.py``)
 VECTORISED_CLASSES = ("diffusion-mlp", "vae")
@@ -191,7 +191,7 @@ def group_inputs(name: str, cfg, datasets: list, seeds: list[int], conditional: 
     """The cache inputs of each seed's model: the sequential ones plus ``"vectorised"`` (the
     sequential keys of the whole group and this file's hash), since the result is the group's."""
     own = [cache_inputs(name, cfg, d, s, conditional, w) for d, s, w in zip(datasets, seeds, weights)]
-    group = {"group": [key_of(i) for i in own], "library": library_hash("studies/vectorised.py")}
+    group = {"group": [key_of(i) for i in own], "library": library_hash("models/vectorised.py")}
     return [{**i, "vectorised": group} for i in own]
 
 
