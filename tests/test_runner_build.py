@@ -241,3 +241,12 @@ def test_a_parallel_build_runs_the_same_notebooks_on_one_shared_pool(fixture_pro
     assert sorted(executed_stems(lines)) == ["01_prior", "02_downstream"]
     assert all(manifest[s]["status"] == "ok" for s in ("01_prior", "02_downstream"))
     assert jobs.SCHEDULER_ENV not in __import__("os").environ    # the pool is gone with the build
+
+
+def test_a_parallel_rebuild_with_nothing_to_run_starts_no_pool(fixture_project, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    from misgen_lib import jobs
+    monkeypatch.delenv(jobs.SCHEDULER_ENV, raising=False)
+    build_quietly(fixture_project, profile="ci")
+    manifest, lines = build_quietly(fixture_project, profile="ci", parallel=2)
+    assert not executed_stems(lines) and not any(line.startswith("one pool of") for line in lines)

@@ -265,7 +265,8 @@ def run_notebooks(project: Project, plans: list[Plan], profile: str, force: bool
     dependants stale. The manifest is saved after every notebook.
 
     ``parallel``: notebooks executed side by side, each as soon as the notebooks it depends on
-    (``depends:``) are done; 1 runs them one after another in order. After a failure no further
+    (``depends:``) are done, their work on one shared pool of workers (``pool.shared_pool``,
+    started only when some notebook is to run); 1 runs them one after another in order. After a failure no further
     notebook starts; those running finish, then the first failure is raised."""
     specs = [p.spec for p in plans]
     manifest = load_manifest(project.manifest_path)
@@ -295,8 +296,10 @@ def run_notebooks(project: Project, plans: list[Plan], profile: str, force: bool
             save()
 
     todo = [p for p in plans if only is None or p.spec.stem in only]
+    pool = parallel > 1 and any(force or not is_current(project, manifest, p) for p in todo)
     try:
-        failed = _in_dependency_order(todo, run, parallel)
+        with shared_pool(echo) if pool else nullcontext():   # not started for a no-change rebuild
+            failed = _in_dependency_order(todo, run, parallel)
         if failed is not None:
             if only is None:
                 _mark_not_current(project, plans, manifest, failed.stem)
@@ -357,15 +360,13 @@ def _render_or_remove(project: Project, echo: Echo) -> None:
 
 def _execute_and_render(project: Project, plans: list[Plan], profile: str, render: bool,
                         echo: Echo, command: str, **run_options) -> dict:
-    """Under the checkout's lock: ``run_notebooks`` (notebooks side by side on one shared pool
-    with ``parallel`` > 1) then render; after a failure the book is re-rendered with the notice
-    pages."""
+    """Under the checkout's lock: ``run_notebooks`` then render; after a failure the book is
+    re-rendered with the notice pages."""
     with build_lock(project.lock_path, command):
         shutil.rmtree(project.partial_dir, ignore_errors=True)   # leftovers of a killed build
         remove_leftovers(project)
         try:
-            with shared_pool(echo) if run_options.get("parallel", 1) > 1 else nullcontext():
-                manifest = run_notebooks(project, plans, profile, echo=echo, **run_options)
+            manifest = run_notebooks(project, plans, profile, echo=echo, **run_options)
         except NotebookFailed:
             if render:
                 try:
