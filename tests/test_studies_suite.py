@@ -45,7 +45,7 @@ def test_named_configurations_compose_base_suite_and_profile():
     assert suite_config("synthetic", "ci", seeds=(0, 1)).seeds == (0, 1)           # overrides last
     with pytest.raises(ValueError, match=r"unknown suite 'toy'; valid: \['applied', 'mitigations', 'synthetic'\]"):
         suite_config("toy")
-    with pytest.raises(ValueError, match=r"unknown profile 'fast'; valid: \['ci', 'default', 'paper'\]"):
+    with pytest.raises(ValueError, match=r"unknown profile 'fast'; valid profiles: ci, default, paper"):
         suite_config("synthetic", "fast")
 
 
