@@ -42,6 +42,13 @@ class ToyScale(ModelClass):
 @pytest.fixture(scope="module")
 def entries():
     mg.models.register(ToyScale)
+    try:
+        yield _entries()
+    finally:        # the registry as it was: other tests list the built-in classes
+        mg.models.base._REGISTRY.pop(ToyScale.name)
+
+
+def _entries():
     task = RMSAmplitude()
     prior = mg.priors.Uniform(*task.q_range)
     out = []
