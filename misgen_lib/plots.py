@@ -340,22 +340,56 @@ def qspace_task_figure(probes, suite, task_name: str):
     return fig
 
 
-def depth_sweep_figure(probes, tasks):
-    """Per task, the share explained of the first seed's probe at every candidate depth (noise
-    ceiling dashed; the chosen depth circled), one line per model class."""
-    import pandas as pd
-    fig, axes = panel_grid(len(tasks), len(tasks), 3.0)
+def depth_curve_figure(curves, tasks):
+    """Where the drift is made. Per task (columns): the share explained over its noise ceiling
+    (top) and the correlation over its ceiling (bottom) of the probe kernel at every depth of
+    the whole generative process, against the probe's locality index (log scale), one line per
+    model class; the declared rule's depth circled, its locality budget a dashed line."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(2, len(tasks), figsize=(PAGE_WIDTH_IN, 5.6), sharex=True, sharey="row",
+                             squeeze=False, constrained_layout=True)
+    models = list(dict.fromkeys(c.model for c in curves))
+    for j, task_name in enumerate(tasks):
+        top, bottom = axes[0, j], axes[1, j]
+        for c in (c for c in curves if c.task == task_name):
+            color = f"C{models.index(c.model)}"
+            loc = np.array([r["locality"] for r in c.rows])
+            chosen = np.array([r["depth"] == c.chosen for r in c.rows])
+            for ax, y in ((top, [r["share / ceiling"] for r in c.rows]),
+                          (bottom, [r["correlation"] / r["corr ceiling"] for r in c.rows])):
+                y = np.array(y, dtype=float)
+                ax.plot(loc, y, "o-", color=color, ms=4, label=c.model)
+                ax.plot(loc[chosen], y[chosen], "o", ms=11, mfc="none", color=color)
+        for ax in (top, bottom):
+            ax.axvline(curves[0].budget, color="0.4", ls="--", lw=1, label="locality budget")
+            ax.axhline(0, color="0.3", lw=0.8)
+            ax.set_xscale("log")
+        top.set_title(task_name)
+        bottom.set_xlabel("locality of the probe")
+    axes[0, 0].set_ylabel("share / ceiling")
+    axes[1, 0].set_ylabel("correlation / ceiling")
+    for ax in axes.ravel():
+        ax.set_ylim(-0.6, 1.1)
+    legend_below(fig, *axes.ravel(), ncols=3)
+    return fig
+
+
+def origin_figure(table, tasks):
+    """Per task: the TV (median over the seeds) of each model with an origin variant (its own
+    samples, blue) and of each variant (green), the null's 95% quantile grey."""
+    fig, axes = panel_grid(len(tasks), len(tasks), 3.2)
     for ax, task_name in zip(axes, tasks):
-        for k, r in enumerate(r for r in probes if r.task.name == task_name and r.sweep):
-            sweep = pd.DataFrame(r.sweep)
-            x = np.arange(len(sweep))
-            ax.plot(x, sweep["share explained"], "o-", color=f"C{k}", label=r.model)
-            ax.plot(x, sweep["share ceiling"], "--", color=f"C{k}", lw=0.8)
-            chosen = sweep["chosen"].to_numpy()
-            ax.plot(x[chosen], sweep["share explained"][chosen], "o", ms=11, mfc="none", color=f"C{k}")
-        ax.axhline(0, color="0.3", lw=0.8)
-        ax.set(xlabel="candidate depth\n(shallow to deep)", ylabel="share explained", title=task_name)
-    legend_below(fig, *axes, ncols=2)
+        sub = table[table.task == task_name]
+        labels = []
+        for model, rows in sub.groupby("model", sort=False):
+            for name, tv in [(f"{model}", rows["TV"].iloc[0])] + list(zip(rows["variant"], rows["TV variant"])):
+                k = len(labels)
+                ax.bar(k, tv, color="C0" if name == model else "C2", alpha=0.6)
+                labels.append(name)
+            ax.hlines(rows["TV null 95%"].median(), len(labels) - len(rows) - 1.4, len(labels) - 0.6, color="0.5", lw=3)
+        ax.set_xticks(range(len(labels)), [wrap(n, 16) for n in labels], rotation=90)
+        ax.set_title(task_name)
+    axes[0].set_ylabel("TV against the intended prior\n(median over seeds)")
     return fig
 
 

@@ -93,3 +93,20 @@ def test_process_depths_span_each_class_from_local_to_whole():
     for name, expected in {"diffusion-unet": (1, 2, 4, 8, 16, 32, 64), "transformer": (32, 48, 56, 60, 62, 63),
                            "vae": (1, 2, 4, 8, 16)}.items():
         assert mg.models.get_class(name).process_depths(mg.models.make_config(name), 64) == expected
+
+
+def test_the_rule_stops_at_the_first_depth_beyond_the_budget():
+    assert mg.kernel.within_budget([1, 2, 4, 8], [0.1, 0.2, 0.3, 0.2], 0.25) == 2   # not 8: it stops at 4
+    assert mg.kernel.within_budget([1, 2], [0.5, 0.1], 0.25) == 1                   # none within: the shallowest
+    assert mg.kernel.within_budget([1, 2, 4], [0.1, np.nan, 0.1], 0.25) == 1        # NaN is not within
+
+
+def test_the_process_grid_spans_every_class_from_one_step(entries):
+    task = mg.tasks.get("sine")
+    data = task.curate(100, seed=0)
+    for name, last in (("transformer", task.horizon - 1), ("vae", 16), ("diffusion-mlp", 64)):
+        model = mg.models.fit(name, data, config={"train_steps": 1, "width": 8}, seed=0, progress=False)
+        depths = mg.kernel.process_depths(model)
+        assert depths[0] == 1 and depths[-1] == last and list(depths) == sorted(set(depths))
+        assert {2, 4, 8, 16} <= set(depths)
+    assert mg.kernel.process_depths(entries[0].model) == (1, 2, 4, 8)

@@ -55,9 +55,14 @@ def probe(e):
     prediction = NS(p_tilde=d.p_hat, delta=d.delta * 0.5)
     view = NS(centers=d.centers, shift=RNG.normal(size=len(d.centers)), spread=np.ones(len(d.centers)),
               monte_carlo_delta=d.delta, continuity_delta=d.delta * 0.8, edges=d.edges, agreement=0.7)
-    sweep = [{"share explained": s, "share ceiling": 0.5, "chosen": k == 1} for k, s in enumerate((0.1, 0.2, 0.15))]
     return NS(entry=e, task=e.task, model=e.model.name, drift=d, prediction=prediction, validation=validation(),
-              view=view, sweep=sweep)
+              view=view)
+
+
+def curve(task, model):
+    rows = [{"depth": d, "locality": 0.02 * d, "share / ceiling": 0.1 * k, "correlation": 0.1 * k, "corr ceiling": 0.95}
+            for k, d in enumerate((1, 2, 4, 8, 16, 32, 64))]
+    return NS(task=task, model=model, rows=rows, budget=0.25, chosen=8)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +98,10 @@ def builders(synthetic, applied):
                           for t in ("cone", "maze", "pendulum") for i in ("none", "resample", "precompensate")])
     fid = pd.DataFrame({"q_c": np.linspace(0, 1, 10), "mean error": np.zeros(10), "sd": np.ones(10)})
     results = mitigation_results()
+    origins = pd.DataFrame([{"task": t, "model": m, "variant": v, "TV": 0.3, "TV variant": 0.1, "TV null 95%": 0.05}
+                            for t in synthetic.config.tasks for m, v in (("transformer", "first step from the data"),
+                                                                         ("vae", "aggregate posterior"),
+                                                                         ("vae", "latent mixture"))])
     return {
         "task_samples": lambda: plots.task_samples_figure(task_objs, datasets, 6),
         "maze_layouts": lambda: plots.maze_layouts_figure(64, 3, 0),
@@ -102,7 +111,9 @@ def builders(synthetic, applied):
         "sample_grid": lambda: plots.sample_grid(synthetic, 2),
         "observed_vs_predicted": lambda: plots.observed_vs_predicted_task(probes, "sine"),
         "qspace": lambda: plots.qspace_task_figure(probes, synthetic, "cone"),
-        "depth_sweep": lambda: plots.depth_sweep_figure(probes, synthetic.config.tasks),
+        "depth_curves": lambda: plots.depth_curve_figure([curve(t, m) for t in synthetic.config.tasks for m in MODELS],
+                                                         synthetic.config.tasks),
+        "origins": lambda: plots.origin_figure(origins, synthetic.config.tasks),
         "applied_density_grid": lambda: plots.density_grid(applied),
         "maze_samples": lambda: plots.maze_samples_figure(applied, 3),
         "pendulum_samples": lambda: plots.pendulum_samples_figure(applied, 3),
@@ -117,7 +128,7 @@ def builders(synthetic, applied):
 
 
 NAMES = ["task_samples", "maze_layouts", "curated_histograms", "density_grid", "change_grid", "sample_grid",
-         "observed_vs_predicted", "qspace", "depth_sweep", "applied_density_grid", "maze_samples",
+         "observed_vs_predicted", "qspace", "depth_curves", "origins", "applied_density_grid", "maze_samples",
          "pendulum_samples", "location_shift", "mitigations_tv", "fidelity", "precompensation"]
 
 

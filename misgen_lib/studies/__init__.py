@@ -1,7 +1,8 @@
 """The experiments the chapters run, on top of the science layers (tasks -> models -> kernel ->
 interventions): the task x model suite (``suite``), its named configurations (``config``), the
 kernel studies (``kernel_study``), the mitigation study (``mitigation_study``), the paper's
-claims as computed verdicts (``claims``), where the drift is made (``anatomy``) and the
+claims as computed verdicts (``claims``), where the drift is made (``anatomy``), where it comes
+from (``origins``) and the
 chapters' quoted numbers (``chapters``).
 
     cfg = mg.studies.suite_config("synthetic", profile="default")

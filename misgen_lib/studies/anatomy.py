@@ -10,8 +10,10 @@ globally (a transformer's first steps, a VAE's latent prior). ``locality_at(frac
 locality at which the ceiling-normalised share first reaches ``fraction`` (linear between the
 grid's depths; NaN when it never does).
 
-The chosen depth of the declared rule ``kernel.deepest_local`` (locality within
-``kernel.LOCALITY_BUDGET``, free of the quantity and of the samples) is marked on each curve.
+The chosen depth of the declared rule (``kernel.within_budget``, as ``kernel.deepest_local``:
+the deepest depth whose locality, mean over the seeds, is within ``kernel.LOCALITY_BUDGET``;
+free of the quantity and of the samples) is marked on each curve; ``at_budget`` gives the row
+the rule chooses at another budget (its sensitivity).
 
 Seeds: the clean draws are those of ``kernel_study.probe_study`` (stream ``("kernel-clean",
 task)`` of each seed, the first ``n_predict``); the probe draws ``("anatomy-draws", task, model,
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import jobs, models
-from ..kernel import LOCALITY_BUDGET, locality_index, predict, probe, process_depths, validate
+from ..kernel import LOCALITY_BUDGET, locality_index, predict, probe, process_depths, validate, within_budget
 from ..kernel.predict import clean_draws
 from ..seeds import derive
 from .kernel_study import by_pair, pair_drift, pooled
@@ -57,9 +59,14 @@ class DepthCurve:
         t = (fraction - share[i - 1]) / (share[i] - share[i - 1])
         return float(loc[i - 1] + t * (loc[i] - loc[i - 1]))
 
+    def at_budget(self, budget: float) -> dict:
+        """The row of the depth the declared rule chooses at locality ``budget``."""
+        depth = within_budget([r["depth"] for r in self.rows], [r["locality"] for r in self.rows], budget)
+        return next(r for r in self.rows if r["depth"] == depth)
+
     def summary(self) -> dict:
         best = max(self.rows, key=lambda r: r["share / ceiling"] if np.isfinite(r["share / ceiling"]) else -np.inf)
-        at = next(r for r in self.rows if r["depth"] == self.chosen)
+        at = self.at_budget(self.budget)
         return {"task": self.task, "model": self.model, "seeds": self.seeds, "budget": self.budget,
                 "chosen depth": self.chosen, "locality (chosen)": at["locality"],
                 "correlation (chosen)": at["correlation"], "corr ceiling": at["corr ceiling"],
@@ -111,8 +118,8 @@ def _curve(job: _CurveJob) -> DepthCurve:
             rows.append({"depth": depth, "locality": float(np.mean(loc)), "correlation": v.correlation,
                          "corr ceiling": v.ceiling.correlation, "share explained": v.share_explained,
                          "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised})
-    within = [r["depth"] for r in rows if r["locality"] <= job.budget]
-    return DepthCurve(task_name, model_name, len(group), rows, job.budget, max(within) if within else rows[0]["depth"])
+    return DepthCurve(task_name, model_name, len(group), rows, job.budget,
+                      within_budget([r["depth"] for r in rows], [r["locality"] for r in rows], job.budget))
 
 
 def curve_table(curves: list[DepthCurve]):
@@ -121,3 +128,21 @@ def curve_table(curves: list[DepthCurve]):
     fifths of the ceiling-normalised share are reached."""
     import pandas as pd
     return pd.DataFrame([c.summary() for c in curves])
+
+
+#: the budgets at which the book shows the rule's sensitivity: half and twice the declared one
+SENSITIVITY = (LOCALITY_BUDGET / 2, LOCALITY_BUDGET, 2 * LOCALITY_BUDGET)
+
+
+def budget_table(curves: list[DepthCurve], budgets=SENSITIVITY):
+    """pandas DataFrame, one row per task x model and budget: the depth the rule chooses at that
+    budget, its locality, correlation and share / ceiling (the rule's sensitivity to its one knob)."""
+    import pandas as pd
+    rows = []
+    for c in curves:
+        for b in budgets:
+            r = c.at_budget(b)
+            rows.append({"task": c.task, "model": c.model, "budget": b, "depth": r["depth"], "locality": r["locality"],
+                         "correlation": r["correlation"], "corr ceiling": r["corr ceiling"],
+                         "share / ceiling": r["share / ceiling"]})
+    return pd.DataFrame(rows)

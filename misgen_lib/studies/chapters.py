@@ -165,6 +165,35 @@ def kernel_facts(table, c2) -> dict:
     }
 
 
+def anatomy_facts(curves, origins_table) -> dict:
+    """Chapter 03's glued values on where the drift is made (``curves``: ``anatomy.depth_curves``)
+    and where it comes from (``origins_table``: ``origins.origin_table``), over every pair: per
+    class, the declared rule's depths and agreement, the best agreement anywhere on the curve and
+    the locality at which half of the ceiling-normalised share is reached; each variant's share
+    of the drift accounted for."""
+    from .anatomy import curve_table
+    curve = curve_table(curves)
+    smooth = curve[curve.model.str.startswith("diffusion") & curve.task.isin(SMOOTH_TASKS)]
+    variants = origins_table.groupby(["model", "variant"], sort=False)["accounted"].median()
+    return {
+        "locality_budget": curves[0].budget,
+        "anatomy_per_class": _listing(
+            f"{m}: depths {', '.join(str(d) for d in rows['chosen depth'])}, share / ceiling "
+            f"{rows['share / ceiling (chosen)'].median():+.2f} (best anywhere on the curve "
+            f"{rows['best share / ceiling'].median():+.2f}), half of it first reached at locality "
+            f"{_median(rows['locality at 1/2']):.2f}" for m, rows in curve.groupby("model", sort=False)),
+        "smooth_diffusion_corr": _median(smooth["correlation (chosen)"]),
+        "smooth_diffusion_share_norm": _median(smooth["share / ceiling (chosen)"]),
+        "smooth_diffusion_pairs": len(smooth),
+        "origins_per_variant": _listing(f"{m}, {v}: {a:+.2f}" for (m, v), a in variants.items()),
+        "n_origin_pairs": len(set(zip(origins_table.task, origins_table.model))),
+    }
+
+
+#: the tasks whose quantity is a smooth function of the trajectory (issue 19's targets)
+SMOOTH_TASKS = ("sine", "cone", "maze", "pendulum")
+
+
 def projection_comparison(suite, table, n_predict: int, n_reference: int, refine_steps: int, n_boot: int):
     """Chapter 03's diagnostic: the first seed's projection-residual bank (``kernel_study.
     empirical_study``) against the pooled probe (``table``), with the on-manifold drift. Returns

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import jobs, metrics, models
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
-                      calibrated, choose_depth, estimate, family, predict, probe, qspace_view, seed_agreement,
+                      calibrated, deepest_local, estimate, family, predict, probe, qspace_view, seed_agreement,
                       seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws
 from ..progress import bar
@@ -83,7 +83,6 @@ class ProbeResult:
     locality: float
     control: Prediction | None = None
     control_validation: Validation | None = None
-    sweep: list[dict] | None = None
 
     @property
     def entry(self):
@@ -132,15 +131,16 @@ def pooled(predictions: list[Prediction]) -> Prediction:
                       method=first.method, kernel=" + ".join(sorted({p.kernel for p in predictions})))
 
 
-def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300, sweep: bool = True,
+def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300,
                 workers: int = 0, threads: int = 1, progress: bool | None = None) -> list[ProbeResult]:
     """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
-    seeds and validated against the seed-mean drift. ``n_depth`` clean trajectories choose each
-    depth; ``n_predict`` per seed are pushed through the kernel. ``sweep``: also the first seed's
-    kernel at every candidate depth, validated the same way (the share against depth). The pairs
+    seeds and validated against the seed-mean drift. Each seed's depth is the declared rule's
+    (``kernel.deepest_local``: the deepest depth of the whole process whose locality on ``n_depth``
+    clean trajectories is within ``kernel.LOCALITY_BUDGET``); ``n_predict`` clean trajectories
+    per seed are pushed through the kernel. The pairs
     are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads each; the
     same numbers for any number of workers)."""
-    return jobs.run(_probe_pair, [_ProbeJob(group, n_predict=n_predict, n_depth=n_depth, n_boot=n_boot, sweep=sweep,
+    return jobs.run(_probe_pair, [_ProbeJob(group, n_predict=n_predict, n_depth=n_depth, n_boot=n_boot,
                                             threads=threads) for group in by_pair(entries)],
                     workers=workers, desc="probe kernels", progress=progress)
 
@@ -153,7 +153,6 @@ class _ProbeJob:
     n_predict: int
     n_depth: int
     n_boot: int
-    sweep: bool
     threads: int
 
 
@@ -172,18 +171,16 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
     """``probe_study`` for one task x model pair (a job)."""
     group, n_predict, n_depth, n_boot = job.group, job.n_predict, job.n_depth, job.n_boot
     task_name, model_name = group[0].task.name, group[0].model.name
-    depths, preds, controls, locality, cleans = [], [], [], [], []
+    depths, preds, controls, locality = [], [], [], []
     with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
-            choice = choose_depth(e.model, clean[:n_depth], e.samples, e.data, task=e.task,
-                                  seed=_streams(e, "probe-depth"))
+            choice = deepest_local(e.model, clean[:n_depth], task=e.task, seed=_streams(e, "probe-depth"))
             kernel = probe(e.model, choice.depth, task=e.task)
             kw = dict(clean=clean, bins=len(e.drift.edges) - 1, progress=False)
             pred = predict(e.task, kernel, e.prior, seed=_streams(e, "probe-draws"), **kw)
             depths.append(choice)
             preds.append(pred)
-            cleans.append(clean)
             locality.append(choice.locality[choice.depths.index(choice.depth)])
             if model_name == "transformer":
                 controls.append(predict(e.task, probe(e.model, choice.depth, mode="one-step", task=e.task), e.prior,
@@ -197,24 +194,7 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             validation=validate(prediction, drift, n_boot=n_boot, seed=vseed),
             agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
             view=qspace_view(prediction), locality=float(np.mean(locality)), control=control,
-            control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
-            sweep=(_sweep(group[0], depths[0], cleans[0][: max(n_predict // 2, 1)], drift, n_boot, vseed)
-                   if job.sweep else None))
-
-
-def _sweep(e, choice: DepthChoice, clean, drift, n_boot: int, vseed: int) -> list[dict]:
-    """The first seed's probe at every candidate depth against the (seed-mean) drift, on ``clean``
-    (half the clean draws of the main prediction: the sweep shows a trend, not the headline)."""
-    rows = []
-    for depth, locality in zip(choice.depths, choice.locality):
-        pred = predict(e.task, probe(e.model, depth, task=e.task), e.prior, clean=clean,
-                       bins=len(drift.edges) - 1, seed=derive(e.seed, "probe-sweep", e.task.name, e.model.name, depth),
-                       progress=False)
-        v = validate(pred, drift, n_boot=min(n_boot, 50), seed=vseed)
-        rows.append({"depth": depth, "chosen": depth == choice.depth, "locality": locality,
-                     "share explained": v.share_explained, "share ceiling": v.ceiling.share,
-                     "correlation": v.correlation})
-    return rows
+            control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
 
 
 def probe_table(results: list[ProbeResult]):

@@ -4,8 +4,9 @@ model A, the registered interventions (``misgen_lib.interventions``; the book's 
 metrics and null, plausibility), and for each intervention the outcome the kernel of model A
 predicts **before** the treated model B is trained.
 
-The kernel of model A is its probe kernel (``kernel.probe``, chapter 03), its depth chosen
-without looking at the quantity (``kernel.choose_depth``); with it, the study builds each model
+The kernel of model A is its probe kernel (``kernel.probe``, chapter 03) at the depth of the
+declared rule (``kernel.deepest_local``: the deepest depth whose locality is within
+``kernel.LOCALITY_BUDGET``, chosen without looking at the quantity); with it, the study builds each model
 A's planning ``Context`` (its kernel as a q-space transition matrix, clean draws over the task's
 range widened by one bin where the generator is defined there: ``extended_task``) and asks every
 requested intervention for its ``Plan``. An intervention with ``after`` is planned in a later
@@ -22,7 +23,7 @@ import numpy as np
 from .. import interventions as _interventions
 from .. import jobs
 from ..cache import ArtifactStore, default_store
-from ..kernel import choose_depth, predict, probe
+from ..kernel import deepest_local, predict, probe
 from ..kernel.predict import clean_draws
 from ..models import torch_threads
 from ..priors import Uniform
@@ -157,8 +158,7 @@ def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], 
     wide, sides = extended_task(task, width)
     clean = clean_draws(wide, Uniform(*wide.q_range), n_predict, derive(unit.seed, "kernel-clean", task.name, "wide"))
     fresh = clean_draws(task, prior, n_depth, derive(unit.seed, "kernel-clean", task.name))
-    choice = choose_depth(base.model, fresh, base.samples, data, task=task,
-                          seed=derive(unit.seed, "probe-depth", task.name, unit.model_name))
+    choice = deepest_local(base.model, fresh, task=task, seed=derive(unit.seed, "probe-depth", task.name, unit.model_name))
     kernel = probe(base.model, choice.depth, task=task)
     locality = choice.locality[choice.depths.index(choice.depth)]
     pred = predict(task, kernel, prior, clean=clean, bins=len(edges) - 1,
