@@ -83,24 +83,19 @@ def test_transformer_keeps_the_clean_prefix_and_one_step_errs_less_than_rollout(
     assert one_step < rollout   # teacher forcing: the errors do not accumulate
 
 
-def test_choose_depth_matches_the_samples_distance_without_looking_at_q(models, data, clean):
+def test_the_declared_rule_probes_from_the_shallowest_and_never_sees_q(models, data, clean):
     model = models["diffusion-mlp"]
-    samples = model.sample(64, seed=2)
-    choice = mg.kernel.choose_depth(model, clean, samples, reference=data, seed=0)
-    assert choice.depths == list(mg.kernel.probe_depths(model))
-    mismatch = np.abs(np.log(np.array(choice.probe_distance) / choice.sample_distance))
-    assert choice.depth == choice.depths[int(np.argmin(mismatch))]
-    # deeper probes leave the clean set further (not strictly per depth: measured 0.032 at depth 1,
-    # 0.040 at 6 and 8, the deeper probes moving mostly along the clean family)
-    assert choice.probe_distance[-1] > choice.probe_distance[0]
+    choice = mg.kernel.deepest_local(model, clean, seed=0)
+    assert choice.depths == list(mg.kernel.process_depths(model)) and choice.mode == "sdedit"
+    probed = [loc for loc in choice.locality if np.isfinite(loc)]
+    assert choice.depth == mg.kernel.within_budget(choice.depths[:len(probed)], probed, mg.kernel.LOCALITY_BUDGET)
+    assert all(np.isnan(choice.locality[len(probed):]))     # it stops at the first depth beyond the budget
     assert [row["depth"] for row in choice.table() if row["chosen"]] == [choice.depth]
-    # q-free: relabelling the quantities of the training set changes nothing
-    relabelled = Dataset(data.task, data.x, np.zeros_like(data.q), data.prior, data.seed, data.mode)
-    again = mg.kernel.choose_depth(model, clean, samples, reference=relabelled, seed=0)
-    assert again.depth == choice.depth and again.probe_distance == choice.probe_distance
-    # the samples enter only through their distance: far-off samples pick the deepest probe
-    far = mg.kernel.choose_depth(model, clean, samples * 3.0, reference=data, depths=[1, 8], seed=0)
-    assert far.depth == 8
+    # deeper probes move clean trajectories further: a larger budget never picks a shallower depth
+    wide = mg.kernel.deepest_local(model, clean, budget=10.0, seed=0)
+    assert wide.depth == choice.depths[-1] and wide.locality[-1] > wide.locality[0]
+    # the same draws per depth whatever the budget
+    assert wide.locality[:len(probed)] == probed
 
 
 def test_probe_kernel_describes_itself_and_rejects_bad_settings(models, clean):

@@ -16,7 +16,7 @@ from .apriori import calibrate, families, family, scale_from_data  # noqa: F401
 from .base import DeviationKernel, GaussianForm  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401
-from .probe import (DepthChoice, LOCALITY_BUDGET, ProbeKernel, calibrated, choose_depth, deepest_local,  # noqa: F401
+from .probe import (DepthChoice, LOCALITY_BUDGET, ProbeKernel, calibrated, deepest_local,  # noqa: F401
                     locality_index, probe, probe_depths, process_depths, within_budget)
 from .projection import Projection, project  # noqa: F401
 from .qspace import QSpaceView, qspace_view  # noqa: F401

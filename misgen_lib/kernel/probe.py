@@ -19,10 +19,9 @@ deviation kernel"). Per model class (the hooks live with the classes, ``models/*
 
 The probe never sees the evaluated samples. The book's depth rule, ``deepest_local``, picks the
 deepest depth of the whole process (``process_depths``) whose ``locality`` (the RMS of ``x' - x``
-relative to the data's spread) stays within ``LOCALITY_BUDGET``. ``choose_depth`` (the earlier
-rule, kept for comparison) uses the samples only through a q-free distance: the depth whose
-outputs lie as far from the clean training set as the model's samples do; it cannot choose, as
-that distance barely changes with depth.
+relative to the data's spread) stays within ``LOCALITY_BUDGET``. (The book's earlier rule, the
+depth whose outputs lie as far from the clean training set as the model's samples do, could
+not choose: that distance barely changes with depth.)
 
 A conditional model is conditioned on the clean trajectory's own measured quantity
 (``task.measure(x)``, the quantity an engineer would ask for), so it needs ``task``.
@@ -33,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import metrics
 from ..checks import check_trajectories
 from ..models.base import TrainedModel, get_class
 from .base import DeviationKernel
@@ -89,47 +87,15 @@ def probe_depths(model: TrainedModel) -> tuple[int, ...]:
 
 @dataclass
 class DepthChoice:
-    """``depth``: the chosen depth. Per candidate in ``depths``: ``probe_distance`` (median
-    nearest-clean distance of the probe outputs), ``locality`` (``ProbeKernel.locality`` on the
-    same inputs); ``sample_distance``: the samples' median nearest-clean distance."""
+    """``depth``: the chosen depth; per candidate in ``depths``, its ``locality`` (NaN where the
+    rule stopped before probing it); ``mode``: the probe mode."""
     depth: int
     depths: list[int]
-    probe_distance: list[float]
     locality: list[float]
-    sample_distance: float
     mode: str
 
     def table(self) -> list[dict]:
-        return [{"depth": d, "probe_distance": p, "locality": loc, "sample_distance": self.sample_distance,
-                 "chosen": d == self.depth}
-                for d, p, loc in zip(self.depths, self.probe_distance, self.locality)]
-
-
-def choose_depth(model: TrainedModel, clean, samples, reference, depths=None, mode: str | None = None,
-                 task=None, seed: int = 0) -> DepthChoice:
-    """The probe depth whose outputs' median distance to the clean ``reference`` (the training
-    set) best matches the samples' median distance, on a log scale (``|log(probe / samples)|``
-    smallest; companion's choice). No quantity is looked at.
-
-    ``clean``: clean trajectories to probe, drawn with the intended prior and *not* in
-    ``reference`` (else their distance is biased low); ``samples``: the model's samples (used
-    only through that distance); ``depths``: candidates (default ``probe_depths(model)``)."""
-    clean = check_trajectories(getattr(clean, "x", clean), "clean")
-    samples = check_trajectories(samples, "samples")
-    reference = check_trajectories(getattr(reference, "x", reference), "reference")
-    depths = list(probe_depths(model) if depths is None else depths)
-    if not depths:
-        raise ValueError("choose_depth needs at least one candidate depth")
-    finite = np.isfinite(samples).all(axis=(1, 2))
-    sample_distance = float(np.median(metrics.nearest_clean(samples[finite], reference)[1]))
-    probe_distance, locality = [], []
-    for depth, (out, ok) in zip(depths, _probe_outputs(model, clean, depths, mode, task, seed)):
-        probe_distance.append(float(np.median(metrics.nearest_clean(out[ok], reference)[1])))
-        locality.append(locality_index(clean[ok], out[ok]))
-    mismatch = np.abs(np.log(np.maximum(probe_distance, 1e-300) / max(sample_distance, 1e-300)))
-    return DepthChoice(depth=int(depths[int(np.argmin(mismatch))]), depths=[int(d) for d in depths],
-                       probe_distance=probe_distance, locality=locality,
-                       sample_distance=sample_distance, mode=resolve_mode(model, mode))
+        return [{"depth": d, "locality": loc, "chosen": d == self.depth} for d, loc in zip(self.depths, self.locality)]
 
 
 def resolve_mode(model: TrainedModel, mode: str | None) -> str:
@@ -182,9 +148,9 @@ def deepest_local(model: TrainedModel, clean, budget: float = LOCALITY_BUDGET, d
     """The declared depth rule (``within_budget``): the deepest probe whose locality index stays
     within ``budget``, probing the depths (default ``process_depths(model)``) from the shallowest
     until one exceeds it. It looks at neither the quantity nor the samples, only at how far the
-    probe moves clean trajectories. Unlike ``choose_depth`` it can choose: the distance of the
-    outputs to the clean set barely changes with depth, because the errors that move the
-    quantity run along the data. ``locality`` of the depths not probed is NaN."""
+    probe moves clean trajectories (unlike matching the samples' distance to the clean set,
+    which barely changes with depth because the errors that move the quantity run along the
+    data). ``locality`` of the depths not probed is NaN."""
     clean = check_trajectories(getattr(clean, "x", clean), "clean")
     if not (isinstance(budget, (int, float)) and budget > 0):
         raise ValueError(f"budget must be a locality index > 0, got {budget!r}")
@@ -199,8 +165,7 @@ def deepest_local(model: TrainedModel, clean, budget: float = LOCALITY_BUDGET, d
     probed = len(locality)
     locality += [np.nan] * (len(depths) - probed)
     return DepthChoice(depth=within_budget(depths[:probed], locality[:probed], budget), depths=depths,
-                       probe_distance=[np.nan] * len(depths), locality=locality, sample_distance=np.nan,
-                       mode=resolve_mode(model, mode))
+                       locality=locality, mode=resolve_mode(model, mode))
 
 
 def calibrated(name: str, model: TrainedModel, clean, seed: int = 0, task=None) -> DeviationKernel:
