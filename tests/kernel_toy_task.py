@@ -45,3 +45,23 @@ class RMSAmplitude(Task):
         xi = self.nuisance(n, rng)
         return Dataset(task=self.name, x=self.generate(q, xi).astype(np.float32), q=q,
                        prior=prior.to_dict(), seed=seed, mode="prior", xi=xi)
+
+
+def scaled_entries(model_name: str, scale: float, seeds, n_train: int, n_samples: int, n_null: int) -> list:
+    """Suite entries of a stand-in model ``model_name`` (an identity network) whose samples are
+    clean ``RMSAmplitude`` trajectories times ``1 + scale`` (its drift is known), one per seed."""
+    import misgen_lib as mg
+    from misgen_lib.models.base import ModelConfig, Normaliser, TrainedModel
+    from misgen_lib.studies.suite import SuiteEntry
+    task = RMSAmplitude()
+    prior = mg.priors.Uniform(*task.q_range)
+    out = []
+    for seed in seeds:
+        data = task.curate(n_train, prior=prior, seed=seed)
+        model = TrainedModel(model_name, ModelConfig(), torch.nn.Identity(), Normaliser([0.0], [1.0]),
+                             task.horizon, task.dim, False, seed, {}, {"key": f"toy-{seed}"})
+        samples = task.curate(n_samples, prior=prior, seed=100 + seed).x * (1 + scale)
+        q_hat = task.measure(samples)
+        drift = mg.metrics.drift(q_hat, prior, bins=10, n_null=n_null, seed=seed)
+        out.append(SuiteEntry(task, prior, data, model, seed, samples, q_hat, drift, {}, {}))
+    return out

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 import misgen_lib as mg
-from kernel_toy_task import RMSAmplitude
+from kernel_toy_task import scaled_entries
 from misgen_lib.kernel.predict import clean_draws
-from misgen_lib.models.base import ModelClass, ModelConfig, Normaliser, TrainedModel
+from misgen_lib.models.base import ModelClass
 from misgen_lib.studies import anatomy
-from misgen_lib.studies.suite import SuiteEntry
 
 A, DEEPEST = 0.4, 8
 
@@ -43,24 +42,9 @@ class ToyScale(ModelClass):
 def entries():
     mg.models.register(ToyScale)
     try:
-        yield _entries()
+        yield scaled_entries(ToyScale.name, A, seeds=(0, 1), n_train=500, n_samples=1500, n_null=100)
     finally:        # the registry as it was: other tests list the built-in classes
         mg.models.base._REGISTRY.pop(ToyScale.name)
-
-
-def _entries():
-    task = RMSAmplitude()
-    prior = mg.priors.Uniform(*task.q_range)
-    out = []
-    for seed in (0, 1):
-        data = task.curate(500, prior=prior, seed=seed)
-        model = TrainedModel(ToyScale.name, ModelConfig(), torch.nn.Identity(), Normaliser([0.0], [1.0]),
-                             task.horizon, task.dim, False, seed, {}, {"key": f"toy-{seed}"})
-        samples = task.curate(1500, prior=prior, seed=100 + seed).x * (1 + A)
-        q_hat = task.measure(samples)
-        drift = mg.metrics.drift(q_hat, prior, bins=10, n_null=100, seed=seed)
-        out.append(SuiteEntry(task, prior, data, model, seed, samples, q_hat, drift, {}, {}))
-    return out
 
 
 def test_the_whole_process_explains_the_drift_and_the_shallow_probe_little(entries):

@@ -4,13 +4,10 @@ for the whole drift, within the noise) and one that keeps it (nothing); the VAE'
 recovers a known mixture; the built-in variants draw deterministic samples of the right shape."""
 import numpy as np
 import pytest
-import torch
 
 import misgen_lib as mg
-from kernel_toy_task import RMSAmplitude
-from misgen_lib.models.base import ModelConfig, Normaliser, TrainedModel
+from kernel_toy_task import RMSAmplitude, scaled_entries
 from misgen_lib.studies import origins
-from misgen_lib.studies.suite import SuiteEntry
 
 A, NAME = 0.3, "toy-origin"
 
@@ -24,16 +21,7 @@ def toy_variants(monkeypatch):
         lambda model, data, n, seed: task.curate(n, prior=prior, seed=seed).x)
     origins.variant(NAME, "source kept", "scaled draws")(
         lambda model, data, n, seed: task.curate(n, prior=prior, seed=seed).x * (1 + A))
-    entries = []
-    for seed in (0, 1, 2):
-        data = task.curate(300, prior=prior, seed=seed)
-        model = TrainedModel(NAME, ModelConfig(), torch.nn.Identity(), Normaliser([0.0], [1.0]),
-                             task.horizon, task.dim, False, seed, {}, {"key": f"toy-{seed}"})
-        samples = task.curate(2000, prior=prior, seed=100 + seed).x * (1 + A)
-        q_hat = task.measure(samples)
-        drift = mg.metrics.drift(q_hat, prior, bins=10, n_null=200, seed=seed)
-        entries.append(SuiteEntry(task, prior, data, model, seed, samples, q_hat, drift, {}, {}))
-    return entries
+    return scaled_entries(NAME, A, seeds=(0, 1, 2), n_train=300, n_samples=2000, n_null=200)
 
 
 def test_removing_the_source_accounts_for_the_drift_and_keeping_it_for_nothing(toy_variants):
