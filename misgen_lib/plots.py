@@ -460,23 +460,23 @@ def location_shift_figure(shifts: dict, on_manifold_shifts: dict):
 
 
 def mitigation_tv_figure(table, tasks, models, order):
-    """Per task: the TV against the intended prior of the untreated model (``none``) and each
-    intervention (in ``order``), every seed a dot, the median a bar, the null's 95% quantile grey,
-    the kernel's prediction made before training a black cross."""
-    names = ["none", *[i for i in order if i in set(table["intervention"])]]
-    fig, axes = panel_grid(len(tasks), len(tasks), 3.4)
-    for ax, task_name in zip(axes, tasks):
-        sub = table[table.task == task_name]
+    """Per task x model (a panel each): the TV against the intended prior of the untreated model
+    (``none``) and each intervention that ran for it (in ``order``), every seed a dot, the median
+    a bar, the null's 95% quantile grey, the kernel's prediction made before training a black
+    cross (none for a fix the kernel cannot predict)."""
+    pairs = [(t, m) for t in tasks for m in models if ((table.task == t) & (table.model == m)).any()]
+    fig, axes = panel_grid(len(pairs), 3, 3.4)
+    for ax, (task_name, model) in zip(axes, pairs):
+        sub = table[(table.task == task_name) & (table.model == model)]
+        names = ["none", *[i for i in order if i in set(sub["intervention"])]]
         for k, name in enumerate(names):
             rows = sub[sub.intervention == name]
-            if rows.empty:
-                continue
             ax.bar(k, rows["TV"].median(), color="C0" if name == "none" else "C2", alpha=0.5)
             ax.plot(np.full(len(rows), k), rows["TV"], "o", color="C0", ms=4)
             ax.plot(k, rows["predicted TV"].median(), "x", color="k", ms=9, mew=2)
             ax.hlines(rows["TV null 95%"].median(), k - 0.4, k + 0.4, color="0.5", lw=3)
         ax.set_xticks(range(len(names)), names, rotation=90)
-        ax.set_title(wrap(f"{task_name} / {', '.join(models)}", 20))
+        ax.set_title(wrap(f"{task_name} / {model}", 20))
     axes[0].set_ylabel("TV against the intended prior")
     return fig
 

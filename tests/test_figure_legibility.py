@@ -94,7 +94,8 @@ def builders(synthetic, applied):
     datasets = {t: synthetic.get(t, MODELS[0]).data for t in task_objs}
     drifts = {t: synthetic.get(t, MODELS[0]).drift for t in task_objs}
     priors = {t: synthetic.get(t, MODELS[0]).prior for t in task_objs}
-    table = pd.DataFrame([{"task": t, "intervention": i, "TV": 0.2, "predicted TV": 0.15, "TV null 95%": 0.05}
+    table = pd.DataFrame([{"task": t, "model": "diffusion-unet", "intervention": i, "TV": 0.2, "predicted TV": 0.15,
+                           "TV null 95%": 0.05}
                           for t in ("cone", "maze", "pendulum") for i in ("none", "resample", "precompensate")])
     fid = pd.DataFrame({"q_c": np.linspace(0, 1, 10), "mean error": np.zeros(10), "sd": np.ones(10)})
     results = mitigation_results()

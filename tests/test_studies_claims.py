@@ -3,6 +3,7 @@ the cases where the verdict must come out negative."""
 from types import SimpleNamespace as NS
 
 import numpy as np
+import pytest
 
 import misgen_lib as mg
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6
@@ -90,3 +91,10 @@ def test_c5_rules_on_an_outcome_table():
     assert [v.outcome for v in (a, b, c)] == ["does not support"] * 3
     applied_fixed = pd.DataFrame(rows("maze", {"none": 0.0, "condition": 0.95}))
     assert claim_c5(applied_fixed)[1].outcome == "does not support"   # conditioning removed it on an applied task
+    # C5c takes each entry's own informed fix; two for one entry is an error
+    by_class = pd.DataFrame(rows("cone", {"none": 0.0, "precompensate": 0.6})
+                            + [{**r, "model": "vae"} for r in rows("cone", {"none": 0.0, "latent-mixture": 0.3})])
+    c = claim_c5(by_class)[2]
+    assert list(c.items["fix"]) == ["precompensate", "latent-mixture"] and (c.passed, c.total) == (1, 2)
+    with pytest.raises(ValueError, match="one informed fix per entry"):
+        claim_c5(pd.DataFrame(rows("cone", {"none": 0.0, "precompensate": 0.6, "first-step": 0.1})))

@@ -151,8 +151,9 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     cfg = SuiteConfig(tasks="cone", models="diffusion-mlp", n_train=128, train_steps=20, batch_size=32, width=8,
                       n_samples=100, n_null=20, bins=8, seeds=(0,), workers=1)
     (r,) = mitigation_study(cfg, n_predict=300, n_depth=40, store=ArtifactStore(tmp_path), progress=False)
-    names = mg.interventions.available()
+    names = [n for n in mg.interventions.available() if n not in ("first-step", "latent-mixture")]  # other classes'
     assert list(r.treated) == [n for n in names if n != "resample-2"] + ["resample-2"]   # the second round last
+    assert set(r.notes["first-step"].split()) >= {"not", "run:"} and "latent-mixture" not in r.treated
     assert list(r.predicted) == ["none", *r.treated]
     for name, e in r.treated.items():
         assert e.intervention == name and e.samples.shape == r.base.samples.shape
@@ -212,7 +213,8 @@ def test_unknown_intervention_is_named_with_the_valid_ones(tmp_path):
     from misgen_lib.studies import SuiteConfig
     from misgen_lib.studies.mitigation_study import mitigation_study
     with pytest.raises(ValueError, match=r"unknown intervention \['dropout'\]; valid: \['reweight', 'resample', "
-                                         r"'resample-2', 'condition', 'precompensate', 'transform'"):
+                                         r"'resample-2', 'condition', 'precompensate', 'transform', 'first-step', "
+                                         r"'latent-mixture'\]"):
         mitigation_study(SuiteConfig(tasks="cone"), interventions="resample,dropout", store=ArtifactStore(tmp_path))
 
 
@@ -226,5 +228,27 @@ def test_an_intervention_brings_the_one_it_comes_after_in_registry_order():
 def test_claim_c5_takes_the_interventions_of_each_role():
     from misgen_lib.studies.claims import c5_interventions
     assert c5_interventions(["none", *mg.interventions.available()]) == {
-        "C5a": ["resample", "reweight"], "C5b": ["condition"], "C5c": ["precompensate"]}
+        "C5a": ["resample", "reweight"], "C5b": ["condition"], "C5c": ["first-step", "latent-mixture", "precompensate"]}
     assert c5_interventions(["none", "transform", "unregistered"]) == {"C5a": [], "C5b": [], "C5c": []}
+
+
+def test_an_origin_fix_samples_model_a_anew_and_trains_nothing(tmp_path):
+    from misgen_lib.cache import ArtifactStore
+    from misgen_lib.studies import SuiteConfig, origins
+    from misgen_lib.studies.mitigation_study import mitigation_study, outcome_table
+    cfg = SuiteConfig(tasks="cone", models="transformer,diffusion-mlp", n_train=128, train_steps=10, batch_size=32,
+                      width=8, n_samples=100, n_null=20, bins=8, seeds=(0,), workers=1)
+    store = ArtifactStore(tmp_path)
+    results = mitigation_study(cfg, interventions="first-step", n_predict=200, n_depth=30, store=store, progress=False)
+    transformer, mlp = results
+    fixed = transformer.treated["first-step"]
+    assert fixed.model.key == transformer.base.model.key          # model A itself: nothing trained
+    np.testing.assert_array_equal(fixed.samples, origins.first_step_from_data(
+        transformer.base.model, transformer.base.data.x, 100, mg.seeds.derive(0, "samples", "cone", "transformer")))
+    assert "first-step" not in transformer.predicted and "first-step" not in mlp.treated
+    assert mlp.notes["first-step"].startswith("not run: a fix for 'transformer' models")
+    table = outcome_table(results)
+    row = table[table.intervention == "first-step"]
+    assert len(row) == 1 and np.isnan(row["predicted TV"].iloc[0]) and np.isfinite(row["TV"].iloc[0])
+    c5c = mg.studies.claims.claim_c5(table)[2]
+    assert c5c.total == 1 and list(c5c.items["fix"]) == ["first-step"]

@@ -10,7 +10,12 @@
   one bin beyond the range on each side where the task's generator is defined there;
 * ``transform``: trained in coordinates where the measurement is linear (``transforms``; tasks
   without a transform skip it); the probe's locality index is carried into the new coordinates
-  as white noise (an approximation; no role: C5c's rule counts the pre-compensation).
+  as white noise (an approximation; no role: C5c's rule counts the pre-compensation);
+* ``first-step`` (transformer) and ``latent-mixture`` (VAE): the fixes that follow from where
+  these classes' drift comes from (chapter 03's origin experiments, ``studies.origins``): model A
+  sampled with its first step drawn from the data, or with latents from a mixture fitted to its
+  aggregate posterior; nothing is trained, and other classes skip them. Their role is C5c's:
+  for a class whose drift is not made by local errors, they are the informed fix.
 
 Seeds: named streams of model A's seed (``misgen_lib.seeds``), one label per intervention.
 """
@@ -115,3 +120,32 @@ class CoordinateTransform(Intervention):
         return Plan(self.treat(ctx, transform=transform), ctx.p_star, predicted,
                     f"{transform.name}; prediction: the probe's size relative to the data, as white noise "
                     f"in the new coordinates")
+
+
+class _OriginFix(Intervention):
+    """A fix that follows from where a class's drift comes from (chapter 03's origin
+    experiments): model A itself, sampled by an origin variant of its class (``variant``) that
+    removes the source; no model is trained. The kernel makes no prediction for it (the source
+    is not a local error)."""
+    role = "kernel-informed"
+    model_class: str = ""
+    variant: str = ""
+
+    def plan(self, ctx):
+        model = ctx.unit.model_name
+        if model != self.model_class:
+            return Plan(note=f"not run: a fix for {self.model_class!r} models, not {model!r}")
+        return Plan(self.treat(ctx, sampler=self.variant), ctx.p_star, None,
+                    f"model A sampled with {self.variant}; no kernel prediction (not a local error)")
+
+
+@register
+class FirstStepFromData(_OriginFix):
+    name, model_class, variant = "first-step", "transformer", "first step from the data"
+    description = "the transformer's first step drawn from the curated data, the rest its own rollout"
+
+
+@register
+class LatentMixturePrior(_OriginFix):
+    name, model_class, variant = "latent-mixture", "vae", "latent mixture"
+    description = "the VAE's latents drawn from a mixture fitted to its aggregate posterior, not N(0, I)"

@@ -329,6 +329,17 @@ def mitigation_summary(table):
             .median())
 
 
+def origin_fix_facts(table) -> dict:
+    """Chapter 06's glued values on the origin-informed fixes (``table``: the outcome table of the
+    transformer and the VAE): per class and intervention, the median TV reduction beside its
+    ceiling."""
+    treated = table[table.intervention != "none"]
+    per = treated.groupby(["model", "intervention"], sort=False)[["TV reduction", "reduction ceiling"]].median()
+    return {"origin_fixes": _listing(f"{m}, {k}: {row['TV reduction']:+.0%} (ceiling {row['reduction ceiling']:+.0%})"
+                                     for (m, k), row in per.iterrows()),
+            "origin_fix_tasks": ", ".join(dict.fromkeys(table.task))}
+
+
 def mitigation_facts(table, results, verdicts) -> dict:
     """Chapter 06's glued values: per intervention the median TV reduction beside the kernel's
     prediction and the reduction ceiling, how well the predictions track the outcomes, the

@@ -188,7 +188,8 @@ def _record(result: MitigationResult, intervention: Intervention, plan: Plan) ->
             raise ValueError(f"intervention {name!r} planned a unit named {plan.unit.intervention!r} "
                              f"(use Intervention.treat)")
         result.training_masses[name] = plan.training
-        result.predicted[name] = plan.predicted
+        if plan.predicted is not None:      # None: the kernel makes no prediction for it
+            result.predicted[name] = plan.predicted
     if plan.note:
         result.notes[name] = plan.note
     return plan.unit

@@ -52,6 +52,14 @@ def variant(model_class: str, name: str, description: str):
     return register
 
 
+def variant_samples(model, name: str, data: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` samples of trained ``model`` drawn as its class's origin variant ``name``."""
+    known = VARIANTS.get(model.name, {})
+    if name not in known:
+        raise ValueError(f"unknown origin variant {name!r} for model class {model.name!r}; valid: {sorted(known)}")
+    return known[name][1](model, data, n, seed)
+
+
 def _picks(data: np.ndarray, n: int, seed: int) -> np.ndarray:
     return data[np.random.default_rng(seed).integers(len(data), size=n)]
 
@@ -153,17 +161,17 @@ def origin_study(entries, workers: int = 0, threads: int = 1, progress: bool | N
 def _origin(job: _OriginJob) -> OriginResult:
     first = job.group[0]
     task = first.task
-    description, sample = VARIANTS[first.model.name][job.variant]
     rows = []
     with models.torch_threads(job.threads):
         for e in job.group:
-            x = sample(e.model, e.data.x, len(e.samples), derive(e.seed, "origin", task.name, e.model.name, job.variant))
+            x = variant_samples(e.model, job.variant, e.data.x, len(e.samples),
+                                derive(e.seed, "origin", task.name, e.model.name, job.variant))
             p = metrics.histogram(np.asarray(task.measure(x), dtype=float), e.drift.edges)
             tv = 0.5 * float(np.abs(p - e.drift.p_star).sum())
             null = np.asarray(e.drift.null["tv"])
             rows.append({"seed": e.seed, "TV": e.drift.tv, "TV variant": tv, "TV null 50%": float(np.median(null)),
                          "TV null 95%": float(np.quantile(null, 0.95)), "accounted": accounted(e.drift.tv, tv, null)})
-    return OriginResult(task.name, first.model.name, job.variant, description, rows)
+    return OriginResult(task.name, first.model.name, job.variant, VARIANTS[first.model.name][job.variant][0], rows)
 
 
 def origin_table(results: list[OriginResult]):

@@ -282,8 +282,8 @@ def group_cached(group: list["Unit"], store: ArtifactStore) -> bool:
         models = fit_group(group, store, require_cached=True, progress=False)
     except _models.MissingArtifact:
         return False
-    return all(store.path("samples", key_of(samples_inputs(m, u.cfg.n_samples, u.sample_seed(), u.q_condition())))
-               .exists() for u, m in zip(group, models))
+    return all(u.sampler is not None or store.path("samples", key_of(samples_inputs(
+        m, u.cfg.n_samples, u.sample_seed(), u.q_condition()))).exists() for u, m in zip(group, models))
 
 
 @dataclass
@@ -292,7 +292,8 @@ class Unit:
     evaluation against the intended ``prior``. An intervention changes what the model trains on:
     ``train_data`` (default: ``data``, the curated set), importance ``weights``, coordinates
     (``transform``: the model trains on ``transform.encode(x)``, samples are decoded before they
-    are measured) or ``conditional`` (default: the config's)."""
+    are measured) or ``conditional`` (default: the config's); or how the trained model samples:
+    ``sampler``, an origin variant of its class (``studies.origins``; the model is model A's)."""
     cfg: SuiteConfig
     task: tasks.Task
     prior: Prior
@@ -305,6 +306,7 @@ class Unit:
     weights: np.ndarray | None = None
     transform: object = None
     conditional: bool | None = None
+    sampler: str | None = None
 
     @property
     def is_conditional(self) -> bool:
@@ -332,7 +334,11 @@ class Unit:
         return derive(self.seed, "samples", self.task.name, self.model_name)
 
     def samples(self, model, store: ArtifactStore) -> np.ndarray:
-        """The model's samples in data coordinates."""
+        """The model's samples in data coordinates (drawn by the ``sampler`` variant when set:
+        not cached, as they cost little beside the model)."""
+        if self.sampler is not None:
+            from .origins import variant_samples
+            return variant_samples(model, self.sampler, self.data.x, self.cfg.n_samples, self.sample_seed())
         x = cached_samples(model, self.cfg.n_samples, self.sample_seed(), store, q=self.q_condition())
         return x if self.transform is None else self.transform.decode(x)
 
