@@ -48,7 +48,7 @@ def entries():
 
 
 def test_the_whole_process_explains_the_drift_and_the_shallow_probe_little(entries):
-    (curve,) = anatomy.depth_curves(entries, n_predict=2000, n_locality=200, n_boot=20, workers=1, progress=False)
+    (curve,) = anatomy.depth_curves(entries, n_predict=2000, n_boot=20, workers=1, progress=False)
     rows = {r["depth"]: r for r in curve.rows}
     assert list(rows) == [1, 2, 4, 8]
     for depth, r in rows.items():    # the locality of a scaling by 1 + A d / D is A d / D

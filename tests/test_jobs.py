@@ -89,6 +89,9 @@ def test_kernel_studies_give_the_same_numbers_in_parallel_as_in_one_process(tmp_
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a.prediction.q_pred, b.prediction.q_pred)
         assert a.validation.correlation == b.validation.correlation
+    given = {(r.task.name, r.model): 1 for r in one}     # the rule applied beforehand: no depth probed twice
+    for r in probe_study(suite, workers=1, depths=given, **kw):
+        assert [d.depth for d in r.depths] == [1, 1] and r.locality == r.prediction.locality > 0
     kw = dict(n_predict=60, n_reference=60, refine_steps=2, n_boot=10, progress=False)
     one, two = (empirical_study(suite.first_seed(), workers=w, **kw) for w in (1, 2))
     for a, b in zip(one, two):

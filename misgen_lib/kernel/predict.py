@@ -37,7 +37,8 @@ class Prediction:
     """A predicted recovered distribution on the binning of ``metrics.drift`` (overflow bins
     first and last). ``contributions`` (n, bins+2): per clean draw, the mass it moves (new minus
     old bin); their mean is ``delta``. ``q_pred``: per draw, the deviated quantity (Monte Carlo)
-    or its predicted mean (analytic); ``spread``: the analytic standard deviation (else None)."""
+    or its predicted mean (analytic); ``spread``: the analytic standard deviation (else None);
+    ``locality``: the kernel's ``locality_index`` on these draws (Monte Carlo; NaN analytic)."""
     edges: np.ndarray
     p_star: np.ndarray
     p_tilde: np.ndarray
@@ -48,6 +49,7 @@ class Prediction:
     spread: np.ndarray | None
     method: str
     kernel: str
+    locality: float = float("nan")
 
     @property
     def centers(self) -> np.ndarray:
@@ -165,13 +167,15 @@ def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int
     edges = metrics.bin_edges(q_range or (prior.lo, prior.hi), bins)
     nbins = len(edges) + 1
     rng = np.random.default_rng([seed, 1])
-    q_clean, q_pred, spread, contrib = [], [], [], []
+    q_clean, q_pred, spread, contrib, squared = [], [], [], [], 0.0
     for s in tqdm(range(0, len(x), chunk), desc=f"predicting {task.name} ({method})",
                   disable=not progress, leave=False):
         xc = x[s:s + chunk]
         qc = _measure_numpy(task, xc)
         if method == "monte-carlo":
-            qp = _measure_numpy(task, kernel.apply(xc, rng))
+            moved = kernel.apply(xc, rng)
+            squared += float(np.sum((moved - xc) ** 2))
+            qp = _measure_numpy(task, moved)
             after = _onehot(metrics.bin_index(qp, edges), nbins)
         else:
             form = kernel.gaussian(xc)
@@ -188,4 +192,6 @@ def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int
     return Prediction(edges=edges, p_star=p_star, p_tilde=p_star + delta, delta=delta,
                       contributions=contributions, q_clean=np.concatenate(q_clean),
                       q_pred=np.concatenate(q_pred), spread=np.concatenate(spread) if spread else None,
-                      method=method, kernel=kernel.describe())
+                      method=method, kernel=kernel.describe(),
+                      locality=float(np.sqrt(squared / x.size) / max(float(np.std(x)), 1e-300))
+                      if method == "monte-carlo" else float("nan"))

@@ -17,7 +17,7 @@ the rule chooses at another budget (its sensitivity).
 
 Seeds: the clean draws are those of ``kernel_study.probe_study`` (stream ``("kernel-clean",
 task)`` of each seed, the first ``n_predict``); the probe draws ``("anatomy-draws", task, model,
-depth)``; the validation ``("validation-pooled", task, model)``.
+depth)`` (they also measure its locality); the validation ``("validation-pooled", task, model)``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import jobs, models
-from ..kernel import LOCALITY_BUDGET, locality_index, predict, probe, process_depths, validate, within_budget
+from ..kernel import LOCALITY_BUDGET, predict, probe, process_depths, validate, within_budget
 from ..kernel.predict import clean_draws
 from ..seeds import derive
 from .kernel_study import by_pair, pair_drift, pooled
@@ -79,20 +79,19 @@ class DepthCurve:
 class _CurveJob:
     group: list
     n_predict: int
-    n_locality: int
     n_boot: int
     budget: float
     threads: int
 
 
-def depth_curves(entries, n_predict: int = 1000, n_locality: int = 300, n_boot: int = 100,
+def depth_curves(entries, n_predict: int = 1000, n_boot: int = 100,
                  budget: float = LOCALITY_BUDGET, workers: int = 0, threads: int = 1,
                  progress: bool | None = None) -> list[DepthCurve]:
     """The depth curve of every task x model pair of suite ``entries`` (one job per pair, as
     ``kernel_study.probe_study``: the same numbers for any number of workers). ``n_predict``
-    clean trajectories per seed and depth are pushed through the probe; the locality is measured
-    on the first ``n_locality`` of them."""
-    return jobs.run(_curve, [_CurveJob(group, n_predict, n_locality, n_boot, budget, threads)
+    clean trajectories per seed and depth are pushed through the probe; the locality is that of
+    the same draws (``Prediction.locality``, mean over the seeds)."""
+    return jobs.run(_curve, [_CurveJob(group, n_predict, n_boot, budget, threads)
                              for group in by_pair(entries)], workers=workers, desc="depth curves", progress=progress)
 
 
@@ -105,17 +104,13 @@ def _curve(job: _CurveJob) -> DepthCurve:
     rows = []
     with models.torch_threads(job.threads):
         for depth in process_depths(first.model):
-            preds, loc = [], []
-            for e, clean in zip(group, cleans):
-                kernel = probe(e.model, depth, task=e.task)
-                preds.append(predict(e.task, kernel, e.prior, clean=clean, bins=len(e.drift.edges) - 1,
-                                     seed=derive(e.seed, "anatomy-draws", task_name, model_name, depth),
-                                     progress=False))
-                near = clean[:job.n_locality]
-                loc.append(locality_index(near, kernel.apply(near, np.random.default_rng(
-                    derive(e.seed, "anatomy-locality", task_name, model_name, depth)))))
-            v = validate(pooled(preds), drift, n_boot=job.n_boot, seed=vseed)
-            rows.append({"depth": depth, "locality": float(np.mean(loc)), "correlation": v.correlation,
+            preds = [predict(e.task, probe(e.model, depth, task=e.task), e.prior, clean=clean,
+                             bins=len(e.drift.edges) - 1, progress=False,
+                             seed=derive(e.seed, "anatomy-draws", task_name, model_name, depth))
+                     for e, clean in zip(group, cleans)]
+            prediction = pooled(preds)
+            v = validate(prediction, drift, n_boot=job.n_boot, seed=vseed)
+            rows.append({"depth": depth, "locality": prediction.locality, "correlation": v.correlation,
                          "corr ceiling": v.ceiling.correlation, "share explained": v.share_explained,
                          "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised})
     return DepthCurve(task_name, model_name, len(group), rows, job.budget,

@@ -28,8 +28,8 @@ import numpy as np
 
 from .. import jobs, metrics, models
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
-                      calibrated, deepest_local, estimate, family, predict, probe, qspace_view, seed_agreement,
-                      seed_mean_drift, validate)
+                      calibrated, deepest_local, estimate, family, predict, probe, qspace_view, resolve_mode,
+                      seed_agreement, seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws
 from ..progress import bar
 from ..seeds import derive
@@ -128,20 +128,24 @@ def pooled(predictions: list[Prediction]) -> Prediction:
     return Prediction(edges=first.edges, p_star=first.p_star, p_tilde=first.p_star + delta, delta=delta,
                       contributions=contributions, q_clean=np.concatenate([p.q_clean for p in predictions]),
                       q_pred=np.concatenate([p.q_pred for p in predictions]), spread=None,
-                      method=first.method, kernel=" + ".join(sorted({p.kernel for p in predictions})))
+                      method=first.method, kernel=" + ".join(sorted({p.kernel for p in predictions})),
+                      locality=float(np.mean([p.locality for p in predictions])))
 
 
-def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300,
+def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300, depths: dict | None = None,
                 workers: int = 0, threads: int = 1, progress: bool | None = None) -> list[ProbeResult]:
     """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
     seeds and validated against the seed-mean drift. Each seed's depth is the declared rule's
     (``kernel.deepest_local``: the deepest depth of the whole process whose locality on ``n_depth``
-    clean trajectories is within ``kernel.LOCALITY_BUDGET``); ``n_predict`` clean trajectories
-    per seed are pushed through the kernel. The pairs
-    are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads each; the
-    same numbers for any number of workers)."""
-    return jobs.run(_probe_pair, [_ProbeJob(group, n_predict=n_predict, n_depth=n_depth, n_boot=n_boot,
-                                            threads=threads) for group in by_pair(entries)],
+    clean trajectories is within ``kernel.LOCALITY_BUDGET``), or ``depths[(task, model)]`` when
+    given (the same rule applied once per pair, as ``anatomy.DepthCurve.chosen``: no depth is
+    probed twice); ``n_predict`` clean trajectories per seed are pushed through the kernel. The
+    pairs are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads
+    each; the same numbers for any number of workers)."""
+    groups = by_pair(entries)
+    chosen = [None if depths is None else int(depths[g[0].task.name, g[0].model.name]) for g in groups]
+    return jobs.run(_probe_pair, [_ProbeJob(group, n_predict=n_predict, n_depth=n_depth, n_boot=n_boot, depth=depth,
+                                            threads=threads) for group, depth in zip(groups, chosen)],
                     workers=workers, desc="probe kernels", progress=progress)
 
 
@@ -153,6 +157,7 @@ class _ProbeJob:
     n_predict: int
     n_depth: int
     n_boot: int
+    depth: int | None
     threads: int
 
 
@@ -171,17 +176,17 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
     """``probe_study`` for one task x model pair (a job)."""
     group, n_predict, n_depth, n_boot = job.group, job.n_predict, job.n_depth, job.n_boot
     task_name, model_name = group[0].task.name, group[0].model.name
-    depths, preds, controls, locality = [], [], [], []
+    depths, preds, controls = [], [], []
     with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
-            choice = deepest_local(e.model, clean[:n_depth], task=e.task, seed=_streams(e, "probe-depth"))
+            choice = (deepest_local(e.model, clean[:n_depth], task=e.task, seed=_streams(e, "probe-depth"))
+                      if job.depth is None else DepthChoice(job.depth, [job.depth], [np.nan], resolve_mode(e.model, None)))
             kernel = probe(e.model, choice.depth, task=e.task)
             kw = dict(clean=clean, bins=len(e.drift.edges) - 1, progress=False)
             pred = predict(e.task, kernel, e.prior, seed=_streams(e, "probe-draws"), **kw)
             depths.append(choice)
             preds.append(pred)
-            locality.append(choice.locality[choice.depths.index(choice.depth)])
             if model_name == "transformer":
                 controls.append(predict(e.task, probe(e.model, choice.depth, mode="one-step", task=e.task), e.prior,
                                         seed=_streams(e, "probe-control"), **kw))
@@ -193,7 +198,7 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             entries=group, depths=depths, per_seed=preds, prediction=prediction, drift=drift,
             validation=validate(prediction, drift, n_boot=n_boot, seed=vseed),
             agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
-            view=qspace_view(prediction), locality=float(np.mean(locality)), control=control,
+            view=qspace_view(prediction), locality=prediction.locality, control=control,
             control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
 
 
