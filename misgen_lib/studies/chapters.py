@@ -180,14 +180,22 @@ def anatomy_facts(curves, origins_table) -> dict:
         "anatomy_per_class": _listing(
             f"{m}: depths {', '.join(str(d) for d in rows['chosen depth'])}, share / ceiling "
             f"{rows['share / ceiling (chosen)'].median():+.2f} (best anywhere on the curve "
-            f"{rows['best share / ceiling'].median():+.2f}), half of it first reached at locality "
-            f"{_median(rows['locality at 1/2']):.2f}" for m, rows in curve.groupby("model", sort=False)),
+            f"{rows['best share / ceiling'].median():+.2f}), half of the ceiling first reached at locality "
+            f"{_locality(rows['locality at 1/2'])}" for m, rows in curve.groupby("model", sort=False)),
         "smooth_diffusion_corr": _median(smooth["correlation (chosen)"]),
         "smooth_diffusion_share_norm": _median(smooth["share / ceiling (chosen)"]),
         "smooth_diffusion_pairs": len(smooth),
         "origins_per_variant": _listing(f"{m}, {v}: {a:+.2f}" for (m, v), a in variants.items()),
         "n_origin_pairs": len(set(zip(origins_table.task, origins_table.model))),
     }
+
+
+def _locality(values) -> str:
+    """The median locality of ``values`` (pairs that never reach the share count as beyond every
+    probe), or "never" when most pairs never reach it."""
+    import pandas as pd
+    v = pd.Series(values, dtype=float).fillna(np.inf).median()
+    return f"{v:.2f}" if np.isfinite(v) else "never (on most pairs)"
 
 
 #: the tasks whose quantity is a smooth function of the trajectory (issue 19's targets)
@@ -356,6 +364,8 @@ def mitigation_facts(table, results, verdicts) -> dict:
         "prediction_corr": float(np.corrcoef(known["TV reduction"], known["predicted reduction"])[0, 1])
         if len(known) > 2 else float("nan"),
         "n_units": len(known), "helps": claims.HELPS, "clearly": claims.CLEARLY,
+        "tv_a": _median(table[table.intervention == "none"]["TV"]),
+        "tv_a_predicted": _median(table[table.intervention == "none"]["predicted TV"]),
         "notes": "; ".join(f"{r.base.task.name} seed {r.base.seed}: kernel {r.notes['kernel']}; pre-compensation "
                            f"{r.notes.get('precompensate', 'not run')}" for r in results),
     }
