@@ -382,11 +382,11 @@ def origin_figure(table, tasks):
         sub = table[table.task == task_name]
         labels = []
         for model, rows in sub.groupby("model", sort=False):
-            for name, tv in [(f"{model}", rows["TV"].iloc[0])] + list(zip(rows["variant"], rows["TV variant"])):
-                k = len(labels)
-                ax.bar(k, tv, color="C0" if name == model else "C2", alpha=0.6)
+            first = len(labels)
+            for name, tv in [(model, rows["TV"].iloc[0]), *zip(rows["variant"], rows["TV variant"])]:
+                ax.bar(len(labels), tv, color="C0" if name == model else "C2", alpha=0.6)
                 labels.append(name)
-            ax.hlines(rows["TV null 95%"].median(), len(labels) - len(rows) - 1.4, len(labels) - 0.6, color="0.5", lw=3)
+            ax.hlines(rows["TV null 95%"].median(), first - 0.4, len(labels) - 0.6, color="0.5", lw=3)
         ax.set_xticks(range(len(labels)), [wrap(n, 16) for n in labels], rotation=90)
         ax.set_title(task_name)
     axes[0].set_ylabel("TV against the intended prior\n(median over seeds)")

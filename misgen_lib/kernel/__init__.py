@@ -13,11 +13,11 @@ observed drift (``validate``).
     print(mg.kernel.validate_seed_mean(pred, drifts_over_seeds).summary())
 """
 from .apriori import calibrate, families, family, scale_from_data  # noqa: F401
-from .base import DeviationKernel, GaussianForm  # noqa: F401
+from .base import DeviationKernel, GaussianForm, locality_index  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401
 from .probe import (DepthChoice, LOCALITY_BUDGET, ProbeKernel, calibrated, deepest_local,  # noqa: F401
-                    locality_index, probe, probe_depths, process_depths, resolve_mode, within_budget)
+                    probe, probe_depths, process_depths, resolve_mode, within_budget)
 from .projection import Projection, project  # noqa: F401
 from .qspace import QSpaceView, qspace_view  # noqa: F401
 from .seed_mean import SeedAgreement, seed_agreement, seed_mean_drift, validate_seed_mean  # noqa: F401

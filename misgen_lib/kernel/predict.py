@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import metrics
 from ..checks import check_trajectories
-from .base import DeviationKernel, covariance_root
+from .base import DeviationKernel, covariance_root, locality_index
 
 METHODS = ("monte-carlo", "analytic")
 
@@ -167,15 +167,14 @@ def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int
     edges = metrics.bin_edges(q_range or (prior.lo, prior.hi), bins)
     nbins = len(edges) + 1
     rng = np.random.default_rng([seed, 1])
-    q_clean, q_pred, spread, contrib, squared = [], [], [], [], 0.0
+    q_clean, q_pred, spread, contrib, moved = [], [], [], [], []
     for s in tqdm(range(0, len(x), chunk), desc=f"predicting {task.name} ({method})",
                   disable=not progress, leave=False):
         xc = x[s:s + chunk]
         qc = _measure_numpy(task, xc)
         if method == "monte-carlo":
-            moved = kernel.apply(xc, rng)
-            squared += float(np.sum((moved - xc) ** 2))
-            qp = _measure_numpy(task, moved)
+            moved.append(kernel.apply(xc, rng))
+            qp = _measure_numpy(task, moved[-1])
             after = _onehot(metrics.bin_index(qp, edges), nbins)
         else:
             form = kernel.gaussian(xc)
@@ -193,5 +192,4 @@ def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int
                       contributions=contributions, q_clean=np.concatenate(q_clean),
                       q_pred=np.concatenate(q_pred), spread=np.concatenate(spread) if spread else None,
                       method=method, kernel=kernel.describe(),
-                      locality=float(np.sqrt(squared / x.size) / max(float(np.std(x)), 1e-300))
-                      if method == "monte-carlo" else float("nan"))
+                      locality=locality_index(x, np.concatenate(moved)) if moved else float("nan"))

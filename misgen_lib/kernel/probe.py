@@ -34,14 +34,7 @@ import numpy as np
 
 from ..checks import check_trajectories
 from ..models.base import TrainedModel, get_class
-from .base import DeviationKernel
-
-
-def locality_index(x: np.ndarray, x_prime: np.ndarray) -> float:
-    """RMS of ``x' - x`` relative to the spread of ``x`` (its standard deviation over
-    trajectories, time steps and channels, as ``apriori.scale_from_data``): 0 for no change, about
-    1.4 for an independent draw of the data."""
-    return float(np.sqrt(np.mean((x_prime - x) ** 2)) / max(float(np.std(x)), 1e-300))
+from .base import DeviationKernel, locality_index
 
 
 class ProbeKernel(DeviationKernel):

@@ -2,8 +2,7 @@
 interventions): the task x model suite (``suite``), its named configurations (``config``), the
 kernel studies (``kernel_study``), the mitigation study (``mitigation_study``), the paper's
 claims as computed verdicts (``claims``), where the drift is made (``anatomy``), where it comes
-from (``origins``) and the
-chapters' quoted numbers (``chapters``).
+from (``origins``) and the chapters' quoted numbers (``chapters``).
 
     cfg = mg.studies.suite_config("synthetic", profile="default")
     result = mg.studies.run_suite(cfg)                      # trains, or loads from the cache

@@ -43,7 +43,11 @@ class DepthCurve:
     seeds: int
     rows: list[dict]
     budget: float
-    chosen: int
+
+    @property
+    def chosen(self) -> int:
+        """The depth the declared rule chooses at ``budget``."""
+        return self.at_budget(self.budget)["depth"]
 
     def locality_at(self, fraction: float) -> float:
         """The locality at which the ceiling-normalised share first reaches ``fraction`` (linear
@@ -113,8 +117,7 @@ def _curve(job: _CurveJob) -> DepthCurve:
             rows.append({"depth": depth, "locality": prediction.locality, "correlation": v.correlation,
                          "corr ceiling": v.ceiling.correlation, "share explained": v.share_explained,
                          "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised})
-    return DepthCurve(task_name, model_name, len(group), rows, job.budget,
-                      within_budget([r["depth"] for r in rows], [r["locality"] for r in rows], job.budget))
+    return DepthCurve(task_name, model_name, len(group), rows, job.budget)
 
 
 def curve_table(curves: list[DepthCurve]):

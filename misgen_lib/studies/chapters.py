@@ -165,6 +165,10 @@ def kernel_facts(table, c2) -> dict:
     }
 
 
+#: the tasks whose quantity is a smooth function of the trajectory (issue 19's targets)
+SMOOTH_TASKS = ("sine", "cone", "maze", "pendulum")
+
+
 def anatomy_facts(curves, origins_table) -> dict:
     """Chapter 03's glued values on where the drift is made (``curves``: ``anatomy.depth_curves``)
     and where it comes from (``origins_table``: ``origins.origin_table``), over every pair: per
@@ -196,10 +200,6 @@ def _locality(values) -> str:
     import pandas as pd
     v = pd.Series(values, dtype=float).fillna(np.inf).median()
     return f"{v:.2f}" if np.isfinite(v) else "never (on most pairs)"
-
-
-#: the tasks whose quantity is a smooth function of the trajectory (issue 19's targets)
-SMOOTH_TASKS = ("sine", "cone", "maze", "pendulum")
 
 
 def projection_comparison(suite, table, n_predict: int, n_reference: int, refine_steps: int, n_boot: int):
