@@ -203,7 +203,7 @@ def assert_plan_is_the_direct_computation(cfg, r, clip=10.0):
                  seed=derive(seed, "data-precompensated", task.name, model))),
              "transform": replace(a, transform=mit.for_task(task.name))}
     for name, u in units.items():
-        inputs = cache_inputs(model, make_config(model, cfg.model_config(model)), u.training_set(),
+        inputs = cache_inputs(model, make_config(model, cfg.model_config(model, task.name)), u.training_set(),
                               u.training_seed(), u.is_conditional, u.weights)
         assert r.treated[name].model.key == key_of(inputs), name
 

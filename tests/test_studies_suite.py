@@ -107,8 +107,34 @@ def test_suite_takes_any_prior_task_parameters_and_conditional_training(tmp_path
 
 def test_suite_overrides_reach_the_model_config():
     cfg = SuiteConfig(models="transformer,vae", width=16, overrides={"transformer": {"layers": 1}})
-    assert cfg.model_config("transformer").layers == 1 and cfg.model_config("transformer").width == 16
-    assert cfg.model_config("vae").width == 16
+    assert cfg.model_config("transformer", "sine").layers == 1 and cfg.model_config("transformer", "sine").width == 16
+    assert cfg.model_config("vae", "sine").width == 16
+
+
+def test_one_training_budget_per_task_and_class_across_suites():
+    """Chapter 06's untreated models are the models of chapters 02 and 05: every named suite
+    trains a task x class for the same steps, so their cache keys agree."""
+    from misgen_lib.studies import suite_config
+    for profile in ("ci", "default", "paper"):
+        budgets = {}
+        for name in ("synthetic", "applied", "mitigations"):
+            cfg = suite_config(name, profile)
+            for t in cfg.tasks:
+                for m in cfg.models:
+                    budgets.setdefault((t, m), set()).add(cfg.model_config(m, t).train_steps)
+        assert all(len(b) == 1 for b in budgets.values()), (profile, budgets)
+    default = suite_config("mitigations")
+    assert default.model_config("diffusion-unet", "cone").train_steps == 1500
+    assert default.model_config("diffusion-unet", "maze").train_steps == 1000
+    assert suite_config("applied", "paper").model_config("transformer", "pendulum").train_steps == 20000
+
+
+@pytest.mark.parametrize("scale, match", [({"moon": 0.5}, r"names 'moon', which is not a task; valid: \["),
+                                          ({"maze": 0}, r"task_step_scale\['maze'\] must be a number in \(0, 1\], got 0"),
+                                          ({"maze": "half"}, r"must be a number in \(0, 1\], got 'half'")])
+def test_bad_task_step_scale_is_named(scale, match):
+    with pytest.raises(ValueError, match=match):
+        SuiteConfig(task_step_scale=scale)
 
 
 def test_parallel_workers_give_the_same_results_as_one(tmp_path):
