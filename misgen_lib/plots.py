@@ -393,6 +393,24 @@ def origin_figure(table, tasks):
     return fig
 
 
+def ladder_figure(ladder, rungs, models):
+    """Per model class: share explained / ceiling at each rung of chapter 04's ladder (``rungs``,
+    columns of ``ladder``: ``kernel_study.before_training_ladder``), one marker per task, joined
+    by a line; the grey band is a perfect prediction (1) and no prediction (0)."""
+    fig, axes = panel_grid(len(models), len(models), 3.4, sharey=True)
+    for ax, model in zip(axes, models):
+        sub = ladder[ladder.model == model]
+        for i, (_, row) in enumerate(sub.iterrows()):
+            values = np.clip([row[r] for r in rungs], -1.0, 1.2)   # beyond: drawn at the edge
+            ax.plot(range(len(rungs)), values, "o-", color=f"C{i}", label=row["task"])
+        ax.axhspan(0, 1, color="0.92", zorder=0)
+        ax.set_xticks(range(len(rungs)), [wrap(r, 14) for r in rungs], rotation=90)
+        ax.set_title(model)
+    axes[0].set_ylabel("share explained / ceiling\n(clipped to [-1, 1.2])")
+    legend_below(fig, axes[0])
+    return fig
+
+
 def maze_samples_figure(suite, n_examples: int):
     """The maze's training demonstrations and each model's first samples in the layout, with
     segments through a wall in red, titled with the median wall crossings per sample."""

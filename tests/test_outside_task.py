@@ -38,3 +38,11 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
                                               store=ArtifactStore(tmp_path), progress=False)
     assert {r.family for r in before} == {"white", "blur"}
     assert len(mg.studies.claim_c6(before).items) == 2
+    # the ladder's first rung is the before-training prediction; its later rungs were read after it
+    ladder = mg.studies.kernel_study.before_training_ladder(before)
+    rungs = mg.studies.kernel_study.LADDER
+    assert list(ladder.columns) == ["task", "model", *rungs, "data-Gaussian"] and len(ladder) == 2
+    for r, (_, row) in zip(before, ladder.iterrows()):
+        assert list(r.after_training) == list(rungs[1:])
+        assert np.isclose(row[rungs[0]], r.validation.share_normalised, equal_nan=True)
+        assert np.isclose(row[rungs[2]], r.after_training[rungs[2]].share_normalised, equal_nan=True)

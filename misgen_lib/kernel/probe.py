@@ -161,13 +161,15 @@ def deepest_local(model: TrainedModel, clean, budget: float = LOCALITY_BUDGET, d
                        locality=locality, mode=resolve_mode(model, mode))
 
 
-def calibrated(name: str, model: TrainedModel, clean, seed: int = 0, task=None) -> DeviationKernel:
+def calibrated(name: str, model: TrainedModel, clean, seed: int = 0, task=None,
+               depth: int | None = None) -> DeviationKernel:
     """The a-priori family ``name`` with its parameters fitted (``apriori.calibrate``) to the
-    residuals of ``model``'s probe on ``clean`` trajectories, at the depth of the declared rule
-    (``deepest_local``): the before-training kernel when ``model`` is a short, cheap run of the
-    class."""
+    residuals of ``model``'s probe on ``clean`` trajectories, at ``depth`` (default: the declared
+    rule's, ``deepest_local``): the before-training kernel when ``model`` is a short, cheap run of
+    the class."""
     from .apriori import calibrate
     clean = check_trajectories(getattr(clean, "x", clean), "clean")
-    depth = deepest_local(model, clean, task=task, seed=seed).depth
+    if depth is None:
+        depth = deepest_local(model, clean, task=task, seed=seed).depth
     out = probe(model, depth, task=task).apply(clean, np.random.default_rng(seed))
     return calibrate(name, out - clean, clean=clean)

@@ -224,12 +224,18 @@ def projection_comparison(suite, table, n_predict: int, n_reference: int, refine
 
 # --- chapter 04: before training and claim C6 -------------------------------------------------------
 
-def before_training_facts(table, c6, models) -> dict:
+def before_training_facts(table, ladder, c6, models) -> dict:
     """Chapter 04's glued values: the declared families' agreement beside the data-Gaussian
-    reference and the noise ceiling, per class, the cost, C6's verdict."""
-    from .kernel_study import FAMILY_OF_CLASS
+    reference and the noise ceiling, per class, the cost, C6's verdict; the ladder's medians per
+    class (``ladder``: ``kernel_study.before_training_ladder``)."""
+    from .kernel_study import FAMILY_OF_CLASS, LADDER
     by_class = table.groupby("model", sort=False)[["correlation", "data-Gaussian correlation"]].median()
+    rungs = ladder.groupby("model", sort=False)[list(LADDER)].median()
     return {
+        "ladder_per_class": "; ".join(f"{m}: " + " → ".join(f"{row[r]:+.2f}" for r in LADDER)
+                                      for m, row in rungs.iterrows()),
+        "ladder_calibration_gap": float((ladder[LADDER[1]] - ladder[LADDER[0]]).median()),
+        "ladder_family_gap": float((ladder[LADDER[2]] - ladder[LADDER[1]]).median()),
         **claims.verdict_facts(c6),
         "median_corr": float(table["correlation"].median()),
         "median_corr_gauss": float(table["data-Gaussian correlation"].median()),

@@ -35,6 +35,12 @@ from ..progress import bar
 from ..seeds import derive
 
 
+#: the rungs of chapter 04's ladder, from the before-training prediction to the best a local
+#: kernel did on the trained model: the gap between the first two is the short calibration run's,
+#: between the second and third the family's shape, beyond the third the drift is not made by
+#: local errors of clean trajectories (chapter 03's anatomy)
+LADDER = ("family, short run", "family, trained model", "own probe, trained model")
+
 #: the one a-priori family per model class, declared before any model is trained (companion's
 #: choice): the denoiser of a diffusion U-Net errs smoothly in time (correlated), the MLP backbone
 #: independently per coordinate (white), an autoregressive rollout accumulates its errors
@@ -241,6 +247,10 @@ class BeforeTrainingResult:
     observed_direction: dict
     predicted_direction: dict
     seconds: float                 # short training + probe + prediction, wall clock
+    #: read only after the prediction, on the first seed's trained model at the declared rule's
+    #: depth: where the before-training prediction loses (``LADDER``; its first rung is
+    #: ``validation``)
+    after_training: dict[str, Validation]
 
     @property
     def entry(self):
@@ -300,16 +310,38 @@ def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store
                         seed=_streams(first, "data-gaussian-draws"), **kw)
         drift = pair_drift(group)
         vseed = derive(first.seed, "validation-pooled", task_name, model_name)
+        after = {name: validate(predict(first.task, k, first.prior, seed=_streams(first, f"ladder-draws-{i}"), **kw),
+                                drift, n_boot=n_boot, seed=vseed)
+                 for i, (name, k) in enumerate(_after_training_kernels(first, fam, clean[:n_calibrate]).items())}
         results.append(BeforeTrainingResult(
             entries=group, family=fam, kernel=kernel,
-            calibration=f"{probe_steps}-step {model_name}, probed at its default depth",
+            calibration=f"{probe_steps}-step {model_name}, probed at the declared rule's depth",
             prediction=pred, data_gaussian=gauss, drift=drift,
             validation=validate(pred, drift, n_boot=n_boot, seed=vseed),
             data_gaussian_validation=validate(gauss, drift, n_boot=n_boot, seed=vseed),
             observed_direction=observed_direction(group, drift, n_boot,
                                                   derive(first.seed, "direction", task_name, model_name)),
-            predicted_direction=predicted_direction(pred), seconds=seconds))
+            predicted_direction=predicted_direction(pred), seconds=seconds, after_training=after))
     return results
+
+
+def _after_training_kernels(entry, fam: str, clean) -> dict:
+    """The ladder's rungs after training (``LADDER[1:]``): the declared family calibrated on the
+    trained model, and that model's own probe, both at the declared rule's depth."""
+    depth = deepest_local(entry.model, clean, task=entry.task, seed=_streams(entry, "probe-depth")).depth
+    return {LADDER[1]: calibrated(fam, entry.model, clean, seed=_streams(entry, "trained-family"), task=entry.task,
+                                  depth=depth),
+            LADDER[2]: probe(entry.model, depth, task=entry.task)}
+
+
+def before_training_ladder(results: list[BeforeTrainingResult]):
+    """pandas DataFrame, one row per task x model: share explained / its ceiling at each rung of
+    ``LADDER`` and for the data-Gaussian reference (NaN where the ceiling is not positive)."""
+    import pandas as pd
+    return pd.DataFrame([{"task": r.entry.task.name, "model": r.entry.model.name,
+                          LADDER[0]: r.validation.share_normalised,
+                          **{name: v.share_normalised for name, v in r.after_training.items()},
+                          "data-Gaussian": r.data_gaussian_validation.share_normalised} for r in results])
 
 
 def before_training_table(results: list[BeforeTrainingResult]):
