@@ -1,12 +1,14 @@
-"""What the chapters measure against the training budget (issue 20, item 4): for each number of
-training steps, the suite's pairs are trained (or loaded from the cache) at every seed, and the
-table gives per pair what the book reports: TV beside its null, plausible seeds, and the probe
-kernel of the declared depth rule (correlation and share / ceiling, each beside its ceiling),
-with the C1 and C2 counts. A budget is cheap enough when its numbers stay within the seed-to-seed
-spread of the book's budget (the spread is in the table: the lowest and highest seed's TV).
+"""What the chapters measure against the model's cost (issue 20, item 4): for each value of one
+suite setting (``--vary FIELD=V1,V2,...``: the training budget ``train_steps``, the ``width``,
+the ``batch_size``), the suite's pairs are trained (or loaded from the cache) at every seed, and
+the table gives per pair what the book reports: TV beside its null, plausible seeds, and the
+probe kernel of the declared depth rule (correlation and share / ceiling, each beside its
+ceiling), with the C1 and C2 counts. A setting is cheap enough when its numbers stay within the
+seed-to-seed spread of the book's (the spread is in the table: the lowest and highest seed's TV).
 
     python benchmarks/convergence_study.py --tasks cone --models diffusion-unet,diffusion-mlp \\
-        --steps 400,800,1500 --json convergence.json
+        --vary train_steps=400,800,1500 --json convergence.json
+    python benchmarks/convergence_study.py --vary width=32,64
 
 Uses the default cache (``$MISGEN_CACHE_DIR``), so the book's own budget is a cache hit after a
 default build. Every row names the host's CPU.
@@ -35,9 +37,10 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def at_budget(steps: int, tasks: str, models: str, n_curve: int, n_predict: int, n_boot: int) -> list[dict]:
-    """The table's rows for one training budget."""
-    cfg = mg.studies.suite_config("synthetic", "default", tasks=tasks, models=models, train_steps=steps)
+def at_setting(field: str, value: int, tasks: str, models: str, n_curve: int, n_predict: int,
+               n_boot: int) -> list[dict]:
+    """The table's rows for one value of one suite setting."""
+    cfg = mg.studies.suite_config("synthetic", "default", tasks=tasks, models=models, **{field: value})
     start = time.perf_counter()
     suite = mg.studies.run_suite(cfg)
     trained = time.perf_counter() - start
@@ -50,7 +53,7 @@ def at_budget(steps: int, tasks: str, models: str, n_curve: int, n_predict: int,
         tv = [e.drift.tv for e in r.entries]
         items = c1.items[(c1.items.task == r.task.name) & (c1.items.model == r.model)]
         v = r.validation
-        rows.append({"cpu": cpu_name(), "steps": steps, "task": r.task.name, "model": r.model, "seeds": len(tv),
+        rows.append({"cpu": cpu_name(), field: value, "task": r.task.name, "model": r.model, "seeds": len(tv),
                      "TV median": float(np.median(tv)), "TV lowest seed": min(tv), "TV highest seed": max(tv),
                      "TV null 95%": float(np.median([e.drift.null_q95("tv") for e in r.entries])),
                      "plausible seeds": int(items["plausible"].sum()), "depth": r.depths[0].depth,
@@ -64,14 +67,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="cone", help="comma-separated synthetic tasks")
     parser.add_argument("--models", default="diffusion-unet,diffusion-mlp", help="comma-separated model classes")
-    parser.add_argument("--steps", default="400,800,1500", help="comma-separated training budgets")
+    parser.add_argument("--vary", default="train_steps=400,800,1500",
+                        help="one integer suite setting and its comma-separated values (FIELD=V1,V2,...)")
     parser.add_argument("--n-curve", type=int, default=1000, help="clean trajectories per seed and depth (curves)")
     parser.add_argument("--n-predict", type=int, default=5000, help="clean trajectories per seed (probe kernel)")
     parser.add_argument("--n-boot", type=int, default=100, help="bootstrap draws of the validations")
     parser.add_argument("--json", help="write the table here as JSON")
     args = parser.parse_args()
-    steps = [int(s) for s in args.steps.split(",")]
-    rows = [row for s in steps for row in at_budget(s, args.tasks, args.models, args.n_curve, args.n_predict, args.n_boot)]
+    field, _, values = args.vary.partition("=")
+    if field not in ("train_steps", "width", "batch_size", "n_train"):
+        parser.error(f"--vary {args.vary!r}: the field must be one of train_steps, width, batch_size, n_train")
+    try:
+        values = [int(v) for v in values.split(",")]
+    except ValueError:
+        parser.error(f"--vary {args.vary!r}: the values must be comma-separated integers")
+    rows = [row for v in values for row in at_setting(field, v, args.tasks, args.models, args.n_curve, args.n_predict,
+                                                     args.n_boot)]
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
         print(table.drop(columns="cpu").to_string(index=False))
