@@ -40,7 +40,8 @@ def test_named_configurations_compose_base_suite_and_profile():
     base = SuiteConfig()
     applied_ci = suite_config("applied", "ci")
     assert applied_ci.tasks == ("maze", "pendulum") and applied_ci.train_steps == 50   # profile last
-    assert suite_config("applied").train_steps == 1000 and suite_config("applied").width == base.width
+    applied = suite_config("applied")
+    assert applied.model_config("diffusion-unet", "maze").train_steps == 1000 and applied.width == base.width
     assert suite_config("synthetic") == base
     assert suite_config("synthetic", "ci", seeds=(0, 1)).seeds == (0, 1)           # overrides last
     with pytest.raises(ValueError, match=r"unknown suite 'toy'; valid: \['applied', 'mitigations', 'synthetic'\]"):
