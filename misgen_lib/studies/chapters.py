@@ -234,6 +234,7 @@ def before_training_facts(table, ladder, c6, models) -> dict:
     return {
         "ladder_per_class": "; ".join(f"{m}: " + " → ".join(f"{row[r]:+.2f}" for r in LADDER)
                                       for m, row in rungs.iterrows()),
+        "ladder_loss_per_class": "; ".join(f"{m}: {_largest_loss(row)}" for m, row in rungs.iterrows()),
         "ladder_calibration_gap": float((ladder[LADDER[1]] - ladder[LADDER[0]]).median()),
         "ladder_family_gap": float((ladder[LADDER[2]] - ladder[LADDER[1]]).median()),
         **claims.verdict_facts(c6),
@@ -246,6 +247,17 @@ def before_training_facts(table, ladder, c6, models) -> dict:
         "per_class": "; ".join(f"{m}: {row['correlation']:+.2f} (data-Gaussian {row['data-Gaussian correlation']:+.2f})"
                                for m, row in by_class.iterrows()),
     }
+
+
+def _largest_loss(medians) -> str:
+    """Where a class's before-training prediction loses most of the ceiling (``medians``: its
+    median share / ceiling per rung of ``kernel_study.LADDER``): the short run, the family's
+    shape, or the part beyond any local kernel."""
+    from .kernel_study import LADDER
+    r = [medians[rung] for rung in LADDER]
+    losses = {"the short run": r[1] - r[0], "the family's shape": r[2] - r[1], "beyond local errors": 1 - r[2]}
+    name = max(losses, key=losses.get)
+    return f"{name} ({losses[name]:.2f} of the ceiling)"
 
 
 # --- chapter 05: the applied tasks, claims C3 and C4 -------------------------------------------------
