@@ -173,10 +173,10 @@ def compile_costs(steps: int) -> list[dict]:
 def book_models() -> list[dict]:
     """Every model the default book trains, by chapter: (chapter, task, class, steps, samples)."""
     rows = []
-    def add(chapter, cfg, copies=1):
+    def add(chapter, cfg, copies=1, trained=True):
         for task in cfg.tasks:
             for model in cfg.models:
-                steps = cfg.model_config(model).train_steps
+                steps = cfg.model_config(model, task).train_steps if trained else 0
                 rows.append({"chapter": chapter, "task": task, "model": model, "steps": steps,
                              "samples": cfg.n_samples, "count": len(cfg.seeds) * copies})
     add("02", suite_config("synthetic", "default"))
@@ -185,9 +185,13 @@ def book_models() -> list[dict]:
         rows += [{"chapter": "04", "task": task, "model": m, "steps": 200, "samples": 0, "count": 1}
                  for m in short.models]
     add("05", suite_config("applied", "default"))
-    # chapter 06: model A and its four default interventions (resample, condition, precompensate,
-    # transform); its n_samples are per model
-    add("06", suite_config("mitigations", "default"), copies=5)
+    # chapter 06: its four default interventions (resample, condition, precompensate, transform)
+    # trained; model A is a model of 02 or 05 (one budget per task x class), only sampled again
+    # at the chapter's n_samples; and the origin fixes' conditional transformer and VAE
+    mitigations = suite_config("mitigations", "default")
+    add("06", mitigations, copies=4)
+    add("06", mitigations, trained=False)
+    add("06", suite_config("synthetic", "default", tasks="cone", models="transformer,vae"))
     return rows
 
 

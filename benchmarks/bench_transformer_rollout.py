@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    cfg = SuiteConfig(models="transformer").model_config("transformer")
+    cfg = SuiteConfig(models="transformer").model_config("transformer", "sine")
     net = get_class("transformer").build(cfg, horizon=64, dim=2, conditional=False).eval()
     for prefix_len in (0, 8):
         prefix = torch.randn(args.n, prefix_len, 2)

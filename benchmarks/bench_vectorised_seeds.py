@@ -32,7 +32,7 @@ def timed(fn):
 
 
 def compare(name: str, x: np.ndarray, seeds: list[int], steps: int, repeats: int) -> dict:
-    mc, cfg = get_class(name), SuiteConfig(models=name).model_config(name).replace(train_steps=steps)
+    mc, cfg = get_class(name), SuiteConfig(models=name).model_config(name, "sine").replace(train_steps=steps)
     sequential, vectorised = [], []
     for _ in range(repeats):
         t, nets = timed(lambda: [train(mc, cfg, x, None, s, progress=False)[0] for s in seeds])
