@@ -286,7 +286,7 @@ def fit_group(group: list["Unit"], store: ArtifactStore, require_cached: bool, p
     first = group[0]
     weights = None if first.weights is None else [u.weights for u in group]
     return fit_seeds(first.model_name, [u.training_set() for u in group], [u.training_seed() for u in group],
-                     first.cfg.model_config(first.model_name, first.task.name), conditional=first.is_conditional, store=store,
+                     first.model_config(), conditional=first.is_conditional, store=store,
                      require_cached=require_cached, progress=progress, weights=weights)
 
 
@@ -334,8 +334,12 @@ class Unit:
     def training_seed(self) -> int:
         return derive(self.seed, "train", self.task.name, self.model_name)
 
+    def model_config(self):
+        """The model's config: its class's, at its task's training budget."""
+        return self.cfg.model_config(self.model_name, self.task.name)
+
     def fit(self, store: ArtifactStore, require_cached: bool, progress: bool) -> _models.TrainedModel:
-        return _models.fit(self.model_name, self.training_set(), self.cfg.model_config(self.model_name, self.task.name),
+        return _models.fit(self.model_name, self.training_set(), self.model_config(),
                            seed=self.training_seed(), conditional=self.is_conditional, store=store,
                            require_cached=require_cached, progress=progress, weights=self.weights)
 
