@@ -37,6 +37,17 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def report(rows: list[dict], json_path: str | None):
+    """Print the table of ``rows`` (one dict per row, each naming the CPU) and the host; write
+    the rows as JSON to ``json_path`` when given."""
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+        print(pd.DataFrame(rows).drop(columns="cpu").to_string(index=False))
+    print(f"host: {cpu_name()}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def at_setting(field: str, value: int, tasks: str, models: str, n_curve: int, n_predict: int,
                n_boot: int) -> list[dict]:
     """The table's rows for one value of one suite setting."""
@@ -83,13 +94,7 @@ def main():
         parser.error(f"--vary {args.vary!r}: the values must be comma-separated integers")
     rows = [row for v in values for row in at_setting(field, v, args.tasks, args.models, args.n_curve, args.n_predict,
                                                      args.n_boot)]
-    table = pd.DataFrame(rows)
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
-        print(table.drop(columns="cpu").to_string(index=False))
-    print(f"host: {cpu_name()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    report(rows, args.json)
 
 
 if __name__ == "__main__":
