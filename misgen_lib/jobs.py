@@ -3,7 +3,7 @@
 ``run(fn, items, workers)`` calls ``fn(item)`` for every item and returns the results in the
 order of ``items``, on one of two executors:
 
-* **local processes** (default): ``workers`` processes (``0``: one per CPU core), started with
+* **local processes** (default): ``workers`` processes (``0``: one per free core, below), started with
   ``spawn`` (a forked PyTorch process can deadlock in OpenMP); ``workers=1`` runs in this
   process, with no pool;
 * **a Dask cluster**, when a scheduler address is given (``scheduler=`` or the environment
@@ -22,7 +22,9 @@ small file per claim in ``<tmp>/misgen-cores-<uid>/``, ignored once its process 
 ``free_cores()`` is what the ledger leaves of this machine's cores, so that work started
 elsewhere (a user's ``models.fit`` beside a running book build) sizes its torch threads to the
 cores left, never oversubscribing them (two OpenMP threads on a core that a worker holds stall
-a training step many times over).
+a training step many times over), and ``workers=0`` starts a worker per free core only: none,
+work in this process, when one core is left (a pool's workers beside a build's would only take
+turns on the same cores, each after importing torch anew).
 """
 from __future__ import annotations
 
@@ -96,9 +98,9 @@ def free_cores() -> int:
 
 
 def worker_count(workers: int, n_items: int) -> int:
-    """``workers`` (``0``: one per core), never more than there are items."""
+    """``workers`` (``0``: one per free core, ``free_cores``), never more than there are items."""
     workers = check_positive_int("workers", workers, minimum=0)
-    return max(1, min(workers or cores(), n_items))
+    return max(1, min(workers or free_cores(), n_items))
 
 
 def run(fn: Callable, items: Sequence, workers: int = 0, desc: str = "jobs", progress: bool | None = None,

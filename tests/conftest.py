@@ -10,6 +10,11 @@
   copy of the repository's book (``(project, manifest)``), shared by ``test_book.py`` and
   ``test_browser.py``: under pytest-xdist the first worker that needs it builds it under a file
   lock and the others read its record.
+* Each test process records in the library's core ledger (``jobs.occupying``) that it keeps one
+  core busy, as a build's pool does: under ``make test`` (a test process per core) a test's
+  ``workers=0`` then finds no free core and works in its own process, instead of starting a pool
+  whose workers would import torch only to take turns with the other test process. Tests of the
+  pools themselves ask for ``workers=2``.
 """
 from __future__ import annotations
 
@@ -54,6 +59,13 @@ def build_quietly(project, **kw):
 def executed_stems(lines):
     """The notebooks a build's printed lines say it executed, in order."""
     return [line.split()[1] for line in lines if line.startswith("> ")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_core_per_test_process():
+    from misgen_lib.jobs import occupying
+    with occupying(1):
+        yield
 
 
 @pytest.fixture

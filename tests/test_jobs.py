@@ -119,6 +119,7 @@ def test_cores_held_by_a_pool_elsewhere_are_not_free_here_and_a_dead_holder_free
     try:
         assert holder.stdout.readline().strip() == "holding"
         assert jobs.busy_cores() == 2 and jobs.free_cores() == max(1, jobs.cores() - 2)
+        assert jobs.worker_count(0, 10) == jobs.free_cores() and jobs.worker_count(3, 10) == 3
         with jobs.occupying(5):        # this process's own claims do not count against it
             assert jobs.busy_cores() == 2
     finally:

@@ -95,7 +95,7 @@ def test_suite_takes_any_prior_task_parameters_and_conditional_training(tmp_path
     prior = mg.priors.Beta(0.5, 2.0, 5.0, 2.0)   # skewed to large opening rates
     cfg = SuiteConfig(tasks="cone", models="diffusion-mlp", n_train=400, train_steps=300, batch_size=64, width=16,
                       n_samples=300, n_null=20, bins=10, conditional=True, priors={"cone": prior},
-                      task_params={"cone": {"horizon": 32}})
+                      task_params={"cone": {"horizon": 32}}, step_factors={})   # 300 steps, not 1200
     e = run_suite(cfg, store=ArtifactStore(tmp_path), progress=False).get("cone", "diffusion-mlp")
     assert e.task.horizon == 32 and e.samples.shape == (300, 32, 2)
     assert e.prior is prior and e.data.prior["type"] == "Beta"

@@ -27,7 +27,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
         p.add_argument("--no-render", action="store_true", help="execute only, do not render the book")
         p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help=f"train on a Dask cluster (e.g. tcp://host:8786; sets ${SCHEDULER_ENV}; needs "
-                            "the dask extra); default: local worker processes, one per core")
+                            "the dask extra); default: local worker processes, one per free core")
         p.add_argument("--cell-timeout", metavar="SECONDS", default=None,
                        help=f"stop a cell that runs longer (0: no limit; default: ${CELL_TIMEOUT_ENV}, "
                             "else 600 at ci, 10800 at default, 43200 at paper)")

@@ -60,7 +60,7 @@ class SuiteConfig:
     bins: int = 20
     n_null: int = 200
     threads: int = 1               # torch CPU threads per process (0: torch's default)
-    workers: int = 0               # processes training models in parallel (0: one per core)
+    workers: int = 0               # processes training models in parallel (0: one per free core)
     conditional: bool = False
     overrides: dict = field(default_factory=dict)
     #: training steps per class as a multiple of ``train_steps`` (companion's choice: the MLP
