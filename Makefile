@@ -11,8 +11,8 @@ PROFILE ?= default
 PARALLEL ?= 3
 # pytest-xdist processes for make test: one per CPU (TEST_WORKERS=0: all in one process); one
 # test file per process at a time, so the local ci book (test_book.py) and the Dask one
-# (test_book_dask.py), the first two files, are built side by side first (files in collection
-# order: xdist would otherwise start with the files of most tests)
+# (test_book_dask.py), the first two files (tests/conftest.py orders them), are built side by
+# side first (files in collection order: xdist would otherwise start with the files of most tests)
 TEST_WORKERS ?= logical
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

@@ -6,7 +6,8 @@ that leaves the range is counted, not dropped. Metrics:
 * ``delta``: per-bin mass change ``p_hat_b - p*_b`` (overflow bins included);
 * ``tv``: total variation ``1/2 sum_b |delta_b|``;
 * ``w1``: 1-Wasserstein distance between the recovered samples and a large reference sample of
-  the prior (``scipy.stats.wasserstein_distance``);
+  the prior (``w1_sorted``: ``scipy.stats.wasserstein_distance``'s arithmetic on presorted
+  samples, so the reference is sorted once per drift, not once per null draw);
 * ``outside``: mass outside ``[q_lo, q_hi]``.
 
 The **finite-sample null** of each metric is its distribution when the "recovered" samples are an
@@ -18,9 +19,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import wasserstein_distance
-
 from .priors import Prior
+
+
+def w1_sorted(u: np.ndarray, v: np.ndarray) -> float:
+    """1-Wasserstein distance between the empirical distributions of two sorted samples: the
+    same operations in the same order as ``scipy.stats.wasserstein_distance(u, v)``, so the same
+    number to the last bit; the merge of the two sorted samples is linear (the stable sort finds
+    two runs) where scipy sorts them from scratch."""
+    merged = np.sort(np.concatenate((u, v)), kind="mergesort")
+    deltas = np.diff(merged)
+    u_cdf = u.searchsorted(merged[:-1], "right") / u.size
+    v_cdf = v.searchsorted(merged[:-1], "right") / v.size
+    return float(np.vecdot(np.abs(u_cdf - v_cdf), deltas))
 
 
 def bin_edges(q_range: tuple[float, float], bins: int) -> np.ndarray:
@@ -92,13 +103,13 @@ def drift(q_hat, prior: Prior, bins: int = 20, q_range: tuple[float, float] | No
     q_range = q_range or (prior.lo, prior.hi)
     edges = bin_edges(q_range, bins)
     rng = np.random.default_rng(seed)
-    reference = prior.sample(n_reference, rng)
+    reference = np.sort(prior.sample(n_reference, rng))
     p_star = prior_masses(prior, edges)
 
     def metrics(q):
         p = histogram(q, edges)
         finite = q[np.isfinite(q)]
-        w1 = wasserstein_distance(finite, reference) if finite.size else np.inf
+        w1 = w1_sorted(np.sort(finite), reference) if finite.size else np.inf
         return p, 0.5 * np.abs(p - p_star).sum(), w1, p[0] + p[-1]
 
     p_hat, tv, w1, outside = metrics(q_hat)

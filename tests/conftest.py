@@ -8,8 +8,10 @@
   with the small fixture notebooks of ``tests/fixtures/notebooks`` as its chapters.
 * ``ci_book``: the real chapters built once per run at the ``ci`` profile in a throw-away
   copy of the repository's book (``(project, manifest)``), shared by ``test_book.py`` and
-  ``test_browser.py``: under pytest-xdist the first worker that needs it builds it under a file
-  lock and the others read its record.
+  ``test_browser.py``; ``dask_book``: the same chapters built on a Dask pool, as ``make book``
+  builds them. Under pytest-xdist the first worker that needs one builds it under a file lock
+  and the others read its record (``built_once``); collection puts ``test_book.py`` and
+  ``test_book_dask.py`` first, so the two books build side by side.
 * Each test process records in the library's core ledger (``jobs.occupying``) that it keeps one
   core busy, as a build's pool does: under ``make test`` (a test process per core) a test's
   ``workers=0`` then finds no free core and works in its own process, instead of starting a pool
@@ -74,36 +76,72 @@ def fixture_project(tmp_path):
     return Project(copy_book_layout(tmp_path / "project", FIXTURE_NOTEBOOKS))
 
 
-@pytest.fixture(scope="session")
-def ci_book(tmp_path_factory):
-    """The real chapters built at the ci profile with no network: the kernels and jupyter-book
-    start with ``tests/offline`` on ``PYTHONPATH``, whose ``sitecustomize`` refuses every
-    connection and lookup beyond this machine (loopback, which the kernels use, stays up).
-
-    Built once per run. The build and its record (``ci_book.json``: the project's folder and the
-    manifest, or the error) live in the run's temporary folder, which the xdist workers share;
-    a worker that finds the record reads it instead of building again, and a failed build is
-    reported by every worker that needs it instead of being retried."""
-    from misgen_lib.runner import Project, build
+def built_once(tmp_path_factory, name: str, make) -> dict:
+    """``make(folder)``'s record (a JSON-able dict), made once per run: the first test process
+    that asks makes it under a file lock, in the run's temporary folder, which the pytest-xdist
+    workers share, and records it (``<name>.json``); the others wait for the lock and read the
+    record. A failure is recorded too and reported by every test that needs it, not retried."""
     base = tmp_path_factory.getbasetemp()
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    record = root / "ci_book.json"
-    with open(root / "ci_book.lock", "w") as lock:
+    record = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
         if not record.exists():
-            repo = copy_book_layout(root / "ci_book" / "repo", REPO / "notebooks")
             try:
-                with pytest.MonkeyPatch.context() as mp:
-                    mp.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
-                    manifest = build(Project(repo), profile="ci")
+                made = make(root / name)
             except BaseException as e:
                 record.write_text(json.dumps({"error": f"{type(e).__name__}: {e}"}))
                 raise
-            record.write_text(json.dumps({"repo": str(repo), "manifest": manifest}))
+            record.write_text(json.dumps(made))
     built = json.loads(record.read_text())
     if "error" in built:
-        pytest.fail(f"the ci book failed to build (in another worker): {built['error']}")
+        pytest.fail(f"{name} failed to build (in another worker): {built['error']}")
+    return built
+
+
+@pytest.fixture(scope="session")
+def ci_book(tmp_path_factory):
+    """The real chapters built at the ci profile with no network, once per run (``built_once``),
+    as ``(project, manifest)``: the kernels and jupyter-book start with ``tests/offline`` on
+    ``PYTHONPATH``, whose ``sitecustomize`` refuses every connection and lookup beyond this
+    machine (loopback, which the kernels use, stays up)."""
+    from misgen_lib.runner import Project, build
+
+    def make(folder):
+        repo = copy_book_layout(folder / "repo", REPO / "notebooks")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
+            return {"repo": str(repo), "manifest": build(Project(repo), profile="ci")}
+    built = built_once(tmp_path_factory, "ci_book", make)
     return Project(Path(built["repo"])), built["manifest"]
+
+
+@pytest.fixture(scope="session")
+def dask_book(tmp_path_factory):
+    """The same chapters built as ``make book`` builds them (``misgen build --parallel 3``:
+    independent chapters side by side, their work on the one Dask ``LocalCluster`` the build
+    starts), with no network and an artifact cache of their own, not rendered; once per run
+    (``built_once``): ``{"repo", "cache", "manifest", "lines"}`` (the lines the build printed)."""
+    from misgen_lib.runner import Project, build
+    from misgen_lib.vocabulary import SCHEDULER_ENV
+
+    def make(folder):
+        repo, cache, lines = copy_book_layout(folder / "repo", REPO / "notebooks"), folder / "cache", []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv(SCHEDULER_ENV, raising=False)
+            mp.setenv("MISGEN_CACHE_DIR", str(cache))
+            mp.setenv("PYTHONPATH", str(OFFLINE), prepend=os.pathsep)
+            manifest = build(Project(repo), profile="ci", render=False, echo=lines.append, parallel=3)
+        return {"repo": str(repo), "cache": str(cache), "manifest": manifest, "lines": lines}
+    return built_once(tmp_path_factory, "dask_book", make)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The two book builds first (``make test`` runs each file in one process, in this order:
+    the local ``ci`` book and the Dask one build side by side), the browser tests, which read
+    the built book, last."""
+    first = {"test_book.py": 0, "test_book_dask.py": 1, "test_browser.py": 3}
+    items.sort(key=lambda item: first.get(item.path.name, 2))
 
 
 @pytest.fixture

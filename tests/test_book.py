@@ -6,7 +6,7 @@
   disabled, in a throw-away copy of the repository's book, then checks of the HTML (every toc
   page exists, every figure the notebooks produced is on its page, no error output or
   traceback, MathJax from local files, no remote scripts) and a no-change rebuild that executes
-  nothing. The same book built on a Dask cluster: ``test_book_dask.py``.
+  nothing; and the same book built on a Dask pool (``test_book_dask.py``) is this book.
 
 There is no ``nbval`` run: with no cell marked for output comparison, ``nbval --nbval-lax``
 only executed every ci notebook a second time, which the build above already does (a cell
@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import json
+import os
 import re
 from fnmatch import fnmatch
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
+
+from misgen_lib.cache import MANIFEST
 
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 
@@ -144,3 +150,46 @@ def test_ci_book_rebuild_without_change_executes_nothing(ci_book):
     lines = []
     build(ci_book[0], profile="ci", render=False, echo=lines.append)
     assert not [line for line in lines if line.startswith("> ")], lines
+
+
+def artifact_digests(cache: Path, keys=None) -> dict[str, dict[str, str]]:
+    """``kind/key`` -> file -> sha256 of every entry in an artifact cache (or of those of
+    ``keys`` that it holds), except the model's ``state.json`` (its ``meta`` holds the
+    wall-clock training time)."""
+    manifests = cache.glob(f"*/*/{MANIFEST}") if keys is None else (cache / k / MANIFEST for k in keys)
+    return {m.parent.relative_to(cache).as_posix(): {
+                name: meta["sha256"] for name, meta in json.loads(m.read_text())["files"].items()
+                if name != "state.json"}
+            for m in manifests if m.exists()}
+
+
+def figure_pixels(ipynb: Path) -> list[str]:
+    """sha256 of the decoded pixels of each PNG a notebook displays (its metadata, which names
+    the git revision of the run, aside)."""
+    from PIL import Image
+    return [hashlib.sha256(np.asarray(Image.open(io.BytesIO(png))).tobytes()).hexdigest()
+            for png in displayed_pngs(ipynb)]
+
+
+def claim_outcomes(project: Project) -> dict:
+    return {p.relative_to(project.executed_dir).as_posix(): {k: v for k, v in json.loads(p.read_text()).items()
+                                                           if k in ("outcome", "passed", "total", "items")}
+            for p in sorted((project.executed_dir / "claims").rglob("*.json"))}
+
+
+@pytest.mark.book
+def test_the_book_built_on_one_shared_dask_pool_is_the_local_book(ci_book, dask_book):
+    """``misgen build --parallel 3`` (as ``make book`` runs it: independent chapters side by
+    side, their work on the one Dask ``LocalCluster`` the build starts, a worker per core,
+    nothing shared with the workers but the scheduler, a cache of the build's own) against the
+    sequential local build: every artifact the parallel build made is in the local build's cache
+    with the same bytes, and every chapter shows the same figures and claim verdicts. (The
+    tables beside them are computed from the same artifacts by the same notebook code; chapter
+    04's also hold wall-clock seconds, so they are not compared as text.) Last in this file, so
+    that the Dask book, built meanwhile by the other test process, is ready."""
+    local, parallel = ci_book[0], Project(Path(dask_book["repo"]))
+    made = artifact_digests(Path(dask_book["cache"]))   # (the local cache may be written by other tests meanwhile)
+    assert made and artifact_digests(Path(os.environ["MISGEN_CACHE_DIR"]), made) == made
+    for stem in sorted(dask_book["manifest"]):
+        assert figure_pixels(parallel.executed(stem)) == figure_pixels(local.executed(stem)), stem
+    assert claim_outcomes(parallel) == claim_outcomes(local)

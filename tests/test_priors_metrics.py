@@ -90,3 +90,13 @@ def test_location_shift_null_covers_clean_samples_and_flags_a_shift():
 def test_location_shift_rejects_no_finite_values():
     with pytest.raises(ValueError, match="finite"):
         metrics.location_shift(np.array([np.nan]), priors.Uniform(0, 1))
+
+
+@pytest.mark.parametrize("n, m, decimals", [(200, 20000, None), (2000, 20000, 1), (5, 7, None), (1, 1, None)])
+def test_w1_on_sorted_samples_is_scipys_to_the_last_bit(n, m, decimals):
+    from scipy.stats import wasserstein_distance
+    rng = np.random.default_rng(n)
+    u, v = rng.normal(size=n), rng.uniform(size=m)
+    if decimals is not None:   # ties within and across the samples
+        u, v = np.round(u, decimals), np.round(v, decimals)
+    assert metrics.w1_sorted(np.sort(u), np.sort(v)) == wasserstein_distance(u, v)

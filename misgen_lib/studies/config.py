@@ -31,7 +31,7 @@ SUITES: dict[str, dict] = {
 #: overrides per profile, applied after the suite's: one entry per ``vocabulary.PROFILES``, in its
 #: order (tests/test_vocabulary.py)
 PROFILES: dict[str, dict] = {
-    "ci": {"n_train": 200, "train_steps": 50, "n_samples": 200, "width": 8, "n_null": 50, "seeds": (0, 1)},
+    "ci": {"n_train": 200, "train_steps": 20, "n_samples": 200, "width": 8, "n_null": 50, "seeds": (0, 1)},
     "default": {},
     "paper": {"device": "cuda", "n_train": 20000, "train_steps": 20000, "batch_size": 256,
               "width": 64, "n_samples": 10000, "threads": 0,
