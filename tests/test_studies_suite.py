@@ -39,7 +39,7 @@ def test_config_validation_names_the_bad_value():
 def test_named_configurations_compose_base_suite_and_profile():
     base = SuiteConfig()
     applied_ci = suite_config("applied", "ci")
-    assert applied_ci.tasks == ("maze", "pendulum") and applied_ci.train_steps == 50   # profile last
+    assert applied_ci.tasks == ("maze", "pendulum") and applied_ci.train_steps == 20   # profile last
     applied = suite_config("applied")
     assert applied.model_config("diffusion-unet", "maze").train_steps == 1000 and applied.width == base.width
     assert suite_config("synthetic") == base
