@@ -19,19 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from .priors import Prior
 
 
 def w1_sorted(u: np.ndarray, v: np.ndarray) -> float:
-    """1-Wasserstein distance between the empirical distributions of two sorted samples: the
-    same operations in the same order as ``scipy.stats.wasserstein_distance(u, v)``, so the same
-    number to the last bit; the merge of the two sorted samples is linear (the stable sort finds
-    two runs) where scipy sorts them from scratch."""
+    """1-Wasserstein distance between the empirical distributions of two sorted samples, by the
+    arithmetic of ``scipy.stats.wasserstein_distance(u, v)`` (the dot product of the CDFs'
+    difference with the gaps between the merged values; equal to scipy's to rounding, to the
+    last bit with the scipy of this environment: tests). The merge of two sorted samples is
+    linear (the stable sort finds two runs) where scipy sorts them from scratch."""
     merged = np.sort(np.concatenate((u, v)), kind="mergesort")
     deltas = np.diff(merged)
     u_cdf = u.searchsorted(merged[:-1], "right") / u.size
     v_cdf = v.searchsorted(merged[:-1], "right") / v.size
-    return float(np.vecdot(np.abs(u_cdf - v_cdf), deltas))
+    return float(np.dot(np.abs(u_cdf - v_cdf), deltas))
 
 
 def bin_edges(q_range: tuple[float, float], bins: int) -> np.ndarray:
