@@ -4,7 +4,7 @@
 
 Trains the same small suite (sine and cone, by default diffusion-mlp and transformer) twice, each time into
 an empty temporary cache: once with ``workers=1`` (in this process) and once with ``--workers``
-processes (default: one per core). Prints both wall times, their ratio (the speed-up; the issue's
+processes (default: one per free core). Prints both wall times, their ratio (the speed-up; the issue's
 target is >= 1.8 on 2 cores) and checks that the two runs gave bit-identical samples. Run it on an
 otherwise idle machine: other load on the cores moves the ratio.
 """
@@ -31,7 +31,7 @@ def timed(cfg: SuiteConfig):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300, help="training steps per model")
-    ap.add_argument("--workers", type=int, default=0, help="parallel workers (0: one per core)")
+    ap.add_argument("--workers", type=int, default=0, help="parallel workers (0: one per free core)")
     ap.add_argument("--models", default="diffusion-mlp,transformer", help="comma-separated model classes")
     args = ap.parse_args(argv)
     base = dict(tasks="sine,cone", models=args.models, n_train=500, n_samples=500,

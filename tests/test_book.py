@@ -31,7 +31,6 @@ import pytest
 import yaml
 
 from misgen_lib.cache import MANIFEST
-
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
