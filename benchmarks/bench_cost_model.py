@@ -47,12 +47,9 @@ SHAPES = {name: (mg.tasks.get(name).horizon, mg.tasks.get(name).dim) for name in
 
 def host() -> dict:
     """The CPU this run measured (model name, cores, bf16 / AMX units) and the load beside it."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                 "unknown CPU")
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
-    return {"cpu": model, "cores": mg.jobs.cores(), "avx512_bf16": "avx512_bf16" in flags,
-            "amx_bf16": "amx_bf16" in flags, "load_1min": round(os.getloadavg()[0], 2),
+    cpu = mg.provenance.cpu()
+    return {"cpu": cpu["model"], "cores": mg.jobs.cores(), "avx512_bf16": "avx512_bf16" in cpu["bf16_units"],
+            "amx_bf16": "amx_bf16" in cpu["bf16_units"], "load_1min": round(os.getloadavg()[0], 2),
             "torch": torch.__version__}
 
 

@@ -1,6 +1,6 @@
 """What the chapters measure against the model's cost (issue 20, item 4): for each value of one
 suite setting (``--vary FIELD=V1,V2,...``: the training budget ``train_steps``, the ``width``,
-the ``batch_size``), the suite's pairs are trained (or loaded from the cache) at every seed, and
+the ``batch_size``, the numeric ``precision`` of every model, fp32 or bf16), the suite's pairs are trained (or loaded from the cache) at every seed, and
 the table gives per pair what the book reports: TV beside its null, plausible seeds, and the
 probe kernel of the declared depth rule (correlation and share / ceiling, each beside its
 ceiling), with the C1 and C2 counts. A setting is cheap enough when its numbers stay within the
@@ -9,6 +9,7 @@ seed-to-seed spread of the book's (the spread is in the table: the lowest and hi
     python benchmarks/convergence_study.py --tasks cone --models diffusion-unet,diffusion-mlp \\
         --vary train_steps=400,800,1500 --json convergence.json
     python benchmarks/convergence_study.py --vary width=32,64
+    python benchmarks/convergence_study.py --models diffusion-unet --vary precision=fp32,bf16
 
 Uses the default cache (``$MISGEN_CACHE_DIR``), so the book's own budget is a cache hit after a
 default build. Every row names the host's CPU.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
@@ -28,13 +28,7 @@ from misgen_lib.studies import anatomy, kernel_study
 
 
 def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return mg.provenance.cpu()["model"]
 
 
 def report(rows: list[dict], json_path: str | None):
@@ -48,10 +42,12 @@ def report(rows: list[dict], json_path: str | None):
             json.dump(rows, f, indent=1)
 
 
-def at_setting(field: str, value: int, tasks: str, models: str, n_curve: int, n_predict: int,
+def at_setting(field: str, value, tasks: str, models: str, n_curve: int, n_predict: int,
                n_boot: int) -> list[dict]:
-    """The table's rows for one value of one suite setting."""
-    cfg = mg.studies.suite_config("synthetic", "default", tasks=tasks, models=models, **{field: value})
+    """The table's rows for one value of one suite setting (``precision``: of every model's config)."""
+    setting = ({"overrides": {m: {"precision": value} for m in models.split(",")}} if field == "precision"
+               else {field: value})
+    cfg = mg.studies.suite_config("synthetic", "default", tasks=tasks, models=models, **setting)
     start = time.perf_counter()
     suite = mg.studies.run_suite(cfg)
     trained = time.perf_counter() - start
@@ -79,19 +75,25 @@ def main():
     parser.add_argument("--tasks", default="cone", help="comma-separated synthetic tasks")
     parser.add_argument("--models", default="diffusion-unet,diffusion-mlp", help="comma-separated model classes")
     parser.add_argument("--vary", default="train_steps=400,800,1500",
-                        help="one integer suite setting and its comma-separated values (FIELD=V1,V2,...)")
+                        help="one suite setting and its comma-separated values (FIELD=V1,V2,...)")
     parser.add_argument("--n-curve", type=int, default=1000, help="clean trajectories per seed and depth (curves)")
     parser.add_argument("--n-predict", type=int, default=5000, help="clean trajectories per seed (probe kernel)")
     parser.add_argument("--n-boot", type=int, default=100, help="bootstrap draws of the validations")
     parser.add_argument("--json", help="write the table here as JSON")
     args = parser.parse_args()
     field, _, values = args.vary.partition("=")
-    if field not in ("train_steps", "width", "batch_size", "n_train"):
-        parser.error(f"--vary {args.vary!r}: the field must be one of train_steps, width, batch_size, n_train")
-    try:
-        values = [int(v) for v in values.split(",")]
-    except ValueError:
-        parser.error(f"--vary {args.vary!r}: the values must be comma-separated integers")
+    if field not in ("train_steps", "width", "batch_size", "n_train", "precision"):
+        parser.error(f"--vary {args.vary!r}: the field must be one of train_steps, width, batch_size, n_train, "
+                     f"precision")
+    values = values.split(",")
+    if field == "precision":
+        if not set(values) <= set(mg.models.VALID_PRECISIONS):
+            parser.error(f"--vary {args.vary!r}: precisions are {mg.models.VALID_PRECISIONS}")
+    else:
+        try:
+            values = [int(v) for v in values]
+        except ValueError:
+            parser.error(f"--vary {args.vary!r}: the values must be comma-separated integers")
     rows = [row for v in values for row in at_setting(field, v, args.tasks, args.models, args.n_curve, args.n_predict,
                                                      args.n_boot)]
     report(rows, args.json)

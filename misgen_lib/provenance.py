@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import subprocess
 from functools import lru_cache
 from importlib import metadata
@@ -56,6 +57,29 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
+
+
+@lru_cache(maxsize=1)
+def cpu() -> dict:
+    """This host's CPU: its model name and its bfloat16 units (the ``/proc/cpuinfo`` flags
+    ``avx512_bf16`` and ``amx_bf16``; oneDNN picks its bfloat16 kernels by them), for cache keys of
+    host-dependent numerics and for the benchmarks' tables."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}   # the last processor's lines
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name") or platform.processor() or "unknown CPU",
+            "bf16_units": sorted(flags & {"avx512_bf16", "amx_bf16"})}
+
+
+def host_description() -> str:
+    """This host's CPU and its bfloat16 units in words, e.g. ``"Intel(R) Xeon(R) Processor
+    (bfloat16 units: amx_bf16, avx512_bf16)"``, for the run manifest and the Reproduce page."""
+    units = cpu()["bf16_units"]
+    return f"{cpu()['model']} (bfloat16 units: {', '.join(units) if units else 'none'})"
 
 
 def current_run() -> dict[str, str]:

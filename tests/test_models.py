@@ -53,6 +53,8 @@ def test_config_json_round_trip_and_validation(name):
         mg.models.make_config(name, {"train_steps": 0})
     with pytest.raises(ValueError, match="device 'tpu'"):
         mg.models.make_config(name, {"device": "tpu"})
+    with pytest.raises(ValueError, match=r"precision 'fp16' is not valid; use one of \('fp32', 'bf16', 'auto'\)"):
+        mg.models.make_config(name, {"precision": "fp16"})
 
 
 def test_bad_names_and_configs_are_named():
@@ -140,6 +142,44 @@ def test_model_key_includes_the_versions_of_the_numerical_packages(store, monkey
                         lambda: {**package_versions(), "numpy": "0.0.1"})
     upgraded = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)
     assert upgraded.key != first.key
+
+
+def test_bf16_runs_under_autocast_and_auto_resolves_by_the_hosts_bf16_units(store, monkeypatch):
+    data = sine_dataset()
+
+    def fit(precision):
+        return mg.models.fit("diffusion-unet", data, tiny("diffusion-unet", precision=precision), store=store,
+                             progress=False)
+
+    def host(units):   # the host's bfloat16 units, as provenance.cpu reports them
+        described = dict(mg.provenance.cpu(), bf16_units=units)
+        for module in (mg.models.base, mg.models.training):
+            monkeypatch.setattr(module, "cpu", lambda: described)
+    assert mg.models.make_config("diffusion-unet").precision == "auto"
+    assert {mg.models.make_config(name).precision for name in ("diffusion-mlp", "transformer", "vae")} == {"fp32"}
+    host(["amx_bf16", "avx512_bf16"])
+    fp32, bf16 = fit("fp32"), fit("bf16")
+    assert bf16.key != fp32.key
+    assert bf16.history["loss"] != fp32.history["loss"]   # bfloat16 products: other numerics
+    dtypes = []
+    hook = bf16.net.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    x = bf16.sample(4, seed=1)
+    hook.remove()
+    assert set(dtypes) == {torch.bfloat16} and x.dtype == np.float32 and np.isfinite(x).all()
+    np.testing.assert_array_equal(x, bf16.sample(4, seed=1))   # deterministic on the CPU
+    assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and not torch.is_autocast_enabled("cpu")
+    assert fit("auto").key == bf16.key   # "auto" on a host with bfloat16 units: bf16
+    host(["avx512_bf16"])
+    assert fit("bf16").key != bf16.key   # another host's bfloat16 kernels: another model
+    assert fit("fp32").key == fp32.key   # fp32 keys do not depend on the host's units
+    host([])
+    auto = fit("auto")
+    assert auto.key == fp32.key          # "auto" without bfloat16 units: fp32
+    dtypes = []
+    hook = auto.net.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    auto.sample(2, seed=1)
+    hook.remove()
+    assert set(dtypes) == {torch.float32}
 
 
 def test_nan_loss_stops_with_the_step(store, vae_loss_nan_at_step_2):

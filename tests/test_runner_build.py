@@ -32,6 +32,7 @@ def test_build_executes_in_order_with_profile_and_records_manifest(fixture_proje
     for stem in ("01_prior", "02_downstream"):
         entry = manifest[stem]
         assert entry["status"] == "ok" and entry["profile"] == "ci" and entry["duration_s"] > 0
+        assert entry["host"] == provenance.host_description()   # the CPU and its bfloat16 units
         assert fixture_project.executed(stem).exists()
     assert manifest["01_prior"]["parameters"]["n_samples"] == 200  # the ci profile's value
     on_disk = json.loads(fixture_project.manifest_path.read_text())

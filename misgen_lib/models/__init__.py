@@ -9,7 +9,7 @@ Registered classes: ``diffusion-unet`` (DDPM, 1D temporal U-Net), ``diffusion-ml
 backbone), ``transformer`` (autoregressive, Gaussian head), ``vae``. A user's own class is a
 ``ModelClass`` subclass decorated with ``register``.
 """
-from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, available, get_class,  # noqa: F401
+from .base import (VALID_PRECISIONS, ModelClass, ModelConfig, Normaliser, TrainedModel, available, get_class,  # noqa: F401
                    make_config, register, torch_threads, within_free_cores)
 from .training import MissingArtifact, TrainingDiverged, fit  # noqa: F401
 from . import unet, mlp, transformer, vae  # noqa: F401,E402  (register the built-in classes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +20,12 @@ from torch import nn
 
 from ..checks import check_positive_int
 from ..jobs import free_cores
+from ..provenance import cpu
 
 VALID_DEVICES = ("cpu", "cuda")
+#: ``ModelConfig.precision``: fp32 throughout, bfloat16 autocast (``autocast``), or ``"auto"``:
+#: bfloat16 on a CPU with bfloat16 units, fp32 elsewhere (``effective_precision``)
+VALID_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 class DeviceUnavailable(RuntimeError):
@@ -65,6 +69,25 @@ def within_free_cores():
     return torch_threads(max(1, min(torch.get_num_threads(), free_cores())))
 
 
+def effective_precision(cfg: "ModelConfig") -> str:
+    """``"fp32"`` or ``"bf16"``: the config's precision, ``"auto"`` resolved to bfloat16 only on a
+    CPU with bfloat16 units (``provenance.cpu``). Elsewhere bfloat16 is emulated, slower than fp32
+    on CPU; on CUDA the convergence study that supports it (``benchmarks/convergence_study.py``)
+    has not been run, so ``"auto"`` stays fp32 there."""
+    if cfg.precision != "auto":
+        return cfg.precision
+    return "bf16" if cfg.device == "cpu" and cpu()["bf16_units"] else "fp32"
+
+
+def autocast(cfg: "ModelConfig"):
+    """The config's numeric precision as a context: nothing for fp32; for bf16, torch's bfloat16
+    autocast on the config's device (convolutions and matrix products in bfloat16, reductions and
+    the optimiser in fp32). Training, sampling and probes all run in it."""
+    if effective_precision(cfg) == "fp32":
+        return nullcontext()
+    return torch.autocast(resolve_device(cfg.device).split(":")[0], dtype=torch.bfloat16)
+
+
 def device_description(device: str) -> str:
     """What ran: ``"cpu"`` or e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"``, for provenance."""
     return device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})"
@@ -84,6 +107,10 @@ class ModelConfig:
     ema_decay: float = 0.995       # EMA of the weights used for sampling (0 disables)
     width: int = 32                # base channel / hidden width
     device: str = "cpu"            # "cpu" or "cuda"
+    #: "fp32", "bf16" (bfloat16 autocast in training, sampling and probes: ``autocast``; its numbers
+    #: depend on the host's bfloat16 units, which the cache key names) or "auto" (bf16 on a CPU
+    #: with bfloat16 units, else fp32: ``effective_precision``)
+    precision: str = "fp32"
     #: integer fields that must be >= 1 (checked in ``__post_init__``; subclasses extend it)
     positive_fields = ("train_steps", "batch_size", "width")
 
@@ -103,6 +130,8 @@ class ModelConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.device.split(":")[0] not in VALID_DEVICES:
             raise ValueError(f"device {self.device!r} is not valid; use one of {VALID_DEVICES}")
+        if self.precision not in VALID_PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not valid; use one of {VALID_PRECISIONS}")
 
     def to_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
@@ -286,7 +315,7 @@ class TrainedModel:
         device = self.device
         gen = torch.Generator(device=device).manual_seed(int(seed))
         out = []
-        with torch.no_grad(), within_free_cores():
+        with torch.no_grad(), within_free_cores(), autocast(self.config):
             for start in range(0, n, batch_size):
                 m = min(batch_size, n - start)
                 qb = None if qn is None else torch.as_tensor(qn[start:start + m], device=device)
@@ -310,7 +339,7 @@ class TrainedModel:
         device = self.device
         gen = torch.Generator(device=device).manual_seed(int(seed))
         out = []
-        with torch.no_grad(), within_free_cores():
+        with torch.no_grad(), within_free_cores(), autocast(self.config):
             for start in range(0, len(x), batch_size):
                 z = torch.as_tensor(self.normaliser.encode_x(x[start:start + batch_size]), device=device)
                 qb = None if qn is None else torch.as_tensor(qn[start:start + len(z)], device=device)

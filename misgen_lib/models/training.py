@@ -1,6 +1,8 @@
 """``fit``: train a registered model class on a curated dataset, cached in the artifact store.
 
-The cache key is the model name, its config (JSON, the device included), the dataset fingerprint
+The cache key is the model name, its config (JSON, the device and the effective precision
+included: ``"auto"`` keys as fp32 or bf16, as it resolves on this host; with bf16 also the host's
+bfloat16 units or the GPU), the dataset fingerprint
 (and the quantities' hash when conditional), the seed, ``conditional``, the hash of the code the
 class runs (``code_files``: the files defining the class, its config and their bases, with
 ``base.py`` and ``training.py``; editing another class's file leaves these keys alone) and the
@@ -26,10 +28,10 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
-from ..provenance import PACKAGE_DIR, git_revision, library_hash, package_versions
+from ..provenance import PACKAGE_DIR, cpu, git_revision, library_hash, package_versions
 from ..seeds import derive
-from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, device_description, get_class,
-                   make_config, resolve_device, within_free_cores)
+from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, autocast, device_description,
+                   effective_precision, get_class, make_config, resolve_device, within_free_cores)
 
 ARTIFACT_KIND = "model"
 
@@ -120,7 +122,8 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
         for step in bar:
             idx = next(orders).to(device)
             net.train()
-            loss = mc.loss(net, xt[idx], None if qt is None else qt[idx], cfg, gen)
+            with autocast(cfg):
+                loss = mc.loss(net, xt[idx], None if qt is None else qt[idx], cfg, gen)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"{mc.name}: training loss became {loss.item()} at step {step} "
                                        f"of {cfg.train_steps} (lr={cfg.lr}); lower lr or check the data")
@@ -173,9 +176,12 @@ def code_files(name: str) -> list[str]:
 
 def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool,
                  weights: np.ndarray | None = None) -> dict:
-    inputs = {"model": name, "config": cfg.to_dict(), "data": data.fingerprint(), "seed": int(seed),
-              "conditional": bool(conditional), "library": library_hash(*code_files(name)),
+    precision = effective_precision(cfg)   # "auto" keys as what it resolves to on this host
+    inputs = {"model": name, "config": {**cfg.to_dict(), "precision": precision}, "data": data.fingerprint(),
+              "seed": int(seed), "conditional": bool(conditional), "library": library_hash(*code_files(name)),
               "versions": package_versions()}
+    if precision != "fp32":   # host-dependent numerics: the bfloat16 units (or the GPU) that ran
+        inputs["numerics"] = cpu()["bf16_units"] if cfg.device == "cpu" else device_description(cfg.device)
     if weights is not None:
         inputs["weights"] = hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()
     if conditional:

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
 from ..provenance import git_revision, library_hash
-from .base import Normaliser, TrainedModel, device_description, get_class, make_config, resolve_device
+from .base import Normaliser, TrainedModel, autocast, device_description, get_class, make_config, resolve_device
 from .training import (ARTIFACT_KIND, MissingArtifact, TrainingDiverged, batch_order, cache_inputs, check_data,
                        check_weights, deterministic, ema_decay, optimiser_step)
 
@@ -134,7 +134,8 @@ def train_seeds(model_class, cfg, xs: list[np.ndarray], qs: list[np.ndarray] | N
             idx = [next(o).to(device) for o in orders]
             xb = torch.stack([x[i] for x, i in zip(xt, idx)])
             qb = None if qt is None else torch.stack([q[i] for q, i in zip(qt, idx)])
-            loss = batched_loss(params, buffers, xb, qb, index)
+            with autocast(cfg):
+                loss = batched_loss(params, buffers, xb, qb, index)
             if not torch.isfinite(loss).all():
                 bad = [s for s, v in zip(seeds, loss.tolist()) if not np.isfinite(v)]
                 raise TrainingDiverged(f"{model_class.name}: training loss became non-finite at step {step} "

@@ -2,7 +2,8 @@
 
 A notebook's key is the sha256 of its source, its profile name and merged parameters, the
 ``misgen_lib`` source hash, the versions of the packages that produce results (torch, numpy,
-scipy) and the keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
+scipy), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend on them) and the
+keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
 executed again, when its manifest entry is ``ok`` with that key, its executed output exists and
 every cache entry it read or wrote (the cache's access log, ``$MISGEN_CACHE_LOG``) is still in
 the cache: clearing the cache re-runs the notebooks that made or used what was cleared.
@@ -35,7 +36,7 @@ from typing import Any, Callable
 import nbformat
 
 from ..cache import entry_exists, key_of, read_access_log
-from ..provenance import git_revision, library_hash, package_versions
+from ..provenance import cpu, git_revision, host_description, library_hash, package_versions
 from ..vocabulary import (CACHE_LOG_ENV, CELL_TIMEOUT_ENV, FIGURE_DIR_ENV, KERNEL_LOG_ENV, NOTEBOOK_ENV, PROFILE_ENV,
                           PROGRESS_FILE_ENV)
 from .execute import NotebookFailed, execute_notebook, interrupt_running_kernels
@@ -91,7 +92,7 @@ def plan(specs: list[NotebookSpec], profile: str,
     for spec in specs:
         params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem))
         key = key_of({"source": spec.source, "profile": profile, "parameters": params,
-                      "library": library, "versions": versions,
+                      "library": library, "versions": versions, "numerics": cpu()["bf16_units"],
                       "upstream": {d: keys[d] for d in spec.depends}})
         keys[spec.stem] = key
         plans.append(Plan(spec, params, key))
@@ -171,7 +172,7 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
         stale.unlink(missing_ok=True)
     shutil.rmtree(figures, ignore_errors=True)
     figures.mkdir(parents=True)
-    entry = {"key": p.key, "profile": profile_label, "revision": git_revision(),
+    entry = {"key": p.key, "profile": profile_label, "revision": git_revision(), "host": host_description(),
              "parameters": p.parameters, "overrides": overrides or {}, "reused": False,
              "upstream": {d: manifest.get(d, {}).get("key") for d in p.spec.depends}}
     manifest[stem] = {**entry, "status": "running"}   # what a killed build leaves: not current

@@ -1,6 +1,6 @@
 """The run manifest (``book/executed/manifest.json``) and its rendering on the Reproduce page.
 
-One entry per notebook: status (``ok``; ``running`` while it runs, which a killed build leaves
+One entry per notebook: the host that ran it (its CPU and bfloat16 units), status (``ok``; ``running`` while it runs, which a killed build leaves
 behind; ``failed`` with a one-line ``failure``; ``not run`` after an earlier failure; ``stale``
 with a ``stale_reason`` after ``misgen run`` of a notebook it depends on), duration, key, profile,
 git revision, finish time, the merged parameters, any ``misgen run`` overrides, the keys of its

@@ -126,7 +126,7 @@ def parameter_values_table(spec: NotebookSpec, entry: dict[str, Any]) -> str:
 def cost_sentence(spec: NotebookSpec, entry: dict[str, Any]) -> str:
     duration = entry.get("duration_s")
     took = f"took **{duration:.1f} s**" if duration is not None else "has no recorded duration"
-    text = (f"Its last run {took} on the machine that built this page (profile "
+    text = (f"Its last run {took} on the machine that built this page ({entry.get('host', 'CPU not recorded')}; profile "
             f"`{entry.get('profile', '?')}`, revision `{entry.get('revision', '?')}`, finished "
             f"{entry.get('finished', '?')} UTC).")
     if spec.depends:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .. import jobs, metrics, models
+from ..models.base import autocast
 from ..models.vae import VAE
 from ..seeds import derive
 from .kernel_study import by_pair
@@ -84,7 +85,7 @@ def latent_mixture(model, data, n, seed):
         raise ValueError("the latent mixture is for an unconditional VAE; this one is conditional")
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device=model.device).manual_seed(int(seed))
-    with torch.no_grad():
+    with torch.no_grad(), autocast(model.config):
         mu, log_var = model.net.encode(torch.as_tensor(model.normaliser.encode_x(data), device=model.device))
         draws = mu + (0.5 * log_var).exp() * torch.randn(mu.shape, generator=gen, device=mu.device)
         z = sample_mixture(fit_mixture(draws.cpu().double().numpy(), MIXTURE_COMPONENTS, rng), n, rng)
