@@ -70,6 +70,16 @@ def chapters_table(before: dict, after: dict) -> list[str]:
     return lines
 
 
+def label(row: list) -> str:
+    """An item's name: its leading text columns (task, model, seed...)."""
+    names = []
+    for value in row:
+        if isinstance(value, float):
+            break
+        names.append(str(value))
+    return " / ".join(names) or str(row[0])
+
+
 def claims_table(before: dict, after: dict) -> list[str]:
     lines = ["| claim | before | after | items that changed |", "|---|---|---|---|"]
     for claim in sorted(set(before["claims"]) | set(after["claims"])):
@@ -77,9 +87,11 @@ def claims_table(before: dict, after: dict) -> list[str]:
         show = [f"{r['outcome']}, {r['passed']} of {r['total']}" if r else "not recorded" for r in (b, a)]
         changed = "-"
         if a and b:
-            rows_b = {json.dumps(r[0]): r for r in b["items"]["rows"]}
-            moved = [str(r[0]) for r in a["items"]["rows"] if rows_b.get(json.dumps(r[0])) != r]
-            changed = ", ".join(moved) if moved else "none (every value equal)"
+            rows_b, rows_a = b["items"]["rows"], a["items"]["rows"]
+            moved = [label(r) for rb, r in zip(rows_b, rows_a) if json.dumps(rb) != json.dumps(r)]
+            if len(rows_b) != len(rows_a):
+                moved.append(f"{len(rows_b)} rows before, {len(rows_a)} after")
+            changed = "; ".join(moved) if moved else "none (every value equal)"
         lines.append(f"| {claim} | {show[0]} | {show[1]} | {cell(changed)} |")
     return lines
 

@@ -101,6 +101,8 @@ def test_the_run_table_sums_the_chapters_into_the_whole_book_time():
     from types import SimpleNamespace
     from misgen_lib.runner.manifest import run_table
     specs = [SimpleNamespace(stem=s) for s in ("01_a", "02_b", "03_c")]
-    manifest = {"01_a": {"status": "ok", "duration_s": 30.0}, "02_b": {"status": "ok", "duration_s": 90.0}}
+    manifest = {"01_a": {"status": "ok", "duration_s": 30.0, "host": "CPU X (bfloat16 units: none)"},
+                "02_b": {"status": "ok", "duration_s": 90.0, "host": "CPU X (bfloat16 units: none)"}}
     table = run_table(manifest, specs)
     assert "| **whole book** | 2 of 3 chapters timed | **2.0 min** |" in table
+    assert table.endswith("Executed on: CPU X (bfloat16 units: none).")   # each host once

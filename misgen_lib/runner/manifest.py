@@ -77,6 +77,9 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
                  f"**{sum(recorded) / 60:.1f} min** | | | | |")
     lines += ["", "The whole book's time is the sum of the chapters' last executions (a reused chapter "
               "counts its last execution; rendering, about a minute, is not included)."]
+    hosts = sorted({manifest[s.stem]["host"] for s in specs if manifest.get(s.stem, {}).get("host")})
+    if hosts:
+        lines += ["", "Executed on: " + "; ".join(_text(h) for h in hosts) + "."]
     return "\n".join(lines)
 
 
