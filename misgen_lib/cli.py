@@ -2,10 +2,11 @@
 
     misgen [--root DIR] build [--profile ci|default|paper] [--force] [--no-render]
     misgen [--root DIR] run NOTEBOOK [-p NAME VALUE ...] [--profile P] [--force] [--no-render]
+    misgen [--root DIR] verify [NOTEBOOK ...]  re-execute built chapters, compare their results (nbval)
     misgen [--root DIR] params [NOTEBOOK]   parameters of a notebook (or all), types and profiles
     misgen predict ...                      kernel prediction before training (misgen predict --help)
 
-``build``, ``run`` and ``params`` belong to the book pipeline (``misgen_lib.runner``, which imports
+``build``, ``run``, ``verify`` and ``params`` belong to the book pipeline (``misgen_lib.runner``, which imports
 no science module); ``predict`` to ``misgen_lib.predict_command``, above the science layers (it
 joins tasks, models, kernels and plots). Each command's modules are imported only when used.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-PIPELINE_COMMANDS = ("build", "run", "params")
+PIPELINE_COMMANDS = ("build", "run", "verify", "params")
 SCIENCE_COMMANDS = ("predict",)
 
 

@@ -8,11 +8,11 @@
   traceback, MathJax from local files, no remote scripts) and a no-change rebuild that executes
   nothing; and the same book built on a Dask pool (``test_book_dask.py``) is this book.
 
-There is no ``nbval`` run: with no cell marked for output comparison, ``nbval --nbval-lax``
-only executed every ci notebook a second time, which the build above already does (a cell
-error fails the build, and the HTML check finds any error output). The chapters' numbers
-depend on the platform's floating point (torch training), so no committed reference output
-would be stable enough to compare against.
+* ``misgen verify`` (nbval) re-executes every chapter of that book and finds the same results
+  in the cells tagged ``nbval-check-output`` and the same claim verdicts; on a fixture chapter
+  (``test_runner_verify.py``) it finds a changed result. The reference is the book just built
+  on this machine, not a committed output: the chapters' numbers depend on the platform's
+  floating point (torch training).
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ import yaml
 
 from misgen_lib.cache import MANIFEST
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
+from misgen_lib.runner.pages import claims_dir
+from misgen_lib.runner.verify import claim_outcomes, verify
 
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
 IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
@@ -170,10 +172,20 @@ def figure_pixels(ipynb: Path) -> list[str]:
             for png in displayed_pngs(ipynb)]
 
 
-def claim_outcomes(project: Project) -> dict:
-    return {p.relative_to(project.executed_dir).as_posix(): {k: v for k, v in json.loads(p.read_text()).items()
-                                                           if k in ("outcome", "passed", "total", "items")}
-            for p in sorted((project.executed_dir / "claims").rglob("*.json"))}
+def chapter_claims(project: Project, stems) -> dict:
+    return {stem: claim_outcomes(claims_dir(project.executed_dir, stem)) for stem in stems}
+
+
+@pytest.mark.book
+def test_reexecuting_every_ci_chapter_states_the_same_results(ci_book):
+    """``misgen verify``: each chapter executed again from its stored output on the same cache
+    (nbval) shows the same outputs in its checked cells and records the same claim verdicts."""
+    project, manifest = ci_book
+    verdicts = verify(project, echo=lambda line: None)
+    assert [v.stem for v in verdicts] == sorted(manifest)
+    for v in verdicts:
+        assert v.checked_cells >= 1, f"{v.stem} tags no cell for comparison"
+        assert v.same, v.report
 
 
 @pytest.mark.book
@@ -191,4 +203,4 @@ def test_the_book_built_on_one_shared_dask_pool_is_the_local_book(ci_book, dask_
     assert made and artifact_digests(Path(os.environ["MISGEN_CACHE_DIR"]), made) == made
     for stem in sorted(dask_book["manifest"]):
         assert figure_pixels(parallel.executed(stem)) == figure_pixels(local.executed(stem)), stem
-    assert claim_outcomes(parallel) == claim_outcomes(local)
+    assert chapter_claims(parallel, dask_book["manifest"]) == chapter_claims(local, dask_book["manifest"])

@@ -31,6 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import nbformat
@@ -156,6 +157,14 @@ def _summary(err: NotebookFailed) -> str:
     return (lines[-1] if lines else "unknown error").replace("`", "'")
 
 
+def kernel_environment(executed_dir: Path, stem: str, profile_label: str, figures: Path) -> dict[str, str]:
+    """What a chapter's kernel is told: the notebook and profile it runs (provenance), where
+    ``figures.show`` saves PNGs and where ``claims.record`` writes verdicts (issue 13; the
+    folder under ``executed_dir`` is emptied first)."""
+    return {NOTEBOOK_ENV: stem, PROFILE_ENV: profile_label, FIGURE_DIR_ENV: str(figures),
+            **claims_environment(executed_dir, stem)}
+
+
 def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
                 overrides: dict[str, Any] | None, echo: Echo, save: Callable[[], None],
                 progress: bool = False, timeout: float | None = None, reason: str = "") -> None:
@@ -178,9 +187,8 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
     manifest[stem] = {**entry, "status": "running"}   # what a killed build leaves: not current
     save()
     echo(f"> {stem}  running (profile {profile_label}; {reason or 'forced'}) ...")
-    env = {NOTEBOOK_ENV: stem, PROFILE_ENV: profile_label, FIGURE_DIR_ENV: str(figures),
+    env = {**kernel_environment(project.executed_dir, stem, profile_label, figures),
            CACHE_LOG_ENV: str(cache_log), KERNEL_LOG_ENV: str(kernel_log)}
-    env.update(claims_environment(project.executed_dir, stem))  # issue 13: where verdicts are recorded
     live = project.partial_dir / f"{stem}.progress"
     if progress:   # the library's bars on this terminal, not in the book
         env[PROGRESS_FILE_ENV] = str(live)

@@ -1,4 +1,4 @@
-"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``params``); the entry point that
+"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``); the entry point that
 dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"), help="override a parameter (repeatable)")
     common(run)
+    verify = sub.add_parser("verify", help="re-execute built chapters and check that they state the same "
+                                           "results (nbval: the cells tagged nbval-check-output, the claim verdicts)")
+    verify.add_argument("notebook", nargs="*", help="stems, numbers or paths (default: every executed chapter)")
     params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
     params.add_argument("notebook", nargs="?")
     sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
@@ -97,6 +100,10 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
                 overrides[name] = parse_cli_value(value)
             run_one(args.notebook, overrides, project, profile=args.profile, force=args.force,
                     render=not args.no_render, progress=progress, cell_timeout_s=args.cell_timeout)
+        elif args.command == "verify":
+            from .verify import verify
+            if not all(v.same for v in verify(project, args.notebook)):
+                return 1
         elif args.command == "params":
             _print_params(project, args.notebook)
     except (ParameterError, NotebookSpecError) as err:
