@@ -13,6 +13,8 @@ QUIET = (lambda line: None)
 
 
 def test_verify_finds_the_same_results_and_then_a_changed_one(fixture_project):
+    with pytest.raises(NotebookSpecError, match="no executed chapter to verify.*misgen build"):
+        verify(fixture_project, echo=QUIET)
     with pytest.raises(NotebookSpecError, match="01_prior has no executed output.*misgen build"):
         verify(fixture_project, ["01"], echo=QUIET)
     build(fixture_project, profile="ci", render=False, echo=QUIET)

@@ -96,12 +96,15 @@ def verify_one(project: Project, stem: str, entry: dict) -> Verdict:
 def verify(project: Project | None = None, names: list[str] | None = None, echo=print) -> list[Verdict]:
     """Re-execute the chapters ``names`` (stems, numbers or paths; default: every chapter the
     manifest records as ``ok``) and compare them with the book (module doc). A named chapter
-    that was not executed is a :class:`NotebookSpecError`."""
+    that was not executed, or no executed chapter at all, is a :class:`NotebookSpecError`."""
     project = project or Project()
     manifest = load_manifest(project.manifest_path)
     specs = discover(project.notebooks_dir)
     stems = [find(specs, n).stem for n in names] if names else [
         s.stem for s in specs if manifest.get(s.stem, {}).get("status") == "ok"]
+    if not stems:
+        raise NotebookSpecError(f"no executed chapter to verify in {project.executed_dir}; build the book "
+                                "first: misgen build")
     for stem in stems:
         if manifest.get(stem, {}).get("status") != "ok" or not project.executed(stem).exists():
             raise NotebookSpecError(f"{stem} has no executed output to verify (status "
