@@ -11,7 +11,9 @@ verdicts and the values each chapter glues into its text) and prints, as markdow
 
     python benchmarks/compare_books.py /path/to/before /path/to/after [--all]
 
-It runs nothing and trains nothing; a chapter that is not ``ok`` in a manifest is shown as such.
+It runs nothing and trains nothing. A chapter marked ``stale`` (an upstream chapter was re-run
+after it) is compared as it was last executed, and labelled; any other chapter that is not
+``ok`` in a manifest is shown as such.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from misgen_lib.runner.manifest import load_manifest
 from misgen_lib.runner.pages import recorded_claims
 
 GLUE_MIME = "application/papermill.record/text/plain"
+COMPARED = ("ok", "stale")   # statuses whose executed output is compared
 
 
 def glued(ipynb: Path) -> dict[str, str]:
@@ -47,7 +50,9 @@ def book(root: Path) -> dict:
     specs = discover(project.notebooks_dir)
     manifest = load_manifest(project.manifest_path)
     return {"specs": [s.stem for s in specs], "manifest": manifest,
-            "claims": recorded_claims(project.executed_dir, specs, manifest),
+            "claims": recorded_claims(project.executed_dir, specs, {
+                stem: {**entry, "status": "ok"} if entry.get("status") in COMPARED else entry
+                for stem, entry in manifest.items()}),
             "glued": {s.stem: glued(project.executed(s.stem)) for s in specs}}
 
 
@@ -61,20 +66,22 @@ def chapters_table(before: dict, after: dict) -> list[str]:
         sides = []
         for b in (before, after):
             entry = b["manifest"].get(stem, {})
-            if entry.get("status") != "ok":
+            if entry.get("status") not in COMPARED:
                 sides.append(entry.get("status", "absent"))
             else:
-                sides.append(f"{entry.get('duration_s', float('nan')):.0f} s ({entry.get('host', 'host not recorded')}, "
+                sides.append(("stale, " if entry["status"] == "stale" else "") +
+                             f"{entry.get('duration_s', float('nan')):.0f} s ({entry.get('host', 'host not recorded')}, "
                              f"`{entry.get('revision', '?')}`)")
         lines.append(f"| {stem} | {cell(sides[0])} | {cell(sides[1])} |")
     return lines
 
 
 def label(row: list) -> str:
-    """An item's name: its leading text columns (task, model, seed...)."""
+    """An item's name: its leading text and integer columns (task, model, seed...), up to its
+    first value (a number, a flag, a list)."""
     names = []
     for value in row:
-        if isinstance(value, float):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
             break
         names.append(str(value))
     return " / ".join(names) or str(row[0])
