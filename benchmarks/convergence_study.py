@@ -1,6 +1,7 @@
 """What the chapters measure against the model's cost (issue 20, item 4): for each value of one
 suite setting (``--vary FIELD=V1,V2,...``: the training budget ``train_steps``, the ``width``,
-the ``batch_size``, the numeric ``precision`` of every model, fp32 or bf16), the suite's pairs are trained (or loaded from the cache) at every seed, and
+the ``batch_size``, the numeric ``precision`` of every model, fp32 or bf16, the U-Net's
+``activation``, mish or silu), the suite's pairs are trained (or loaded from the cache) at every seed, and
 the table gives per pair what the book reports: TV beside its null, plausible seeds, and the
 probe kernel of the declared depth rule (correlation and share / ceiling, each beside its
 ceiling), with the C1 and C2 counts. A setting is cheap enough when its numbers stay within the
@@ -10,6 +11,7 @@ seed-to-seed spread of the book's (the spread is in the table: the lowest and hi
         --vary train_steps=400,800,1500 --json convergence.json
     python benchmarks/convergence_study.py --vary width=32,64
     python benchmarks/convergence_study.py --models diffusion-unet --vary precision=fp32,bf16
+    python benchmarks/convergence_study.py --models diffusion-unet --vary activation=mish,silu
 
 Uses the default cache (``$MISGEN_CACHE_DIR``), so the book's own budget is a cache hit after a
 default build. Every row names the host's CPU.
@@ -25,6 +27,10 @@ import pandas as pd
 
 import misgen_lib as mg
 from misgen_lib.studies import anatomy, kernel_study
+
+
+#: settings of each model's config rather than of the suite, with their valid values
+MODEL_FIELDS = {"precision": mg.models.VALID_PRECISIONS, "activation": tuple(mg.models.unet.ACTIVATIONS)}
 
 
 def cpu_name() -> str:
@@ -44,8 +50,9 @@ def report(rows: list[dict], json_path: str | None):
 
 def at_setting(field: str, value, tasks: str, models: str, n_curve: int, n_predict: int,
                n_boot: int) -> list[dict]:
-    """The table's rows for one value of one suite setting (``precision``: of every model's config)."""
-    setting = ({"overrides": {m: {"precision": value} for m in models.split(",")}} if field == "precision"
+    """The table's rows for one value of one suite setting (``precision``, ``activation``: of every
+    model's config)."""
+    setting = ({"overrides": {m: {field: value} for m in models.split(",")}} if field in MODEL_FIELDS
                else {field: value})
     cfg = mg.studies.suite_config("synthetic", "default", tasks=tasks, models=models, **setting)
     start = time.perf_counter()
@@ -82,13 +89,13 @@ def main():
     parser.add_argument("--json", help="write the table here as JSON")
     args = parser.parse_args()
     field, _, values = args.vary.partition("=")
-    if field not in ("train_steps", "width", "batch_size", "n_train", "precision"):
-        parser.error(f"--vary {args.vary!r}: the field must be one of train_steps, width, batch_size, n_train, "
-                     f"precision")
+    fields = ("train_steps", "width", "batch_size", "n_train", *MODEL_FIELDS)
+    if field not in fields:
+        parser.error(f"--vary {args.vary!r}: the field must be one of {', '.join(fields)}")
     values = values.split(",")
-    if field == "precision":
-        if not set(values) <= set(mg.models.VALID_PRECISIONS):
-            parser.error(f"--vary {args.vary!r}: precisions are {mg.models.VALID_PRECISIONS}")
+    if field in MODEL_FIELDS:
+        if not set(values) <= set(MODEL_FIELDS[field]):
+            parser.error(f"--vary {args.vary!r}: {field} values are {MODEL_FIELDS[field]}")
     else:
         try:
             values = [int(v) for v in values]

@@ -79,3 +79,16 @@ def test_unet_handles_horizons_not_divisible_by_its_downsampling():
     net = mc.build(cfg, 37, 3, conditional=False)
     out = net(torch.randn(2, 37, 3), torch.tensor([0, 5]))
     assert out.shape == (2, 37, 3)
+
+
+def test_unet_activation_is_a_config_setting_and_a_bad_one_is_named():
+    mc = get_class("diffusion-unet")
+
+    def activations(name):
+        net = mc.build(make_config("diffusion-unet", {"width": 8, "activation": name}), 16, 2, conditional=False)
+        return {type(m).__name__ for m in net.modules() if isinstance(m, (torch.nn.Mish, torch.nn.SiLU))}
+    assert make_config("diffusion-unet").activation == "mish"    # Diffuser's
+    assert activations("mish") == {"Mish"}
+    assert activations("silu") == {"SiLU", "Mish"}   # the step embedding's shared MLP keeps Mish
+    with pytest.raises(ValueError, match=r"activation 'relu' is not valid; use one of \('mish', 'silu'\)"):
+        make_config("diffusion-unet", {"activation": "relu"})

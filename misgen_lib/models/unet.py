@@ -1,6 +1,7 @@
 """Diffusion with a 1D temporal U-Net backbone (the Diffuser planner's network, Janner et al.
-2022): Conv1d residual blocks with GroupNorm and Mish, the step (and quantity) embedding added
-inside every block, downsampling by 2 per level and skip connections to the decoder.
+2022): Conv1d residual blocks with GroupNorm and Mish (``activation``), the step (and quantity)
+embedding added inside every block, downsampling by 2 per level and skip connections to the
+decoder.
 
 Companion's choice: two levels by default (``mults=(1, 2)``), which keeps the book's default CPU
 run within its time budget (a third level at 4x width tripled the step time); deeper networks
@@ -21,22 +22,26 @@ from .base import register
 from .diffusion import ConditionEmbedding, DiffusionClass, DiffusionConfig
 
 
+#: ``UNetConfig.activation``: the residual blocks' nonlinearity (Diffuser's is Mish)
+ACTIVATIONS = {"mish": nn.Mish, "silu": nn.SiLU}
+
+
 def group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
 
 class ConvBlock(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int):
-        super().__init__(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), group_norm(c_out), nn.Mish())
+    def __init__(self, c_in: int, c_out: int, kernel: int, act: type[nn.Module]):
+        super().__init__(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), group_norm(c_out), act())
 
 
 class ResidualTemporalBlock(nn.Module):
     """Two conv blocks with the embedding added after the first, and a residual connection."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, kernel: int):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, kernel: int, act: type[nn.Module]):
         super().__init__()
-        self.first, self.second = ConvBlock(c_in, c_out, kernel), ConvBlock(c_out, c_out, kernel)
-        self.emb = nn.Sequential(nn.Mish(), nn.Linear(emb_dim, c_out))
+        self.first, self.second = ConvBlock(c_in, c_out, kernel, act), ConvBlock(c_out, c_out, kernel, act)
+        self.emb = nn.Sequential(act(), nn.Linear(emb_dim, c_out))
         self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
@@ -45,10 +50,14 @@ class ResidualTemporalBlock(nn.Module):
 
 
 class TemporalUNet(nn.Module):
-    """Denoiser ``net(x_t (B, T, d), t (B,), q (B,) or None) -> (B, T, d)``."""
+    """Denoiser ``net(x_t (B, T, d), t (B,), q (B,) or None) -> (B, T, d)``; ``activation``, a key
+    of ``ACTIVATIONS``, is the residual blocks' (the step embedding's small MLP, shared with the
+    other diffusion backbone, keeps Mish)."""
 
-    def __init__(self, dim: int, width: int, mults: tuple[int, ...], kernel: int, conditional: bool):
+    def __init__(self, dim: int, width: int, mults: tuple[int, ...], kernel: int, conditional: bool,
+                 activation: str = "mish"):
         super().__init__()
+        act = ACTIVATIONS[activation]
         chans = [width * m for m in mults]
         self.factor = 2 ** (len(chans) - 1)
         self.embed = ConditionEmbedding(width, conditional)
@@ -58,17 +67,18 @@ class TemporalUNet(nn.Module):
         for i, c in enumerate(chans):
             last = i == len(chans) - 1
             self.down.append(nn.ModuleList([
-                ResidualTemporalBlock(c_prev, c, width, kernel), ResidualTemporalBlock(c, c, width, kernel),
+                ResidualTemporalBlock(c_prev, c, width, kernel, act), ResidualTemporalBlock(c, c, width, kernel, act),
                 nn.Identity() if last else nn.Conv1d(c, c, 3, stride=2, padding=1)]))
             c_prev = c
-        self.mid = nn.ModuleList([ResidualTemporalBlock(c_prev, c_prev, width, kernel),
-                                  ResidualTemporalBlock(c_prev, c_prev, width, kernel)])
+        self.mid = nn.ModuleList([ResidualTemporalBlock(c_prev, c_prev, width, kernel, act),
+                                  ResidualTemporalBlock(c_prev, c_prev, width, kernel, act)])
         for i, c in reversed(list(enumerate(chans[:-1]))):
             self.up.append(nn.ModuleList([
-                ResidualTemporalBlock(c_prev * 2, c, width, kernel), ResidualTemporalBlock(c, c, width, kernel),
+                ResidualTemporalBlock(c_prev * 2, c, width, kernel, act),
+                ResidualTemporalBlock(c, c, width, kernel, act),
                 nn.ConvTranspose1d(c, c, 4, stride=2, padding=1)]))
             c_prev = c
-        self.out = nn.Sequential(ConvBlock(c_prev * 2, chans[0], kernel), nn.Conv1d(chans[0], dim, 1))
+        self.out = nn.Sequential(ConvBlock(c_prev * 2, chans[0], kernel, act), nn.Conv1d(chans[0], dim, 1))
 
     def forward(self, x, t, q=None):
         horizon = x.shape[1]
@@ -96,10 +106,12 @@ class UNetConfig(DiffusionConfig):
     choice): bfloat16 autocast on a CPU with bfloat16 units, where the U-Net trains and samples
     about 1.3x faster and keeps every number the chapters report within the fp32 seeds' spread
     (``benchmarks/convergence_study.py --vary precision=fp32,bf16``, README); the other classes
-    stay fp32, which is faster for them (``benchmarks/bench_cost_model.py``)."""
+    stay fp32, which is faster for them (``benchmarks/bench_cost_model.py``). ``activation``:
+    the residual blocks' nonlinearity, ``"mish"`` (Diffuser's) or ``"silu"``."""
     mults: tuple[int, ...] = (1, 2)      # channel multipliers per level (Diffuser: 1, 2, 4, 8)
     kernel: int = 5                      # temporal convolution kernel size
     precision: str = "auto"
+    activation: str = "mish"
 
     def __post_init__(self):
         super().__post_init__()
@@ -107,6 +119,8 @@ class UNetConfig(DiffusionConfig):
             raise ValueError(f"mults must be a non-empty tuple of integers >= 1, got {self.mults!r}")
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError(f"kernel must be an odd integer >= 1, got {self.kernel!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} is not valid; use one of {tuple(ACTIVATIONS)}")
 
 
 @register
@@ -115,4 +129,4 @@ class DiffusionUNet(DiffusionClass):
     Config = UNetConfig
 
     def build(self, cfg, horizon, dim, conditional):
-        return TemporalUNet(dim, cfg.width, tuple(cfg.mults), cfg.kernel, conditional)
+        return TemporalUNet(dim, cfg.width, tuple(cfg.mults), cfg.kernel, conditional, cfg.activation)
