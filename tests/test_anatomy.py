@@ -10,9 +10,10 @@ import torch
 
 import misgen_lib as mg
 from kernel_toy_task import scaled_entries
+from misgen_lib.cache import ArtifactStore
 from misgen_lib.kernel.predict import clean_draws
 from misgen_lib.models.base import ModelClass
-from misgen_lib.studies import anatomy
+from misgen_lib.studies import anatomy, kernel_study
 
 A, DEEPEST = 0.4, 8
 
@@ -94,3 +95,24 @@ def test_the_process_grid_spans_every_class_from_one_step(entries):
         assert depths[0] == 1 and depths[-1] == last and list(depths) == sorted(set(depths))
         assert {2, 4, 8, 16} <= set(depths)
     assert mg.kernel.process_depths(entries[0].model) == (1, 2, 4, 8)
+
+
+def test_a_probe_prediction_is_cached_and_rebuilt_to_the_same_numbers(entries, tmp_path, monkeypatch):
+    e, store = entries[0], ArtifactStore(tmp_path)
+    clean = clean_draws(e.task, e.prior, 300, seed=5)
+    first = kernel_study.probe_prediction(e, 4, clean, seed=3, store=store)
+    direct = mg.kernel.predict(e.task, mg.kernel.probe(e.model, 4, task=e.task), e.prior, clean=clean, seed=3,
+                               bins=len(e.drift.edges) - 1, progress=False)
+
+    def unused(*args, **kwargs):
+        raise AssertionError("a cached prediction pushed trajectories through the model")
+    monkeypatch.setattr(ToyScale, "perturb", unused)
+    again = kernel_study.probe_prediction(e, 4, clean, seed=3, store=store)
+    for p in (first, again):
+        for field in ("edges", "p_star", "delta", "contributions", "q_clean", "q_pred"):
+            np.testing.assert_array_equal(getattr(p, field), getattr(direct, field))
+        assert p.locality == direct.locality and p.kernel == direct.kernel and p.method == "monte-carlo"
+    for other in ({"depth": 2, "clean": clean, "seed": 3}, {"depth": 4, "clean": clean[:200], "seed": 3},
+                  {"depth": 4, "clean": clean, "seed": 4}):   # another depth, draws or seed: not a cache hit
+        with pytest.raises(AssertionError, match="pushed trajectories"):
+            kernel_study.probe_prediction(e, store=store, **other)

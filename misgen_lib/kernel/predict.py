@@ -165,31 +165,44 @@ def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int
     prior = prior or task.default_prior()
     x = clean_draws(task, prior, n, seed) if clean is None else check_trajectories(getattr(clean, "x", clean), "clean")
     edges = metrics.bin_edges(q_range or (prior.lo, prior.hi), bins)
-    nbins = len(edges) + 1
     rng = np.random.default_rng([seed, 1])
-    q_clean, q_pred, spread, contrib, moved = [], [], [], [], []
+    q_clean, q_pred, spread, moved = [], [], [], []
     for s in tqdm(range(0, len(x), chunk), desc=f"predicting {task.name} ({method})",
                   disable=not progress, leave=False):
         xc = x[s:s + chunk]
-        qc = _measure_numpy(task, xc)
+        q_clean.append(_measure_numpy(task, xc))
         if method == "monte-carlo":
             moved.append(kernel.apply(xc, rng))
-            qp = _measure_numpy(task, moved[-1])
-            after = _onehot(metrics.bin_index(qp, edges), nbins)
+            q_pred.append(_measure_numpy(task, moved[-1]))
         else:
             form = kernel.gaussian(xc)
             q0, b, sd = delta_method(task, xc + form.mean, form.cov)
-            qp = q0 + b
+            q_pred.append(q0 + b)
             spread.append(sd)
-            after = _normal_bin_masses(qp, sd, edges)
-        q_clean.append(qc)
-        q_pred.append(qp)
-        contrib.append(after - _onehot(metrics.bin_index(qc, edges), nbins))
-    contributions = np.concatenate(contrib)
+    q_clean, q_pred = np.concatenate(q_clean), np.concatenate(q_pred)
+    if method == "monte-carlo":
+        return monte_carlo_prediction(prior, edges, q_clean, q_pred, kernel.describe(),
+                                      locality_index(x, np.concatenate(moved)))
+    spread = np.concatenate(spread)
+    return _prediction(prior, edges, q_clean, q_pred, _normal_bin_masses(q_pred, spread, edges), method,
+                       kernel.describe(), spread=spread)
+
+
+def monte_carlo_prediction(prior, edges: np.ndarray, q_clean: np.ndarray, q_pred: np.ndarray, kernel: str,
+                           locality: float) -> Prediction:
+    """The Monte Carlo ``Prediction`` on ``edges`` from the clean draws' quantities ``q_clean``
+    and their deviated ones ``q_pred`` (one kernel draw each): all it needs, so a prediction
+    whose draws are stored can be rebuilt without the kernel (``kernel``: its description)."""
+    after = _onehot(metrics.bin_index(q_pred, edges), len(edges) + 1)
+    return _prediction(prior, edges, q_clean, q_pred, after, "monte-carlo", kernel, locality=locality)
+
+
+def _prediction(prior, edges, q_clean, q_pred, after, method, kernel, spread=None,
+                locality=float("nan")) -> Prediction:
+    """The prediction whose per-draw bin masses after the kernel are ``after`` (n, bins+2)."""
+    contributions = after - _onehot(metrics.bin_index(q_clean, edges), len(edges) + 1)
     p_star = metrics.prior_masses(prior, edges)
     delta = contributions.mean(axis=0)
     return Prediction(edges=edges, p_star=p_star, p_tilde=p_star + delta, delta=delta,
-                      contributions=contributions, q_clean=np.concatenate(q_clean),
-                      q_pred=np.concatenate(q_pred), spread=np.concatenate(spread) if spread else None,
-                      method=method, kernel=kernel.describe(),
-                      locality=locality_index(x, np.concatenate(moved)) if moved else float("nan"))
+                      contributions=contributions, q_clean=q_clean, q_pred=q_pred, spread=spread,
+                      method=method, kernel=kernel, locality=locality)

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import jobs, models
-from ..kernel import LOCALITY_BUDGET, predict, probe, process_depths, validate, within_budget
+from ..kernel import LOCALITY_BUDGET, process_depths, validate, within_budget
 from ..kernel.predict import clean_draws
 from ..seeds import derive
-from .kernel_study import by_pair, pair_drift, pooled
+from .kernel_study import by_pair, pair_drift, pooled, probe_prediction
 
 
 @dataclass
@@ -108,9 +108,7 @@ def _curve(job: _CurveJob) -> DepthCurve:
     rows = []
     with models.torch_threads(job.threads):
         for depth in process_depths(first.model):
-            preds = [predict(e.task, probe(e.model, depth, task=e.task), e.prior, clean=clean,
-                             bins=len(e.drift.edges) - 1, progress=False,
-                             seed=derive(e.seed, "anatomy-draws", task_name, model_name, depth))
+            preds = [probe_prediction(e, depth, clean, derive(e.seed, "anatomy-draws", task_name, model_name, depth))
                      for e, clean in zip(group, cleans)]
             prediction = pooled(preds)
             v = validate(prediction, drift, n_boot=job.n_boot, seed=vseed)

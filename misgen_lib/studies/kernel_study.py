@@ -7,6 +7,8 @@ decomposition of the drift into the on-manifold part (drift of the samples' fitt
 measured drift.
 
 ``probe_study``: the probe kernels of the trained models, pooled over seeds (chapters 03, 05).
+Each seed's probe prediction is cached (``probe_prediction``): pushing clean trajectories
+through the model is most of these chapters' analysis.
 ``before_training_study``: the declared a-priori family per class, calibrated on a short run
 (chapter 04).
 
@@ -21,17 +23,20 @@ Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws fo
 """
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import jobs, metrics, models
+from ..cache import ArtifactStore, default_store
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
                       calibrated, deepest_local, estimate, family, predict, probe, qspace_view, resolve_mode,
                       seed_agreement, seed_mean_drift, validate)
-from ..kernel.predict import Prediction, clean_draws
+from ..kernel.predict import Prediction, clean_draws, monte_carlo_prediction
 from ..progress import bar
+from ..provenance import library_hash
 from ..seeds import derive
 
 
@@ -188,14 +193,11 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
             choice = (deepest_local(e.model, clean[:n_depth], task=e.task, seed=_streams(e, "probe-depth"))
                       if job.depth is None else DepthChoice(job.depth, [job.depth], [np.nan], resolve_mode(e.model, None)))
-            kernel = probe(e.model, choice.depth, task=e.task)
-            kw = dict(clean=clean, bins=len(e.drift.edges) - 1, progress=False)
-            pred = predict(e.task, kernel, e.prior, seed=_streams(e, "probe-draws"), **kw)
             depths.append(choice)
-            preds.append(pred)
+            preds.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-draws")))
             if model_name == "transformer":
-                controls.append(predict(e.task, probe(e.model, choice.depth, mode="one-step", task=e.task), e.prior,
-                                        seed=_streams(e, "probe-control"), **kw))
+                controls.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-control"),
+                                                 mode="one-step"))
         drift = pair_drift(group)
         prediction = pooled(preds)
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
@@ -206,6 +208,30 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
             view=qspace_view(prediction), locality=prediction.locality, control=control,
             control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
+
+
+def probe_prediction(e, depth: int, clean: np.ndarray, seed: int, mode: str | None = None,
+                     store: ArtifactStore | None = None) -> Prediction:
+    """``predict`` (Monte Carlo) of suite entry ``e``'s probe kernel at ``depth`` (``mode``: the
+    class's default when None) on the ``clean`` trajectories, binned as ``e``'s drift. Cached
+    (kind ``probe-predictions``) under the kernel (model key, depth, mode), the task, the clean
+    draws, the seed and the code of the kernel, the tasks and the metrics: the clean and deviated
+    quantities and the locality, from which the prediction is rebuilt
+    (``kernel.predict.monte_carlo_prediction``)."""
+    kernel = probe(e.model, depth, mode=mode, task=e.task)
+    edges = metrics.bin_edges((e.prior.lo, e.prior.hi), len(e.drift.edges) - 1)
+    inputs = {"kernel": kernel.to_dict(), "task": e.task.describe(), "clean": clean, "seed": int(seed),
+              "library": library_hash("kernel", "tasks", "metrics.py")}
+
+    def compute():
+        pred = predict(e.task, kernel, e.prior, clean=clean, seed=seed, bins=len(edges) - 1, progress=False)
+        buf = io.BytesIO()
+        np.savez(buf, q_clean=pred.q_clean, q_pred=pred.q_pred, locality=pred.locality)
+        return {"quantities.npz": buf.getvalue()}
+    files = (store or default_store()).get_or_compute("probe-predictions", inputs, compute)
+    stored = np.load(io.BytesIO(files["quantities.npz"]))
+    return monte_carlo_prediction(e.prior, edges, stored["q_clean"], stored["q_pred"], kernel.describe(),
+                                  float(stored["locality"]))
 
 
 def probe_table(results: list[ProbeResult]):
