@@ -4,8 +4,11 @@ the ``batch_size``, the numeric ``precision`` of every model, fp32 or bf16, the 
 ``activation``, mish or silu), the suite's pairs are trained (or loaded from the cache) at every seed, and
 the table gives per pair what the book reports: TV beside its null, plausible seeds, and the
 probe kernel of the declared depth rule (correlation and share / ceiling, each beside its
-ceiling), with the C1 and C2 counts. A setting is cheap enough when its numbers stay within the
-seed-to-seed spread of the book's (the spread is in the table: the lowest and highest seed's TV).
+ceiling, with their bootstrap half-widths), with the C1 and C2 counts. A setting is cheap enough
+when it keeps the numbers of the first value given (the book's) on every pair, by the rule the
+sampler study declared (``keeps``: TV median within the first value's lowest and
+highest seed, every seed plausible, correlation and share / ceiling moved by less than their
+half-widths); the table's ``keeps`` column applies it.
 
     python benchmarks/convergence_study.py --tasks cone --models diffusion-unet,diffusion-mlp \\
         --vary train_steps=400,800,1500 --json convergence.json
@@ -35,6 +38,25 @@ MODEL_FIELDS = {"precision": mg.models.VALID_PRECISIONS, "activation": tuple(mg.
 
 def cpu_name() -> str:
     return mg.provenance.cpu()["model"]
+
+
+def agreement(v) -> dict:
+    """The kernel's correlation and share / ceiling of validation ``v``, each with its bootstrap
+    interval's half-width (the share's scaled by the ceiling as the share is), and the ceiling."""
+    return {"correlation": v.correlation, "corr CI half": (v.correlation_ci[1] - v.correlation_ci[0]) / 2,
+            "corr ceiling": v.ceiling.correlation, "share / ceiling": v.share_normalised,
+            "share CI half": (v.share_explained_ci[1] - v.share_explained_ci[0]) / 2 / max(v.ceiling.share, 1e-12)}
+
+
+def keeps(row: dict, book_row: dict, seeds: int) -> bool:
+    """The rule the sampler study declared (its module docstring): ``row``'s setting keeps
+    ``book_row``'s numbers when its TV median lies within the book's lowest and highest seed, all
+    ``seeds`` are plausible, and its correlation and share / ceiling move by less than the book's
+    half-widths."""
+    return bool(book_row["TV lowest seed"] <= row["TV median"] <= book_row["TV highest seed"]
+                and row["plausible seeds"] == seeds
+                and abs(row["correlation"] - book_row["correlation"]) < book_row["corr CI half"]
+                and abs(row["share / ceiling"] - book_row["share / ceiling"]) < book_row["share CI half"])
 
 
 def report(rows: list[dict], json_path: str | None):
@@ -71,8 +93,7 @@ def at_setting(field: str, value, tasks: str, models: str, n_curve: int, n_predi
                      "TV median": float(np.median(tv)), "TV lowest seed": min(tv), "TV highest seed": max(tv),
                      "TV null 95%": float(np.median([e.drift.null_q95("tv") for e in r.entries])),
                      "plausible seeds": int(items["plausible"].sum()), "depth": r.depths[0].depth,
-                     "correlation": v.correlation, "corr ceiling": v.ceiling.correlation,
-                     "share / ceiling": v.share_normalised, "C1": f"{c1.passed}/{c1.total}",
+                     **agreement(v), "C1": f"{c1.passed}/{c1.total}",
                      "C2": f"{c2.passed}/{c2.total}", "suite seconds": round(trained, 1)})
     return rows
 
@@ -103,6 +124,9 @@ def main():
             parser.error(f"--vary {args.vary!r}: the values must be comma-separated integers")
     rows = [row for v in values for row in at_setting(field, v, args.tasks, args.models, args.n_curve, args.n_predict,
                                                      args.n_boot)]
+    first = {(r["task"], r["model"]): r for r in rows if r[field] == values[0]}
+    for row in rows:
+        row["keeps"] = keeps(row, first[row["task"], row["model"]], row["seeds"])
     report(rows, args.json)
 
 

@@ -41,7 +41,7 @@ from misgen_lib.studies import kernel_study
 from misgen_lib.studies.claims import PLAUSIBLE_FACTOR, plausible
 from misgen_lib.studies.suite import Unit, clean_sets
 
-from convergence_study import cpu_name, report
+from convergence_study import agreement, cpu_name, keeps, report
 
 MODEL = "diffusion-unet"
 #: (sampler, reverse steps), the book's first; declared before any result
@@ -121,17 +121,9 @@ def task_rows(task_name: str, n_predict: int, n_boot: int) -> list[dict]:
                      "TV null 95%": float(np.median([e.drift.null_q95("tv") for e in entries])),
                      "plausible seeds": sum(plausible(e, PLAUSIBLE_FACTOR) for e in entries),
                      "depths": "/".join(str(d.depth) for d in kernel.depths),
-                     "correlation": v.correlation, "corr CI half": (v.correlation_ci[1] - v.correlation_ci[0]) / 2,
-                     "corr ceiling": v.ceiling.correlation, "share / ceiling": v.share_normalised,
-                     "share CI half": (v.share_explained_ci[1] - v.share_explained_ci[0]) / 2
-                     / max(v.ceiling.share, 1e-12),
-                     "draw seconds": round(seconds, 1)})
-    book_row = rows[0]
+                     **agreement(v), "draw seconds": round(seconds, 1)})
     for row in rows:
-        row["keeps"] = bool(book_row["TV lowest seed"] <= row["TV median"] <= book_row["TV highest seed"]
-                            and row["plausible seeds"] == len(cfg.seeds)
-                            and abs(row["correlation"] - book_row["correlation"]) < book_row["corr CI half"]
-                            and abs(row["share / ceiling"] - book_row["share / ceiling"]) < book_row["share CI half"])
+        row["keeps"] = keeps(row, rows[0], len(cfg.seeds))
     return rows
 
 
