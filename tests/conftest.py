@@ -12,6 +12,11 @@
   builds them. Under pytest-xdist the first worker that needs one builds it under a file lock
   and the others read its record (``built_once``); collection puts ``test_book.py`` and
   ``test_book_dask.py`` first, so the two books build side by side.
+* ``book``: a rendered book and the chapters it executed, ``(project, stems)``: the ``ci`` book,
+  and, when ``$MISGEN_READER_BOOK`` names a checkout whose book is already built (``.ci/run``
+  builds chapters of the default profile there after ``make test``), that book too, test id
+  ``[reader]``: the checks of a rendered book (its HTML, claims, ``misgen verify``, Chromium) run
+  on both (``pytest -m book -k reader`` on the reader's alone).
 * Each test process records in the library's core ledger (``jobs.occupying``) that it keeps one
   core busy, as a build's pool does: under ``make test`` (a test process per core) a test's
   ``workers=0`` then finds no free core and works in its own process, instead of starting a pool
@@ -34,6 +39,8 @@ FIXTURE_NOTEBOOKS = Path(__file__).resolve().parent / "fixtures" / "notebooks"
 #: on ``PYTHONPATH``, its ``sitecustomize`` refuses every connection beyond this machine
 OFFLINE = Path(__file__).resolve().parent / "offline"
 BOOK_SOURCES = ("_toc.yml", "intro.md", "reproduce.md", "extending.md")
+#: the repository root of a checkout whose book is built (the ``book`` fixture checks it too)
+READER_BOOK_ENV = "MISGEN_READER_BOOK"
 
 if not os.environ.get("MISGEN_CACHE_DIR"):
     os.environ["MISGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="misgen-test-cache-")
@@ -114,6 +121,25 @@ def ci_book(tmp_path_factory):
             return {"repo": str(repo), "manifest": build(Project(repo), profile="ci")}
     built = built_once(tmp_path_factory, "ci_book", make)
     return Project(Path(built["repo"])), built["manifest"]
+
+
+@pytest.fixture(scope="session", params=["ci", "reader"] if os.environ.get(READER_BOOK_ENV) else ["ci"])
+def book(request):
+    """``(project, stems)``: a rendered book and the chapters it executed, sorted: the ``ci``
+    book (``ci_book``), and with ``$MISGEN_READER_BOOK`` set, the book already built in that
+    checkout (every chapter its manifest records as ``ok``)."""
+    from misgen_lib.runner import Project
+    from misgen_lib.runner.manifest import load_manifest
+    if request.param == "ci":
+        project, manifest = request.getfixturevalue("ci_book")
+        return project, sorted(manifest)
+    project = Project(Path(os.environ[READER_BOOK_ENV]).resolve())
+    manifest = load_manifest(project.manifest_path)
+    stems = sorted(stem for stem, entry in manifest.items() if entry.get("status") == "ok")
+    if not stems or not (project.html_dir / "index.html").exists():
+        pytest.fail(f"${READER_BOOK_ENV}={os.environ[READER_BOOK_ENV]}: no rendered book with an executed "
+                    f"chapter there ({project.manifest_path}); build it first, e.g. misgen run 02")
+    return project, stems
 
 
 @pytest.fixture(scope="session")

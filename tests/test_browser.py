@@ -1,4 +1,5 @@
-"""The ci-profile book as a reader sees it: headless Chromium, driven by Selenium through the
+"""The ci-profile book (and the reader's book, where ``$MISGEN_READER_BOOK`` names one: the
+``book`` fixture of ``conftest.py``) as a reader sees it: headless Chromium, driven by Selenium through the
 system's ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``; nothing is
 downloaded), opens every page of the table of contents from ``file://`` and checks:
 
@@ -237,13 +238,14 @@ def chapter_docs(project) -> list[str]:
     return [d for d in toc_docnames(project) if re.match(r"executed/\d\d_", d)]
 
 
-def test_each_chapter_opens_with_its_at_a_glance_box(ci_book, browser):
-    problems = [p for doc in chapter_docs(ci_book[0]) for p in first_screen_problems(browser, ci_book[0].html_dir, doc)]
+def test_each_chapter_opens_with_its_at_a_glance_box(book, browser):
+    project = book[0]
+    problems = [p for doc in chapter_docs(project) for p in first_screen_problems(browser, project.html_dir, doc)]
     assert not problems, "\n".join(problems)
 
 
-def test_every_toc_page_reads_well_in_chromium(ci_book, browser):
-    project = ci_book[0]
+def test_every_toc_page_reads_well_in_chromium(book, browser):
+    project = book[0]
     problems = check_pages(browser, project)
     assert not problems, "\n".join(problems[:60])
 
