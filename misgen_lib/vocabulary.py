@@ -28,10 +28,12 @@ PROGRESS_FILE_ENV = "MISGEN_PROGRESS_FILE"    # file progress bars write to (the
 SCHEDULER_ENV = "MISGEN_SCHEDULER"            # Dask scheduler address for jobs.run (misgen build --scheduler)
 REQUIRE_BROWSER_ENV = "MISGEN_REQUIRE_BROWSER"  # tests only: the browser test fails instead of skipping
 SCREENSHOT_DIR_ENV = "MISGEN_SCREENSHOT_DIR"  # tests only: where the browser test saves screenshots
+READER_BOOK_ENV = "MISGEN_READER_BOOK"        # tests only: a checkout whose built book the book tests check too
 
 #: every environment variable above
 ENVIRONMENT = (CACHE_DIR_ENV, CACHE_LOG_ENV, CELL_TIMEOUT_ENV, CLAIMS_DIR_ENV, FIGURE_DIR_ENV, KERNEL_LOG_ENV,
-               NOTEBOOK_ENV, PROFILE_ENV, PROGRESS_FILE_ENV, SCHEDULER_ENV, REQUIRE_BROWSER_ENV, SCREENSHOT_DIR_ENV)
+               NOTEBOOK_ENV, PROFILE_ENV, PROGRESS_FILE_ENV, SCHEDULER_ENV, REQUIRE_BROWSER_ENV, SCREENSHOT_DIR_ENV,
+               READER_BOOK_ENV)
 
 
 def check_profile(profile: str) -> str:

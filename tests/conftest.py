@@ -34,13 +34,13 @@ from pathlib import Path
 
 import pytest
 
+from misgen_lib.vocabulary import READER_BOOK_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_NOTEBOOKS = Path(__file__).resolve().parent / "fixtures" / "notebooks"
 #: on ``PYTHONPATH``, its ``sitecustomize`` refuses every connection beyond this machine
 OFFLINE = Path(__file__).resolve().parent / "offline"
 BOOK_SOURCES = ("_toc.yml", "intro.md", "reproduce.md", "extending.md")
-#: the repository root of a checkout whose book is built (the ``book`` fixture checks it too)
-READER_BOOK_ENV = "MISGEN_READER_BOOK"
 
 if not os.environ.get("MISGEN_CACHE_DIR"):
     os.environ["MISGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="misgen-test-cache-")
