@@ -2,10 +2,10 @@
 
 ``bar(...)`` is a ``tqdm`` bar. ``progress=True`` shows it where the code runs (a terminal, or a
 notebook's output); ``progress=None`` (the default of the studies) shows it only when the book
-runner asks for live progress: ``misgen build`` / ``misgen run`` on an interactive terminal set
-``MISGEN_PROGRESS_FILE`` for each notebook and echo that file to the terminal while the notebook
-runs (``runner.live``), so a reader sees which models are training, at what rate and what
-remains, while the rendered book stays free of progress noise.
+runner asks for live progress: ``misgen build`` / ``misgen run`` set ``MISGEN_PROGRESS_FILE``
+for each notebook and echo that file while the notebook runs (``runner.live``: live on a
+terminal, a line a minute in a log), so a reader sees which models are training, at what rate
+and what remains, while the rendered book stays free of progress noise.
 """
 from __future__ import annotations
 

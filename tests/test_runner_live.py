@@ -28,7 +28,7 @@ def test_without_the_runner_bars_are_off_by_default(tmp_path, monkeypatch, capsy
 
 def test_the_runner_echoes_the_file_while_the_notebook_runs(tmp_path, capsys):
     live = tmp_path / "nb.progress"
-    with echo_progress(live, interval=0.05):
+    with echo_progress(live, interval=0.05, lines=False):     # as on a terminal
         with open(live, "a") as f:
             f.write("training: 1/4\r")
             f.flush()
@@ -37,3 +37,30 @@ def test_the_runner_echoes_the_file_while_the_notebook_runs(tmp_path, capsys):
             f.write("training: 4/4\n")
     assert "training: 4/4" in capsys.readouterr().err
     assert not live.exists()
+
+
+def test_in_a_log_the_runner_writes_the_newest_state_as_one_line_naming_the_notebook(tmp_path, capsys):
+    """Where stderr is not a terminal (CI), a line per interval when the bars moved: the newest
+    state after tqdm's redraws, never the carriage returns, and nothing when nothing changed."""
+    live = tmp_path / "02_misgeneralization.progress"
+    with echo_progress(live, interval=0.05, lines=True):
+        with open(live, "a") as f:
+            f.write("\rtraining: 1/36\rtraining: 2/36\r")
+            f.flush()
+            time.sleep(0.3)
+            assert capsys.readouterr().err == "  02_misgeneralization: training: 2/36\n"
+            time.sleep(0.2)
+            assert capsys.readouterr().err == ""                        # no change, no line
+            f.write("training: 36/36\n\rsampling: 5/36")
+    assert capsys.readouterr().err == "  02_misgeneralization: sampling: 5/36\n"
+    assert not live.exists()
+
+
+def test_the_echo_is_a_log_of_lines_where_stderr_is_not_a_terminal(tmp_path, capsys):
+    live = tmp_path / "nb.progress"
+    with echo_progress(live, interval=0.05):       # capsys: stderr is not a terminal
+        with open(live, "a") as f:
+            f.write("\rtraining: 3/4")
+            f.flush()
+            time.sleep(0.3)
+    assert capsys.readouterr().err == "  nb: training: 3/4\n"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -190,13 +191,13 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
     env = {**kernel_environment(project.executed_dir, stem, profile_label, figures),
            CACHE_LOG_ENV: str(cache_log), KERNEL_LOG_ENV: str(kernel_log)}
     live = project.partial_dir / f"{stem}.progress"
-    if progress:   # the library's bars on this terminal, not in the book
+    if progress:   # the library's bars on this terminal (or a line a minute in a log), not in the book
         env[PROGRESS_FILE_ENV] = str(live)
     start = time.perf_counter()
     try:
         with echo_progress(live) if progress else nullcontext():
             execute_notebook(stem, p.spec.notebook, p.parameters, partial, cwd=project.notebooks_dir,
-                             env=env, progress=progress, timeout=timeout, injected_label=(
+                             env=env, progress=progress and sys.stderr.isatty(), timeout=timeout, injected_label=(
                                  f"Parameters of this run (profile {profile_label}), set by the runner "
                                  "over the defaults above"))
     except NotebookFailed as err:

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
     from .execute import NotebookFailed, NotebookInterrupted
     from .lock import BuildLocked
     from .render import BookRenderFailed
-    progress = sys.stderr.isatty()
+    progress = True   # the library's bars, live on a terminal, a line a minute in a log (runner.live)
     if getattr(args, "scheduler", None):   # the notebooks' kernels inherit it (misgen_lib.jobs)
         os.environ[SCHEDULER_ENV] = args.scheduler
     try:
