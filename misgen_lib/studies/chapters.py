@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import checks, interventions, metrics, priors as _priors, seeds, tasks as _tasks
+from ..progress import bar
 from . import claims
 
 
@@ -55,7 +56,6 @@ def tasks_study(tasks: str, maze_layout: str, n: int, horizon: int, prior: str, 
     """Build the named tasks, check each measurement on ``n_check`` clean trajectories across the
     range, curate ``n`` trajectories per task to the intended prior and measure their drift."""
     import pandas as pd
-    from tqdm.auto import tqdm
     names = checks.check_names(tasks, "task", _tasks.available())
     shape = {"a": beta_a, "b": beta_b} if prior == "beta" else {}
     options = {"maze": {"layout": maze_layout}}
@@ -75,7 +75,7 @@ def tasks_study(tasks: str, maze_layout: str, n: int, horizon: int, prior: str, 
         check.append({"task": name, "max |m(g(q, xi)) - q|": err.max(), "tolerance": task.measure_tolerance,
                       "within tolerance": bool(err.max() <= task.measure_tolerance)})
     datasets = {}
-    for name, task in tqdm(task_objs.items(), desc="curating"):
+    for name, task in bar(task_objs.items(), total=len(task_objs), desc="curating"):
         datasets[name] = task.curate(n, prior=prior_of[name], seed=seeds.derive(seed, "data", name), bins=bins)
     drifts = {name: metrics.drift(data.q, prior_of[name], bins=bins, seed=seeds.derive(seed, "null", name))
               for name, data in datasets.items()}
