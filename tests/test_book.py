@@ -31,12 +31,12 @@ import pytest
 import yaml
 
 from misgen_lib.cache import MANIFEST
-from misgen_lib.vocabulary import CLAIM_IDS
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
 from misgen_lib.runner.manifest import load_manifest
 from misgen_lib.runner.pages import claims_dir, recorded_claims
 from misgen_lib.runner.profiles import discover
 from misgen_lib.runner.verify import claim_outcomes, verify
+from misgen_lib.vocabulary import CLAIM_IDS
 
 SCRIPT_SRC = re.compile(r'<script[^>]*\ssrc="([^"]+)"')
 IMG_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')

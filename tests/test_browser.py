@@ -1,7 +1,7 @@
 """The ci-profile book (and the reader's book, where ``$MISGEN_READER_BOOK`` names one: the
-``book`` fixture of ``conftest.py``) as a reader sees it: headless Chromium, driven by Selenium through the
-system's ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``; nothing is
-downloaded), opens every page of the table of contents from ``file://`` and checks:
+``book`` fixture of ``conftest.py``) as a reader sees it: headless Chromium, driven by Selenium
+through the system's ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``;
+nothing is downloaded), opens every page of the table of contents from ``file://`` and checks:
 
 * no console error and no failed request (Chrome's browser and performance logs);
 * MathJax typeset every formula: no ``.math`` element without its ``mjx-container`` and no raw TeX
