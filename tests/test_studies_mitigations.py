@@ -150,7 +150,10 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     torch.set_num_threads(1)
     cfg = SuiteConfig(tasks="cone", models="diffusion-mlp", n_train=128, train_steps=20, batch_size=32, width=8,
                       n_samples=100, n_null=20, bins=8, seeds=(0,), workers=1)
-    (r,) = mitigation_study(cfg, n_predict=300, n_depth=40, store=ArtifactStore(tmp_path), progress=False)
+    store = ArtifactStore(tmp_path)
+    (r,) = mitigation_study(cfg, n_predict=300, n_depth=40, store=store, progress=False)
+    (kernel,) = [inputs["kernel"] for kind, _, _, inputs in store.entries() if kind == "probe-predictions"]
+    assert kernel["model_key"] == r.base.model.key   # model A's prediction is cached: a rebuild only plans
     names = [n for n in mg.interventions.available() if n not in ("first-step", "latent-mixture")]  # other classes'
     assert list(r.treated) == [n for n in names if n != "resample-2"] + ["resample-2"]   # the second round last
     assert set(r.notes["first-step"].split()) >= {"not", "run:"} and "latent-mixture" not in r.treated

@@ -23,13 +23,14 @@ import numpy as np
 from .. import interventions as _interventions
 from .. import jobs
 from ..cache import ArtifactStore, default_store
-from ..kernel import deepest_local, predict, probe
+from ..kernel import deepest_local, probe
 from ..kernel.predict import clean_draws
 from ..models import torch_threads
 from ..priors import Uniform
 from ..checks import check_names
 from ..interventions import Context, Intervention, Plan, predicted_outcome, transition_matrix
 from ..seeds import derive, stream
+from .kernel_study import probe_prediction
 from .suite import SuiteConfig, SuiteEntry, Unit, clean_sets, run_units
 
 
@@ -89,7 +90,7 @@ def mitigation_study(cfg: SuiteConfig, interventions=None, clip: float = 10.0, n
             units += [Unit(cfg, task, prior, data, reference, m, seed) for m in cfg.models]
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
     first, *later = rounds(chosen)
-    planned = jobs.run(_plan, [(unit, base, first, clip, n_predict, n_depth) for unit, base in zip(units, bases)],
+    planned = jobs.run(_plan, [(unit, base, first, clip, n_predict, n_depth, store) for unit, base in zip(units, bases)],
                        workers=cfg.workers, desc="kernels and interventions", progress=progress)
     results = [result for result, _ in planned]
     treated = [(result, name, unit) for result, (_, units_) in planned for name, unit in units_.items()]
@@ -148,10 +149,11 @@ def _plan(job) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
         return _plan_unit(*job)
 
 
-def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], clip, n_predict, n_depth
-               ) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
+def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], clip, n_predict, n_depth,
+               store: ArtifactStore) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
     """Model A's kernel (probe, depth chosen without the quantity), its planning context, and the
-    plan of each of ``interventions`` recorded in the result."""
+    plan of each of ``interventions`` recorded in the result. The kernel's prediction is cached
+    in ``store`` (``kernel_study.probe_prediction``), so a rebuild of the chapter only plans."""
     task, prior, data = unit.task, unit.prior, unit.data
     edges = base.drift.edges
     width = float(np.diff(edges).mean())
@@ -161,8 +163,8 @@ def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], 
     choice = deepest_local(base.model, fresh, task=task, seed=derive(unit.seed, "probe-depth", task.name, unit.model_name))
     kernel = probe(base.model, choice.depth, task=task)
     locality = choice.locality[choice.depths.index(choice.depth)]
-    pred = predict(task, kernel, prior, clean=clean, bins=len(edges) - 1,
-                   seed=derive(unit.seed, "kernel-draws", task.name, unit.model_name), progress=False)
+    pred = probe_prediction(base, choice.depth, clean, derive(unit.seed, "kernel-draws", task.name, unit.model_name),
+                            store=store)
     P = transition_matrix(pred.q_clean, pred.q_pred, edges)
     result = MitigationResult(base, P)
     result.notes["kernel"] = f"probe ({kernel.mode}) at depth {choice.depth}, locality {locality:.3f}"
