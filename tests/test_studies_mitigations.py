@@ -153,7 +153,9 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     store = ArtifactStore(tmp_path)
     (r,) = mitigation_study(cfg, n_predict=300, n_depth=40, store=store, progress=False)
     (kernel,) = [inputs["kernel"] for kind, _, _, inputs in store.entries() if kind == "probe-predictions"]
-    assert kernel["model_key"] == r.base.model.key   # model A's prediction is cached: a rebuild only plans
+    (depth,) = [inputs for kind, _, _, inputs in store.entries() if kind == "probe-depths"]
+    assert kernel["model_key"] == depth["model_key"] == r.base.model.key   # cached: a rebuild only plans
+    assert_probe_depth_is_the_rule_cached(r.base, store)
     names = [n for n in mg.interventions.available() if n not in ("first-step", "latent-mixture")]  # other classes'
     assert list(r.treated) == [n for n in names if n != "resample-2"] + ["resample-2"]   # the second round last
     assert set(r.notes["first-step"].split()) >= {"not", "run:"} and "latent-mixture" not in r.treated
@@ -169,6 +171,19 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     null_median = np.median(r.base.drift.null["tv"])
     assert table.loc[0, "reduction ceiling"] == pytest.approx(1 - null_median / r.base.drift.tv)
     assert len(mg.studies.claims.claim_c5(table)) == 3
+
+
+def assert_probe_depth_is_the_rule_cached(entry, store):
+    """``probe_depth`` gives what the declared rule computes directly, and a second call loads it."""
+    from misgen_lib.kernel import deepest_local
+    from misgen_lib.studies.kernel_study import probe_depth
+    clean = entry.data.x[:40]
+    direct = deepest_local(entry.model, clean, task=entry.task, seed=5)
+    n = len(store.entries())
+    first, again = probe_depth(entry, clean, 5, store=store), probe_depth(entry, clean, 5, store=store)
+    assert len(store.entries()) == n + 1
+    np.testing.assert_equal(vars(first), vars(direct))
+    np.testing.assert_equal(vars(again), vars(direct))
 
 
 def assert_plan_is_the_direct_computation(cfg, r, clip=10.0):

@@ -7,8 +7,9 @@ decomposition of the drift into the on-manifold part (drift of the samples' fitt
 measured drift.
 
 ``probe_study``: the probe kernels of the trained models, pooled over seeds (chapters 03, 05).
-Each seed's probe prediction is cached (``probe_prediction``): pushing clean trajectories
-through the model is most of these chapters' analysis.
+Each seed's probe prediction and the declared rule's depth are cached (``probe_prediction``,
+``probe_depth``): pushing clean trajectories through the model is most of these chapters'
+analysis, and of the mitigations chapter's plans.
 ``before_training_study``: the declared a-priori family per class, calibrated on a short run
 (chapter 04).
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+
+import json
 
 import numpy as np
 
@@ -191,7 +194,7 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
     with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
-            choice = (deepest_local(e.model, clean[:n_depth], task=e.task, seed=_streams(e, "probe-depth"))
+            choice = (probe_depth(e, clean[:n_depth], _streams(e, "probe-depth"))
                       if job.depth is None else DepthChoice(job.depth, [job.depth], [np.nan], resolve_mode(e.model, None)))
             depths.append(choice)
             preds.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-draws")))
@@ -208,6 +211,21 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
             view=qspace_view(prediction), locality=prediction.locality, control=control,
             control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
+
+
+def probe_depth(e, clean: np.ndarray, seed: int, store: ArtifactStore | None = None) -> DepthChoice:
+    """The declared rule's depth (``kernel.deepest_local``, its default budget and mode) of suite
+    entry ``e``'s model on the ``clean`` trajectories. Cached (kind ``probe-depths``) under the
+    model key, the task, the clean draws, the seed and the code of the kernel, the tasks and the
+    metrics: the depths probed and their localities."""
+    inputs = {"model_key": e.model.key, "task": e.task.describe(), "clean": clean, "seed": int(seed),
+              "library": library_hash("kernel", "tasks", "metrics.py")}
+
+    def compute():
+        choice = deepest_local(e.model, clean, task=e.task, seed=seed)
+        return {"choice.json": json.dumps(vars(choice)).encode()}
+    files = (store or default_store()).get_or_compute("probe-depths", inputs, compute)
+    return DepthChoice(**json.loads(files["choice.json"]))
 
 
 def probe_prediction(e, depth: int, clean: np.ndarray, seed: int, mode: str | None = None,
@@ -354,7 +372,7 @@ def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store
 def _after_training_kernels(entry, fam: str, clean) -> dict:
     """The ladder's rungs after training (``LADDER[1:]``): the declared family calibrated on the
     trained model, and that model's own probe, both at the declared rule's depth."""
-    depth = deepest_local(entry.model, clean, task=entry.task, seed=_streams(entry, "probe-depth")).depth
+    depth = probe_depth(entry, clean, _streams(entry, "probe-depth")).depth
     return {LADDER[1]: calibrated(fam, entry.model, clean, seed=_streams(entry, "trained-family"), task=entry.task,
                                   depth=depth),
             LADDER[2]: probe(entry.model, depth, task=entry.task)}

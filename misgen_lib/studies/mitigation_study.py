@@ -23,14 +23,14 @@ import numpy as np
 from .. import interventions as _interventions
 from .. import jobs
 from ..cache import ArtifactStore, default_store
-from ..kernel import deepest_local, probe
+from ..kernel import probe
 from ..kernel.predict import clean_draws
 from ..models import torch_threads
 from ..priors import Uniform
 from ..checks import check_names
 from ..interventions import Context, Intervention, Plan, predicted_outcome, transition_matrix
 from ..seeds import derive, stream
-from .kernel_study import probe_prediction
+from .kernel_study import probe_depth, probe_prediction
 from .suite import SuiteConfig, SuiteEntry, Unit, clean_sets, run_units
 
 
@@ -152,15 +152,16 @@ def _plan(job) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
 def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], clip, n_predict, n_depth,
                store: ArtifactStore) -> tuple[MitigationResult, tuple[Context, dict[str, Unit]]]:
     """Model A's kernel (probe, depth chosen without the quantity), its planning context, and the
-    plan of each of ``interventions`` recorded in the result. The kernel's prediction is cached
-    in ``store`` (``kernel_study.probe_prediction``), so a rebuild of the chapter only plans."""
+    plan of each of ``interventions`` recorded in the result. The kernel's depth and prediction
+    are cached in ``store`` (``kernel_study.probe_depth``, ``probe_prediction``), so a rebuild of
+    the chapter only plans."""
     task, prior, data = unit.task, unit.prior, unit.data
     edges = base.drift.edges
     width = float(np.diff(edges).mean())
     wide, sides = extended_task(task, width)
     clean = clean_draws(wide, Uniform(*wide.q_range), n_predict, derive(unit.seed, "kernel-clean", task.name, "wide"))
     fresh = clean_draws(task, prior, n_depth, derive(unit.seed, "kernel-clean", task.name))
-    choice = deepest_local(base.model, fresh, task=task, seed=derive(unit.seed, "probe-depth", task.name, unit.model_name))
+    choice = probe_depth(base, fresh, derive(unit.seed, "probe-depth", task.name, unit.model_name), store=store)
     kernel = probe(base.model, choice.depth, task=task)
     locality = choice.locality[choice.depths.index(choice.depth)]
     pred = probe_prediction(base, choice.depth, clean, derive(unit.seed, "kernel-draws", task.name, unit.model_name),
