@@ -34,9 +34,20 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
         assert len(p.depths) == 2 and p.agreement is not None and p.prediction.n == 400
         assert 0 < p.locality and np.isfinite(p.validation.ceiling.share)
     assert len(mg.studies.kernel_study.probe_table(probes)) == 2
+    store = ArtifactStore(tmp_path)
     before = mg.studies.before_training_study(result, probe_steps=5, n_calibrate=50, n_predict=200, n_boot=20,
-                                              store=ArtifactStore(tmp_path), progress=False)
+                                              store=store, progress=False)
     assert {r.family for r in before} == {"white", "blur"}
+    # the cost counts the short run's training as it was trained, also when loaded from the cache
+    fit = mg.studies.kernel_study.models.fit
+    def loaded(*args, **kwargs):
+        model = fit(*args, **kwargs)
+        model.meta["train_seconds"] = 1000.0
+        return model
+    monkeypatch.setattr(mg.studies.kernel_study.models, "fit", loaded)
+    again = mg.studies.before_training_study(result, probe_steps=5, n_calibrate=50, n_predict=200, n_boot=20,
+                                             store=store, progress=False)
+    assert all(1000 < r.seconds < 1000 + 60 for r in again) and all(r.seconds < 60 for r in before)
     assert len(mg.studies.claim_c6(before).items) == 2
     # the ladder's first rung is the before-training prediction; its later rungs were read after it
     ladder = mg.studies.kernel_study.before_training_ladder(before)
