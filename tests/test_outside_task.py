@@ -46,8 +46,12 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
         return model
     monkeypatch.setattr(mg.studies.kernel_study.models, "fit", loaded)
     again = mg.studies.before_training_study(result, probe_steps=5, n_calibrate=50, n_predict=200, n_boot=20,
-                                             store=store, progress=False)
+                                             store=store, workers=1, progress=False)   # in this process
     assert all(1000 < r.seconds < 1000 + 60 for r in again) and all(r.seconds < 60 for r in before)
+    for a, b in zip(before, again):   # worker processes or this one: the same numbers
+        np.testing.assert_array_equal(a.prediction.p_tilde, b.prediction.p_tilde)
+        np.testing.assert_equal((a.validation.correlation, a.validation.share_explained),
+                                (b.validation.correlation, b.validation.share_explained))
     assert len(mg.studies.claim_c6(before).items) == 2
     # the ladder's first rung is the before-training prediction; its later rungs were read after it
     ladder = mg.studies.kernel_study.before_training_ladder(before)

@@ -13,10 +13,10 @@ analysis, and of the mitigations chapter's plans.
 ``before_training_study``: the declared a-priori family per class, calibrated on a short run
 (chapter 04).
 
-The pairs (``probe_study``) and entries (``empirical_study``) are independent jobs run through
-``jobs.run`` (local worker processes by default, one torch thread each, the same numbers for any
-number of workers; a Dask cluster when a scheduler is given), so the kernel chapters use every
-core. ``before_training_study`` trains its short models in this process (cached).
+The pairs (``probe_study``, ``before_training_study``: each trains its short model there,
+cached) and entries (``empirical_study``) are independent jobs run through ``jobs.run`` (local
+worker processes by default, one torch thread each, the same numbers for any number of workers;
+a Dask cluster when a scheduler is given), so the kernel chapters use every core.
 
 Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws for predictions
 ``("kernel-clean", task)``, projection references ``("projection", task, model)``, kernel draws
@@ -38,7 +38,6 @@ from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, Stat
                       calibrated, deepest_local, estimate, family, predict, probe, qspace_view, resolve_mode,
                       seed_agreement, seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws, monte_carlo_prediction
-from ..progress import bar
 from ..provenance import library_hash
 from ..seeds import derive
 
@@ -323,21 +322,37 @@ def predicted_direction(pred: Prediction) -> dict:
 
 
 def before_training_study(entries, probe_steps: int = 200, n_calibrate: int = 500, n_predict: int = 5000,
-                          n_boot: int = 300, store=None, threads: int = 1,
+                          n_boot: int = 300, store=None, workers: int = 0, threads: int = 1,
                           progress: bool | None = None) -> list[BeforeTrainingResult]:
     """For every task x model pair: train the class for ``probe_steps`` on the first seed's data
     (a short run, cached), probe it at the class's default depth on ``n_calibrate`` clean
     trajectories, calibrate the declared family on the probe's residuals, and predict by Monte
-    Carlo; the trained models' drift is only read afterwards, to validate. ``threads``: torch
-    threads (1, as the suite's models were trained, so that the seconds compare; and torch's
+    Carlo; the trained models' drift is only read afterwards, to validate. One job per pair
+    (``jobs.run``: the same numbers for any number of ``workers``); ``threads``: torch threads
+    per job (1, as the suite's models were trained, so that the seconds compare; and torch's
     default of one per core stalls many times over when another process holds a core)."""
-    with models.torch_threads(threads):
-        return _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store, progress)
+    return jobs.run(_before_training, [_BeforeTrainingJob(group, probe_steps, n_calibrate, n_predict, n_boot, store,
+                                                          threads) for group in by_pair(entries)],
+                    workers=workers, desc="before training", progress=progress)
 
 
-def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store, progress):
-    results = []
-    for group in bar(by_pair(entries), desc="before training", progress=progress):
+@dataclass(frozen=True)
+class _BeforeTrainingJob:
+    """One task x model pair of ``before_training_study`` with its arguments (a job)."""
+    group: list
+    probe_steps: int
+    n_calibrate: int
+    n_predict: int
+    n_boot: int
+    store: ArtifactStore | None
+    threads: int
+
+
+def _before_training(job: _BeforeTrainingJob) -> BeforeTrainingResult:
+    """``before_training_study`` for one task x model pair (a job)."""
+    group, probe_steps, n_calibrate, n_predict, n_boot, store = (
+        job.group, job.probe_steps, job.n_calibrate, job.n_predict, job.n_boot, job.store)
+    with models.torch_threads(job.threads):
         first = group[0]
         task_name, model_name = first.task.name, first.model.name
         cfg = first.model.config.replace(train_steps=probe_steps)
@@ -356,8 +371,8 @@ def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store
         vseed = derive(first.seed, "validation-pooled", task_name, model_name)
         after = {name: validate(predict(first.task, k, first.prior, seed=_streams(first, f"ladder-draws-{i}"), **kw),
                                 drift, n_boot=n_boot, seed=vseed)
-                 for i, (name, k) in enumerate(_after_training_kernels(first, fam, clean[:n_calibrate]).items())}
-        results.append(BeforeTrainingResult(
+                 for i, (name, k) in enumerate(_after_training_kernels(first, fam, clean[:n_calibrate], store).items())}
+        return BeforeTrainingResult(
             entries=group, family=fam, kernel=kernel,
             calibration=f"{probe_steps}-step {model_name}, probed at the declared rule's depth",
             prediction=pred, data_gaussian=gauss, drift=drift,
@@ -365,14 +380,13 @@ def _before_training(entries, probe_steps, n_calibrate, n_predict, n_boot, store
             data_gaussian_validation=validate(gauss, drift, n_boot=n_boot, seed=vseed),
             observed_direction=observed_direction(group, drift, n_boot,
                                                   derive(first.seed, "direction", task_name, model_name)),
-            predicted_direction=predicted_direction(pred), seconds=seconds, after_training=after))
-    return results
+            predicted_direction=predicted_direction(pred), seconds=seconds, after_training=after)
 
 
-def _after_training_kernels(entry, fam: str, clean) -> dict:
+def _after_training_kernels(entry, fam: str, clean, store=None) -> dict:
     """The ladder's rungs after training (``LADDER[1:]``): the declared family calibrated on the
     trained model, and that model's own probe, both at the declared rule's depth."""
-    depth = probe_depth(entry, clean, _streams(entry, "probe-depth")).depth
+    depth = probe_depth(entry, clean, _streams(entry, "probe-depth"), store=store).depth
     return {LADDER[1]: calibrated(fam, entry.model, clean, seed=_streams(entry, "trained-family"), task=entry.task,
                                   depth=depth),
             LADDER[2]: probe(entry.model, depth, task=entry.task)}
