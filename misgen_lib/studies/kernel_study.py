@@ -25,10 +25,9 @@ Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws fo
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass
-
-import json
 
 import numpy as np
 
