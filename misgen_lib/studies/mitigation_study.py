@@ -23,7 +23,6 @@ import numpy as np
 from .. import interventions as _interventions
 from .. import jobs
 from ..cache import ArtifactStore, default_store
-from ..kernel import probe
 from ..kernel.predict import clean_draws
 from ..models import torch_threads
 from ..priors import Uniform
@@ -90,7 +89,8 @@ def mitigation_study(cfg: SuiteConfig, interventions=None, clip: float = 10.0, n
             units += [Unit(cfg, task, prior, data, reference, m, seed) for m in cfg.models]
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
     first, *later = rounds(chosen)
-    planned = jobs.run(_plan, [(unit, base, first, clip, n_predict, n_depth, store) for unit, base in zip(units, bases)],
+    planned = jobs.run(_plan, [(unit, base, first, clip, n_predict, n_depth, store)
+                               for unit, base in zip(units, bases)],
                        workers=cfg.workers, desc="kernels and interventions", progress=progress)
     results = [result for result, _ in planned]
     treated = [(result, name, unit) for result, (_, units_) in planned for name, unit in units_.items()]
@@ -162,13 +162,12 @@ def _plan_unit(unit: Unit, base: SuiteEntry, interventions: list[Intervention], 
     clean = clean_draws(wide, Uniform(*wide.q_range), n_predict, derive(unit.seed, "kernel-clean", task.name, "wide"))
     fresh = clean_draws(task, prior, n_depth, derive(unit.seed, "kernel-clean", task.name))
     choice = probe_depth(base, fresh, derive(unit.seed, "probe-depth", task.name, unit.model_name), store=store)
-    kernel = probe(base.model, choice.depth, task=task)
     locality = choice.locality[choice.depths.index(choice.depth)]
     pred = probe_prediction(base, choice.depth, clean, derive(unit.seed, "kernel-draws", task.name, unit.model_name),
                             store=store)
     P = transition_matrix(pred.q_clean, pred.q_pred, edges)
     result = MitigationResult(base, P)
-    result.notes["kernel"] = f"probe ({kernel.mode}) at depth {choice.depth}, locality {locality:.3f}"
+    result.notes["kernel"] = f"probe ({choice.mode}) at depth {choice.depth}, locality {locality:.3f}"
     result.training_masses["none"] = base.drift.p_star
     result.predicted["none"] = predicted_outcome(P, base.drift.p_star)
     ctx = Context(unit, base, P, clean, locality, wide, sides, clip)
