@@ -21,3 +21,15 @@ def test_the_largest_loss_is_named_with_its_size(rungs, loss):
     facts = chapters.before_training_facts(TABLE, pd.DataFrame([row, row]), C6, ["vae"])
     assert facts["ladder_loss_per_class"] == f"vae: {loss}"
     assert facts["ladder_per_class"] == "vae: " + " → ".join(f"{r:+.2f}" for r in rungs)
+
+
+def test_the_cost_ratio_sums_seconds_so_cheap_pairs_cannot_set_it():
+    """Two expensive pairs and three cheap ones whose prediction seconds are mostly fixed
+    costs: a median of per-pair ratios would read the cheap pairs' 2; summed seconds read the
+    expensive ones' work."""
+    table = pd.DataFrame({"model": ["diffusion-unet"] * 2 + ["vae"] * 3,
+                          "training seconds": [100.0, 100.0, 2.0, 2.0, 2.0],
+                          "prediction seconds": [10.0, 10.0, 1.0, 1.0, 1.0]})
+    cost = chapters.before_training_cost(table)
+    assert cost["cost_ratio"] == pytest.approx(206 / 23)
+    assert cost["cost_ratio_per_class"] == "diffusion-unet 10, vae 2"
