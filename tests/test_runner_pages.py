@@ -106,3 +106,19 @@ def test_the_run_table_sums_the_chapters_into_the_whole_book_time():
     table = run_table(manifest, specs)
     assert "| **whole book** | 2 of 3 chapters timed | **2.0 min** |" in table
     assert table.endswith("Executed on: CPU X (bfloat16 units: none).")   # each host once
+
+
+def test_the_run_table_gives_the_wall_clock_span_when_chapters_ran_side_by_side():
+    from types import SimpleNamespace
+    from misgen_lib.runner.manifest import run_table
+    specs = [SimpleNamespace(stem=s) for s in ("01_a", "02_b", "03_c")]
+    manifest = {"01_a": {"status": "ok", "duration_s": 600.0, "finished": "2026-12-03 10:10:00"},
+                "02_b": {"status": "ok", "duration_s": 900.0, "finished": "2026-12-03 10:15:00"},
+                "03_c": {"status": "ok", "duration_s": 300.0, "finished": "2026-12-03 10:20:00"}}
+    table = run_table(manifest, specs)
+    assert "**30.0 min** |" in table   # the sum
+    assert "took **20.0 min** of wall-clock time" in table   # 10:00 to 10:20
+    one_after_another = {**manifest, "03_c": {**manifest["03_c"], "finished": "2026-12-03 10:40:00"}}
+    assert "side by side" not in run_table(one_after_another, specs)
+    reused = {**manifest, "02_b": {**manifest["02_b"], "reused": True}}
+    assert "side by side" not in run_table(reused, specs)

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,35 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
             _cell(spec.stem), _text(status), duration, _cell(entry.get("key", "-")[:12]),
             _cell(entry.get("profile", "-")), _cell(entry.get("revision", "-")),
             _text(entry.get("finished", "-"))]) + " |")
-    recorded = [manifest[s.stem]["duration_s"] for s in specs
-                if manifest.get(s.stem, {}).get("duration_s") is not None]
-    lines.append(f"| **whole book** | {len(recorded)} of {len(specs)} chapters timed | "
-                 f"**{sum(recorded) / 60:.1f} min** | | | | |")
+    timed = [manifest[s.stem] for s in specs if manifest.get(s.stem, {}).get("duration_s") is not None]
+    total = sum(e["duration_s"] for e in timed)
+    lines.append(f"| **whole book** | {len(timed)} of {len(specs)} chapters timed | "
+                 f"**{total / 60:.1f} min** | | | | |")
     lines += ["", "The whole book's time is the sum of the chapters' last executions (a reused chapter "
               "counts its last execution; rendering, about a minute, is not included)."]
+    span = _side_by_side_span(timed)
+    if span is not None:
+        lines[-1] += (f" These chapters ran side by side: from the first one's start to the last one's "
+                      f"finish took **{span / 60:.1f} min** of wall-clock time.")
     hosts = sorted({manifest[s.stem]["host"] for s in specs if manifest.get(s.stem, {}).get("host")})
     if hosts:
         lines += ["", "Executed on: " + "; ".join(_text(h) for h in hosts) + "."]
     return "\n".join(lines)
+
+
+def _side_by_side_span(timed: list[dict[str, Any]]) -> float | None:
+    """Seconds from the earliest start (finish minus duration) to the latest finish of the timed
+    chapters, when they overlapped in one build (``misgen build --parallel``): none reused and
+    the span shorter than the sum of their durations. ``None`` otherwise, where the sum is the
+    book's time."""
+    if len(timed) < 2 or any(e.get("reused") for e in timed):
+        return None
+    try:
+        ends = [datetime.strptime(e["finished"], "%Y-%m-%d %H:%M:%S").timestamp() for e in timed]
+    except (KeyError, TypeError, ValueError):
+        return None
+    span = max(ends) - min(end - e["duration_s"] for end, e in zip(ends, timed))
+    return span if span < sum(e["duration_s"] for e in timed) - 1 else None
 
 
 def parameter_table(spec: NotebookSpec) -> str:
