@@ -44,7 +44,7 @@ from ..vocabulary import (CACHE_LOG_ENV, CELL_TIMEOUT_ENV, FIGURE_DIR_ENV, KERNE
 from .execute import NotebookFailed, execute_notebook, interrupt_running_kernels
 from .live import echo_progress
 from .lock import build_lock
-from .manifest import load_manifest, save_manifest, write_reproduce_tables
+from .manifest import FINISHED_FORMAT, load_manifest, save_manifest, write_reproduce_tables
 from .pages import claims_environment
 from .parameters import ParameterError
 from .pool import shared_pool
@@ -230,7 +230,7 @@ def execute_one(project: Project, p: Plan, profile_label: str, manifest: dict,
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(timezone.utc).strftime(FINISHED_FORMAT)
 
 
 def _mark_not_current(project: Project, plans: list[Plan], manifest: dict, failed: str) -> None:

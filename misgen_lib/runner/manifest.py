@@ -22,6 +22,8 @@ from typing import Any
 from .profiles import NotebookSpec
 
 STATUSES = ("ok", "running", "failed", "not run", "stale")
+#: how an entry's ``finished`` time (UTC) is written, and read back for the run table's span
+FINISHED_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def load_manifest(path: Path) -> dict[str, dict[str, Any]]:
@@ -78,7 +80,7 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
                  f"**{total / 60:.1f} min** | | | | |")
     lines += ["", "The whole book's time is the sum of the chapters' last executions (a reused chapter "
               "counts its last execution; rendering, about a minute, is not included)."]
-    span = _side_by_side_span(timed)
+    span = _side_by_side_span(timed, total)
     if span is not None:
         lines[-1] += (f" These chapters ran side by side: from the first one's start to the last one's "
                       f"finish took **{span / 60:.1f} min** of wall-clock time.")
@@ -88,19 +90,19 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
     return "\n".join(lines)
 
 
-def _side_by_side_span(timed: list[dict[str, Any]]) -> float | None:
+def _side_by_side_span(timed: list[dict[str, Any]], total: float) -> float | None:
     """Seconds from the earliest start (finish minus duration) to the latest finish of the timed
     chapters, when they overlapped in one build (``misgen build --parallel``): none reused and
-    the span shorter than the sum of their durations. ``None`` otherwise, where the sum is the
-    book's time."""
+    the span shorter than ``total``, the sum of their durations. ``None`` otherwise, where the
+    sum is the book's time."""
     if len(timed) < 2 or any(e.get("reused") for e in timed):
         return None
     try:
-        ends = [datetime.strptime(e["finished"], "%Y-%m-%d %H:%M:%S").timestamp() for e in timed]
+        ends = [datetime.strptime(e["finished"], FINISHED_FORMAT).timestamp() for e in timed]
     except (KeyError, TypeError, ValueError):
         return None
     span = max(ends) - min(end - e["duration_s"] for end, e in zip(ends, timed))
-    return span if span < sum(e["duration_s"] for e in timed) - 1 else None
+    return span if span < total - 1 else None
 
 
 def parameter_table(spec: NotebookSpec) -> str:
