@@ -134,6 +134,29 @@ def test_cuda_without_cuda_is_an_error_naming_the_device(store, monkeypatch):
         model.sample(4, seed=0)             # never a silent fall-back to the CPU
 
 
+def _returned(model):
+    return model   # a job that sends back the model it received
+
+
+def test_a_model_goes_to_a_worker_and_back_and_samples_as_before(store):
+    model = mg.models.fit("diffusion-unet", sine_dataset(), tiny("diffusion-unet"), store=store, progress=False)
+    back = mg.jobs.run(_returned, [model, model], workers=2, progress=False)[1]   # (a job per worker)
+    assert back is not model and back.meta == model.meta and back.config == model.config
+    np.testing.assert_array_equal(back.sample(4, seed=1), model.sample(4, seed=1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_model_goes_to_a_worker_and_back_twice(store):
+    """torch cannot send on a CUDA tensor that a process received: a model that came back from
+    one worker could not go to the next (the paper profile's chapter 03 on a GPU failed so)."""
+    model = mg.models.fit("diffusion-unet", sine_dataset(), tiny("diffusion-unet", device="cuda"), store=store,
+                          progress=False)
+    back = mg.jobs.run(_returned, mg.jobs.run(_returned, [model, model], workers=2, progress=False), workers=2,
+                       progress=False)
+    assert all(next(m.net.parameters()).is_cuda for m in back)
+    np.testing.assert_array_equal(back[1].sample(4, seed=1), model.sample(4, seed=1))
+
+
 def test_model_key_includes_the_versions_of_the_numerical_packages(store, monkeypatch):
     data = sine_dataset()
     first = mg.models.fit("vae", data, tiny("vae"), store=store, progress=False)

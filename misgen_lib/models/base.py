@@ -8,6 +8,7 @@ saved state) and converts samples back to data units.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -385,3 +386,20 @@ class TrainedModel:
                     json.loads(files["history.json"]), state["meta"])
         model.net.to(model.device)
         return model
+
+    def __getstate__(self):
+        """Pickled with its network's tensors on the CPU, moved to its device where it is
+        unpickled: torch's sharing of CUDA tensors between processes cannot send on a tensor
+        that a process received, so a model that went to a pool's worker and came back could
+        not go to another (the ``paper`` profile's jobs on a GPU failed so). On the CPU nothing
+        is copied. (Not rebuilt from its files: building a network draws initial weights from the
+        global random generator, which a Dask worker's unpickling thread shares with the job
+        that trains meanwhile; a model of the tests' Dask book trained differently so.)"""
+        state = dict(self.__dict__)
+        if any(t.device.type != "cpu" for t in self.net.state_dict().values()):
+            state["net"] = copy.deepcopy(self.net).cpu()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.net.to(self.device)
