@@ -11,13 +11,13 @@ Two steps, because a GPU machine of this workplace has PyTorch but not the book'
 after its ``parameters`` cell (where the runner injects them), plus stand-ins for
 ``myst_nb.glue`` (records the glued values) and ``IPython.display`` (a no-op: figures are still
 saved with their provenance). ``run`` executes the scripts in the book's order, each in a fresh
-process on a fresh artifact cache, with every training budget of the profile cut to
-``--train-steps`` (the only change to the profile: sizes, widths, batches, sample counts and
-the chapters' own parameters are the paper's), and writes ``DIR/report.md``: each chapter's
-seconds and outcome (its traceback if it failed), every trained model's device and training
-rate, the claim verdicts, the number of glued values and figures. The verdicts of so short a
-training say nothing about the paper; the training rates say how long the full profile takes on
-that GPU (``--train-steps`` of 20000 per model, its models' count from the chapters).
+process, on one artifact cache emptied first (a cold build), with every training budget of
+the profile cut to ``--train-steps`` (the only change to the profile: sizes, widths, batches,
+sample counts and the chapters' own parameters are the paper's), and writes ``DIR/report.md``:
+each chapter's seconds and outcome (its traceback if it failed), every trained model's device
+and training rate, the claim verdicts, the number of glued values and figures. The verdicts of
+so short a training say nothing about the paper; the training rates say roughly how long the
+full profile would take on that GPU.
 
 ``--profile ci --device cpu`` runs the same harness on a CPU in a few minutes (the check of the
 harness itself).
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -128,6 +129,8 @@ def run(folder: Path, out: Path, train_steps: int, device: str, timeout: float) 
     profile = json.loads((folder / "profile.json").read_text())["profile"]
     out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "misgen-paper-check"
+    shutil.rmtree(work, ignore_errors=True)   # a fresh cache: nothing from an earlier check
+    (out / "chapters.log").unlink(missing_ok=True)
     cache, claims_dir, figures = work / "cache", work / "claims", work / "figures"
     for d in (cache, claims_dir, figures):
         d.mkdir(parents=True, exist_ok=True)
