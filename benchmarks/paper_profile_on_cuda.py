@@ -2,10 +2,10 @@
 check that the profile meant for a GPU runs there (the book itself is built on CPUs only).
 
 Two steps, because a GPU machine of this workplace has PyTorch but not the book's stack
-(jupytext, papermill, myst-nb, IPython):
+(jupytext, papermill, myst-nb, IPython), nor the library installed (hence ``PYTHONPATH``):
 
     python benchmarks/paper_profile_on_cuda.py prepare .device            # here
-    python3 benchmarks/paper_profile_on_cuda.py run .device --train-steps 200 --out DIR   # on the GPU
+    PYTHONPATH=. python3 benchmarks/paper_profile_on_cuda.py run .device --train-steps 200 --out DIR   # on the GPU
 
 ``prepare`` writes each chapter's code cells as one script, the profile's parameters assigned
 after its ``parameters`` cell (where the runner injects them), plus stand-ins for
@@ -33,6 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+from misgen_lib.vocabulary import (CACHE_DIR_ENV, CLAIMS_DIR_ENV, FIGURE_DIR_ENV, NOTEBOOK_ENV, PROFILE_ENV,
+                                   PROFILES)
+
 ROOT = Path(__file__).resolve().parents[1]
 GLUE_ENV = "MISGEN_CHECK_GLUE"   # file the myst_nb stand-in appends glued names to
 STUBS = {
@@ -51,7 +54,6 @@ STUBS = {
 RUN_AS_NOTEBOOK = "import sys; p = sys.argv[1]; exec(compile(open(p).read(), p, 'exec'))"
 #: prepended to every chapter's script: the one change to the profile (its training budgets)
 PREAMBLE = """\
-import os
 import matplotlib
 matplotlib.use("Agg")
 from misgen_lib.studies import config as _config
@@ -93,7 +95,7 @@ def _models(cache: Path) -> list[dict]:
         state = json.loads((manifest.parent / "state.json").read_text())
         cfg = json.loads((manifest.parent / "config.json").read_text())
         meta = state["meta"]
-        rows.append({"class": state["name"], "task": meta.get("task"), "device": meta.get("device"),
+        rows.append({"class": state["name"], "device": meta.get("device"),
                      "steps": cfg.get("train_steps"), "seconds": meta.get("train_seconds")})
     return rows
 
@@ -146,9 +148,9 @@ def run(folder: Path, out: Path, train_steps: int, device: str, timeout: float) 
         runnable = work / script.name
         runnable.write_text(text)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder / "stubs"), str(ROOT)]),
-               "MISGEN_CACHE_DIR": str(cache), "MISGEN_CLAIMS_DIR": str(claims_dir / stem),
-               "MISGEN_FIGURE_DIR": str(figures / stem), "MISGEN_NOTEBOOK": stem,
-               "MISGEN_PROFILE": profile, GLUE_ENV: str(work / "glued.jsonl"), "MPLBACKEND": "Agg",
+               CACHE_DIR_ENV: str(cache), CLAIMS_DIR_ENV: str(claims_dir / stem),
+               FIGURE_DIR_ENV: str(figures / stem), NOTEBOOK_ENV: stem,
+               PROFILE_ENV: profile, GLUE_ENV: str(work / "glued.jsonl"), "MPLBACKEND": "Agg",
                "PYTHONUNBUFFERED": "1"}
         left = timeout - (time.time() - start)
         t0 = time.time()
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("prepare", help="write the chapters as scripts (needs the book's stack)")
     p.add_argument("folder", type=Path)
-    p.add_argument("--profile", default="paper", choices=("ci", "default", "paper"))
+    p.add_argument("--profile", default="paper", choices=PROFILES)
     r = sub.add_parser("run", help="execute the prepared scripts (needs torch and the library's needs)")
     r.add_argument("folder", type=Path)
     r.add_argument("--out", type=Path, required=True)
