@@ -1,6 +1,7 @@
 """Where a result came from: library version, source hash, git revision, notebook and profile."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import platform
@@ -16,20 +17,96 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 RESULT_PACKAGES = ("torch", "numpy", "scipy")
 
 
-def library_hash(*parts: str) -> str:
-    """sha256 over the ``.py`` files (path and content) of ``misgen_lib``, or only of the given
-    sub-packages/modules (e.g. ``library_hash("models")``), so editing that code changes every key
-    that depends on it and editing unrelated code (a plot, the kernel) does not."""
-    digest = hashlib.sha256()
-    roots = [PACKAGE_DIR / p for p in parts] or [PACKAGE_DIR]
-    missing = [str(r) for r in roots if not r.exists()]
+#: every kind of artifact in the cache and the library code its key hashes (``code_hash``: the
+#: import closure of these modules, relative to ``misgen_lib``). A model adds its class's modules
+#: (``models.training.code_modules``), a group of seeds trained vectorised the vectorised
+#: trainer's; a notebook hashes the modules its code imports
+#: (``runner.build.plan``); samples hash none: their key is their model's key and how it ran
+#: (``TrainedModel.inference_numerics``), and sampling is the model class's code.
+ARTIFACT_CODE = {
+    "model": ("models.training",),
+    "model, trained vectorised": ("models.vectorised",),
+    "samples": (),
+    "probe-depths": ("kernel", "tasks", "metrics"),
+    "probe-predictions": ("kernel", "tasks", "metrics"),
+    "notebooks": (),
+}
+
+
+def module_file(name: str) -> Path | None:
+    """The file of library module or package ``name`` (dotted, relative to ``misgen_lib`` or
+    absolute), or None if it is no module of the library (an attribute, another package)."""
+    parts = name.split(".")
+    if parts[0] == PACKAGE_DIR.name:
+        parts = parts[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if parts and path.is_file():
+            return path
+    return None
+
+
+def module_name(path: Path) -> str:
+    """The absolute dotted name of the library file ``path`` (a package by its ``__init__``)."""
+    parts = Path(path).resolve().relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_names(path: Path) -> set[str]:
+    """Absolute names of the ``misgen_lib`` modules, packages or attributes that the file
+    ``path`` imports, at any depth (lazy imports inside functions count too)."""
+    here = module_name(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            out.add(target)
+            out.update(f"{target}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.split(".")[0] == PACKAGE_DIR.name}
+
+
+def code_closure(*roots: str) -> list[Path]:
+    """The library files that the modules ``roots`` (dotted, relative to ``misgen_lib``) are made
+    of: the roots and, transitively, every library module they import. A package that encloses
+    the importing module is not followed (its ``__init__`` only re-exports), one imported by name
+    (``from .. import models``) is."""
+    todo = [module_file(r) for r in roots]
+    missing = [r for r, f in zip(roots, todo) if f is None]
     if missing:
-        raise ValueError(f"library_hash: no such part of misgen_lib: {missing}")
-    files = sorted({f for r in roots for f in ([r] if r.is_file() else r.rglob("*.py"))})
-    for path in files:
+        raise ValueError(f"code_closure: no such module of misgen_lib: {missing}")
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        here = module_name(path)
+        for name in imported_names(path):
+            dep = module_file(name)
+            if dep is not None and not (dep.name == "__init__.py" and here.startswith(name + ".")):
+                todo.append(dep)
+    return sorted(seen)
+
+
+def code_hash(*roots: str) -> str:
+    """sha256 over the files (path and content) of ``code_closure(*roots)``: editing any module
+    that ``roots`` run changes it, editing one they do not import does not."""
+    digest = hashlib.sha256()
+    for path in code_closure(*roots):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def kind_hash(kind: str, *more: str) -> str:
+    """``code_hash`` of artifact ``kind``'s modules (``ARTIFACT_CODE``) and ``more``."""
+    if kind not in ARTIFACT_CODE:
+        raise ValueError(f"unknown artifact kind {kind!r}; kinds: {list(ARTIFACT_CODE)}")
+    return code_hash(*ARTIFACT_CODE[kind], *more)
 
 
 @lru_cache(maxsize=1)

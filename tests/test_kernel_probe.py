@@ -102,7 +102,7 @@ def test_probe_kernel_describes_itself_and_rejects_bad_settings(models, clean):
     model = models["diffusion-mlp"]
     kernel = mg.kernel.probe(model)
     assert kernel.to_dict() == {"family": "probe", "model": "diffusion-mlp", "model_key": model.key,
-                                "depth": 2, "mode": "sdedit"}
+                                "inference": "eager", "depth": 2, "mode": "sdedit"}
     assert mg.kernel.probe(models["transformer"]).depth == HORIZON - HORIZON // 8
     assert mg.kernel.probe(models["vae"]).mode == "sample"
     with pytest.raises(ValueError, match=r"number of reverse diffusion steps.*\[1, 16\], got 17"):

@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+from misgen_lib.provenance import imported_names, module_name
+
 PACKAGE = Path(__file__).resolve().parents[1] / "misgen_lib"
 NOTEBOOKS = PACKAGE.parent / "notebooks"
 SCIENCE = ("tasks", "models", "kernel", "interventions", "studies")
@@ -17,29 +19,7 @@ FORBIDDEN = {"tasks": ("models", "kernel", "interventions", "studies", "runner")
              "interventions": ("studies", "runner"), "studies": ("runner",), "runner": SCIENCE}
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path) -> set[str]:
-    """Absolute names of the misgen_lib modules (or their attributes) that ``path`` imports, at
-    any depth of the file (lazy imports inside functions count too)."""
-    here = module_name(path).split(".")
-    package = here if path.name == "__init__.py" else here[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
-            target = ".".join(base + ([node.module] if node.module else []))
-            out.add(target)
-            out.update(f"{target}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return {m for m in out if m.startswith("misgen_lib")}
-
-
-MODULES = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+MODULES = {module_name(p): imported_names(p) for p in PACKAGE.rglob("*.py")}
 
 
 def layer(module: str) -> str | None:

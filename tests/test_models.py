@@ -176,7 +176,7 @@ def test_bf16_runs_under_autocast_and_auto_resolves_by_the_hosts_bf16_units(stor
 
     def host(units):   # the host's bfloat16 units, as provenance.cpu reports them
         described = dict(mg.provenance.cpu(), bf16_units=units)
-        for module in (mg.models.base, mg.models.training):
+        for module in (mg.models.base,):
             monkeypatch.setattr(module, "cpu", lambda: described)
     assert mg.models.make_config("diffusion-unet").precision == "auto"
     assert {mg.models.make_config(name).precision for name in ("diffusion-mlp", "transformer", "vae")} == {"fp32"}
@@ -319,11 +319,32 @@ def test_fit_and_sample_use_no_more_threads_than_the_cores_left_free(store, monk
         torch.set_num_threads(before)
 
 
-def test_a_model_key_hashes_the_code_its_class_runs_and_not_other_classes():
-    from misgen_lib.models.training import code_files
-    assert code_files("diffusion-unet") == ["models/base.py", "models/diffusion.py", "models/training.py",
-                                            "models/unet.py"]
-    assert code_files("vae") == ["models/base.py", "models/training.py", "models/vae.py"]
+def test_a_model_key_hashes_the_import_closure_of_the_code_its_class_runs_and_not_other_classes():
+    from misgen_lib.models.training import code_modules
+    from misgen_lib.provenance import code_closure, PACKAGE_DIR
+    assert code_modules("diffusion-unet") == ["misgen_lib.models.base", "misgen_lib.models.diffusion",
+                                              "misgen_lib.models.unet"]
+    closure = {p.relative_to(PACKAGE_DIR).as_posix() for p in code_closure("models.training", *code_modules("vae"))}
+    assert {"models/vae.py", "models/base.py", "models/training.py", "seeds.py", "cache.py"} <= closure
+    assert not closure & {"models/unet.py", "models/transformer.py", "kernel/probe.py", "cli.py"}
+    assert not any(p.startswith(("runner/", "studies/", "kernel/", "tasks/")) for p in closure)
     data, cfg = sine_dataset(), tiny("vae")
     inputs = mg.models.training.cache_inputs("vae", mg.models.make_config("vae", cfg), data, 0, False)
-    assert inputs["library"] == mg.provenance.library_hash("models/base.py", "models/training.py", "models/vae.py")
+    assert inputs["library"] == mg.provenance.kind_hash("model", "misgen_lib.models.vae")
+
+
+def test_editing_a_module_in_a_models_closure_changes_its_key_and_an_unrelated_one_does_not(tmp_path, monkeypatch):
+    """On a copy of the library: an edit to ``seeds.py`` (training's batch order) re-keys a model,
+    an edit to the kernel, the runner or another class does not."""
+    import shutil
+    from misgen_lib import provenance
+    copy = tmp_path / "misgen_lib"
+    shutil.copytree(provenance.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", copy)
+    roots = ("models.training", "models.vae")
+    before = provenance.code_hash(*roots)
+    for unrelated in ("kernel/probe.py", "runner/build.py", "cli.py", "models/unet.py"):
+        (copy / unrelated).write_text((copy / unrelated).read_text() + "\n# edited\n")
+        assert provenance.code_hash(*roots) == before, unrelated
+    (copy / "seeds.py").write_text((copy / "seeds.py").read_text() + "\n# edited\n")
+    assert provenance.code_hash(*roots) != before

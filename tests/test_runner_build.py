@@ -72,15 +72,18 @@ def test_no_change_rebuild_executes_nothing(fixture_project):
     assert fixture_project.executed("01_prior").stat().st_mtime_ns == mtime
 
 
-def test_library_edit_reruns_everything(fixture_project, monkeypatch, tmp_path):
-    """A real edit of a library source file, in a copy of the package the keys are taken from."""
+def test_a_library_edit_reruns_the_notebooks_that_run_that_code_and_a_runner_edit_none(fixture_project, monkeypatch, tmp_path):
+    """A real edit of a library source file, in a copy of the package the keys are taken from:
+    ``priors.py`` is in both notebooks' import closure (``mg.priors``), the runner in neither."""
     library = tmp_path / "misgen_lib"
     shutil.copytree(provenance.PACKAGE_DIR, library, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(provenance, "PACKAGE_DIR", library)
     build_quietly(fixture_project, profile="ci")
-    (library / "metrics.py").write_text((library / "metrics.py").read_text() + "\n# an edit\n")
+    (library / "priors.py").write_text((library / "priors.py").read_text() + "\n# an edit\n")
     _, lines = build_quietly(fixture_project, profile="ci")
     assert executed_stems(lines) == ["01_prior", "02_downstream"]
+    for unrelated in ("runner/build.py", "cli.py", "kernel/probe.py"):
+        (library / unrelated).write_text((library / unrelated).read_text() + "\n# an edit\n")
     (library / "notes.txt").write_text("not code")   # only Python sources are part of the key
     _, lines = build_quietly(fixture_project, profile="ci")
     assert executed_stems(lines) == []

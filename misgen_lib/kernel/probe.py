@@ -58,7 +58,7 @@ class ProbeKernel(DeviationKernel):
 
     def to_dict(self):
         return {"family": self.family, "model": self.model.name, "model_key": self.model.key,
-                "depth": self.depth, "mode": self.mode}
+                "inference": self.model.inference_numerics, "depth": self.depth, "mode": self.mode}
 
 
 def probe(model: TrainedModel, depth: int | None = None, mode: str | None = None, task=None) -> ProbeKernel:

@@ -22,6 +22,7 @@ from torch import nn
 from ..checks import check_positive_int
 from ..jobs import free_cores
 from ..provenance import cpu
+from . import inference
 
 VALID_DEVICES = ("cpu", "cuda")
 #: ``ModelConfig.precision``: fp32 throughout, bfloat16 autocast (``autocast``), or ``"auto"``:
@@ -78,6 +79,12 @@ def effective_precision(cfg: "ModelConfig") -> str:
     if cfg.precision != "auto":
         return cfg.precision
     return "bf16" if cfg.device == "cpu" and cpu()["bf16_units"] else "fp32"
+
+
+def bf16_numerics(cfg: "ModelConfig"):
+    """What a cache key records of a bfloat16 model's host-dependent numerics: the CPU's
+    bfloat16 units, or the GPU."""
+    return cpu()["bf16_units"] if cfg.device == "cpu" else device_description(cfg.device)
 
 
 def autocast(cfg: "ModelConfig"):
@@ -174,7 +181,12 @@ class ModelClass:
                horizon: int, dim: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
-    # -- probe kernels (issue 9): the class's own local perturbation of clean data ------------
+    def compiles_faster(self, cfg: ModelConfig) -> bool:
+        """Whether compiled inference (``models.inference``) is measured faster than eager for
+        ``cfg`` on this host; eager where not measured."""
+        return False
+
+    # -- probe kernels: the class's own local perturbation of clean data ----------------------
     #: probe modes of the class, the first is the default (see ``kernel/probe.py``)
     probe_modes: tuple[str, ...] = ()
 
@@ -292,6 +304,7 @@ class TrainedModel:
         self.name, self.config, self.net, self.normaliser = name, config, net.eval(), normaliser
         self.horizon, self.dim, self.conditional, self.seed = horizon, dim, conditional, seed
         self.history, self.meta = history, meta
+        self._compiled = None
 
     @property
     def key(self) -> str:
@@ -307,24 +320,43 @@ class TrainedModel:
         """The config's device; :class:`DeviceUnavailable` if this machine lacks it."""
         return resolve_device(self.config.device)
 
+    @property
+    def inference(self) -> str:
+        """``"eager"`` or ``"compiled"``: how the network runs when this model samples and probes
+        (``models.inference.mode``)."""
+        return inference.mode(get_class(self.name).compiles_faster(self.config))
+
+    @property
+    def inference_numerics(self) -> str:
+        """What the cache keys of this model's samples and probe draws record of ``inference``."""
+        return inference.numerics(self.inference)
+
+    def _network(self) -> nn.Module:
+        """The network as ``inference`` runs it (compiled once per process, on first use)."""
+        if self.inference == "eager":
+            return self.net
+        if self._compiled is None:
+            self._compiled = inference.compiled(self.net)
+        return self._compiled
+
     def sample(self, n: int, seed: int = 0, q=None, batch_size: int = 1000) -> np.ndarray:
         """``n`` samples (n, T, d) in data units; deterministic for a seed. A conditional model
         needs ``q`` (scalar or (n,) array of quantities to generate for)."""
         check_positive_int("n", n)
         qn = self._condition(n, q)
         mc = get_class(self.name)
-        device = self.device
+        device, net = self.device, self._network()
         gen = torch.Generator(device=device).manual_seed(int(seed))
         out = []
         with torch.no_grad(), within_free_cores(), autocast(self.config):
             for start in range(0, n, batch_size):
                 m = min(batch_size, n - start)
                 qb = None if qn is None else torch.as_tensor(qn[start:start + m], device=device)
-                z = mc.sample(self.net, m, qb, self.config, self.horizon, self.dim, gen)
+                z = mc.sample(net, m, qb, self.config, self.horizon, self.dim, gen)
                 out.append(z.float().cpu().numpy())
         return self.normaliser.decode_x(np.concatenate(out))
 
-    # -- probe kernels (issue 9) ---------------------------------------------------------------
+    # -- probe kernels ---------------------------------------------------------------------------
     def perturb(self, x: np.ndarray, depth: int | None = None, seed: int = 0, q=None,
                 mode: str | None = None, batch_size: int = 1000) -> np.ndarray:
         """The model's own local perturbation ``x'`` (n, T, d) of clean trajectories ``x`` in data
@@ -337,14 +369,14 @@ class TrainedModel:
             raise ValueError(f"x must have shape (n, {self.horizon}, {self.dim}) for this model, "
                              f"got {x.shape}")
         qn = self._condition(len(x), q)
-        device = self.device
+        device, net = self.device, self._network()
         gen = torch.Generator(device=device).manual_seed(int(seed))
         out = []
         with torch.no_grad(), within_free_cores(), autocast(self.config):
             for start in range(0, len(x), batch_size):
                 z = torch.as_tensor(self.normaliser.encode_x(x[start:start + batch_size]), device=device)
                 qb = None if qn is None else torch.as_tensor(qn[start:start + len(z)], device=device)
-                out.append(mc.perturb(self.net, z, depth, qb, self.config, gen, mode).float().cpu().numpy())
+                out.append(mc.perturb(net, z, depth, qb, self.config, gen, mode).float().cpu().numpy())
         return self.normaliser.decode_x(np.concatenate(out)) if out else x.astype(np.float32)
 
     def _condition(self, n: int, q) -> np.ndarray | None:
@@ -395,7 +427,7 @@ class TrainedModel:
         is copied. (Not rebuilt from its files: building a network draws initial weights from the
         global random generator, which a Dask worker's unpickling thread shares with the job
         that trains meanwhile; a model of the tests' Dask book trained differently so.)"""
-        state = dict(self.__dict__)
+        state = {**self.__dict__, "_compiled": None}   # compiled code stays in its process
         if any(t.device.type != "cpu" for t in self.net.state_dict().values()):
             state["net"] = copy.deepcopy(self.net).cpu()
         return state

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .activations import Mish
 from .base import ModelClass, ModelConfig
 
 PREDICTIONS = ("eps", "x0")
@@ -76,8 +77,8 @@ class ConditionEmbedding(nn.Module):
     def __init__(self, dim: int, conditional: bool):
         super().__init__()
         self.dim = dim
-        self.time = nn.Sequential(nn.Linear(dim, 2 * dim), nn.Mish(), nn.Linear(2 * dim, dim))
-        self.quantity = (nn.Sequential(nn.Linear(dim, 2 * dim), nn.Mish(), nn.Linear(2 * dim, dim))
+        self.time = nn.Sequential(nn.Linear(dim, 2 * dim), Mish(), nn.Linear(2 * dim, dim))
+        self.quantity = (nn.Sequential(nn.Linear(dim, 2 * dim), Mish(), nn.Linear(2 * dim, dim))
                          if conditional else None)
 
     def forward(self, t: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:

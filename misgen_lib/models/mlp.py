@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from .activations import Mish
 from .base import register
 from .diffusion import ConditionEmbedding, DiffusionClass, DiffusionConfig
 
@@ -20,7 +21,7 @@ class ResidualMLPBlock(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.fc1, self.fc2 = nn.Linear(width, 2 * width), nn.Linear(2 * width, width)
         self.emb = nn.Linear(emb_dim, 2 * width)
-        self.act = nn.Mish()
+        self.act = Mish()
 
     def forward(self, h, emb):
         return h + self.fc2(self.act(self.fc1(self.norm(h)) + self.emb(emb)))

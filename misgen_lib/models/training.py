@@ -28,9 +28,9 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
-from ..provenance import PACKAGE_DIR, cpu, git_revision, library_hash, package_versions
+from ..provenance import PACKAGE_DIR, git_revision, kind_hash, module_name, package_versions
 from ..seeds import derive
-from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, autocast, device_description,
+from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, autocast, bf16_numerics, device_description,
                    effective_precision, get_class, make_config, resolve_device, within_free_cores)
 
 ARTIFACT_KIND = "model"
@@ -161,27 +161,27 @@ def check_weights(weights, n: int) -> np.ndarray | None:
     return w
 
 
-def code_files(name: str) -> list[str]:
-    """The library files (relative to ``misgen_lib``) whose code a model of class ``name`` runs:
-    those defining its class, its config and their bases, and ``models/base.py`` and
-    ``models/training.py`` (a user's class outside the library adds none of its own)."""
+def code_modules(name: str) -> list[str]:
+    """The library modules (absolute names) defining model class ``name``, its config and their
+    bases (a user's class outside the library adds none); its key hashes their import closure
+    with ``training``'s (``provenance.kind_hash("model", ...)``)."""
     mc = get_class(name)
-    files = {"models/base.py", "models/training.py"}
+    modules = set()
     for k in (*type(mc).__mro__, *mc.Config.__mro__):
         source = inspect.getsourcefile(k) if k.__module__.startswith("misgen_lib.") else None
         if source and Path(source).resolve().is_relative_to(PACKAGE_DIR):
-            files.add(Path(source).resolve().relative_to(PACKAGE_DIR).as_posix())
-    return sorted(files)
+            modules.add(module_name(Path(source)))
+    return sorted(modules)
 
 
 def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool,
                  weights: np.ndarray | None = None) -> dict:
     precision = effective_precision(cfg)   # "auto" keys as what it resolves to on this host
     inputs = {"model": name, "config": {**cfg.to_dict(), "precision": precision}, "data": data.fingerprint(),
-              "seed": int(seed), "conditional": bool(conditional), "library": library_hash(*code_files(name)),
+              "seed": int(seed), "conditional": bool(conditional), "library": kind_hash("model", *code_modules(name)),
               "versions": package_versions()}
-    if precision != "fp32":   # host-dependent numerics: the bfloat16 units (or the GPU) that ran
-        inputs["numerics"] = cpu()["bf16_units"] if cfg.device == "cpu" else device_description(cfg.device)
+    if precision != "fp32":
+        inputs["numerics"] = bf16_numerics(cfg)
     if weights is not None:
         inputs["weights"] = hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()
     if conditional:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .activations import Mish
 from .base import ModelClass, ModelConfig, register
 
 LOG_STD_RANGE = (-7.0, 2.0)   # clamp of the predicted log standard deviation (normalised units)
@@ -25,7 +26,7 @@ class CausalGaussianTransformer(nn.Module):
         self.start = nn.Parameter(torch.zeros(1, 1, width))
         self.inp = nn.Linear(dim, width)
         self.pos = nn.Parameter(torch.randn(1, horizon, width) * 0.02)
-        self.cond = nn.Sequential(nn.Linear(1, width), nn.Mish(), nn.Linear(width, width)) if conditional else None
+        self.cond = nn.Sequential(nn.Linear(1, width), Mish(), nn.Linear(width, width)) if conditional else None
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)

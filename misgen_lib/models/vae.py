@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .activations import Mish
 from .base import ModelClass, ModelConfig, register
 
 
 def mlp(n_in: int, hidden: int, n_out: int, layers: int) -> nn.Sequential:
     mods, width = [], n_in
     for _ in range(layers):
-        mods += [nn.Linear(width, hidden), nn.Mish()]
+        mods += [nn.Linear(width, hidden), Mish()]
         width = hidden
     return nn.Sequential(*mods, nn.Linear(width, n_out))
 

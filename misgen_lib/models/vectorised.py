@@ -15,9 +15,9 @@ inputs plus ``"vectorised"``: the keys of the whole group and this file's hash),
 sequential one. The seeds may train on different datasets of the same trajectory shape (the
 suite's seeds are full replicates, each with its own curated set).
 
-A model's key holds the hash of the code its class runs (``training.code_files``: the files of
-the class and its bases, ``base.py``, ``training.py``), not of this file, so editing the
-vectorised trainer re-trains only vectorised models. The noise of a
+A model's key holds the hash of the code its class runs (``training.code_modules``), and the
+group's the hash of this module's import closure, so editing the vectorised trainer re-trains
+only vectorised models. The noise of a
 class's ``loss`` is drawn per seed by intercepting draws from the generator it is handed, so only
 classes whose loss draws all its randomness from that generator can be vectorised
 (``VECTORISED_CLASSES``; tests compare each with the sequential path).
@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
-from ..provenance import git_revision, library_hash
+from ..provenance import git_revision, kind_hash
 from .base import Normaliser, TrainedModel, autocast, device_description, get_class, make_config, resolve_device
 from .training import (ARTIFACT_KIND, MissingArtifact, TrainingDiverged, batch_order, cache_inputs, check_data,
                        check_weights, deterministic, ema_decay, optimiser_step)
@@ -192,7 +192,7 @@ def group_inputs(name: str, cfg, datasets: list, seeds: list[int], conditional: 
     """The cache inputs of each seed's model: the sequential ones plus ``"vectorised"`` (the
     sequential keys of the whole group and this file's hash), since the result is the group's."""
     own = [cache_inputs(name, cfg, d, s, conditional, w) for d, s, w in zip(datasets, seeds, weights)]
-    group = {"group": [key_of(i) for i in own], "library": library_hash("models/vectorised.py")}
+    group = {"group": [key_of(i) for i in own], "library": kind_hash("model, trained vectorised")}
     return [{**i, "vectorised": group} for i in own]
 
 

@@ -1,8 +1,10 @@
 """Build the book: execute every notebook that is not current, then render it (``render.py``).
 
-A notebook's key is the sha256 of its source, its profile name and merged parameters, the
-``misgen_lib`` source hash, the versions of the packages that produce results (torch, numpy,
-scipy), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend on them) and the
+A notebook's key is the sha256 of its source, its profile name and merged parameters, the hash
+of the library code it runs (``notebook_code``: the import closure of the ``misgen_lib`` modules
+its code imports, so an edit to the runner re-renders the book without re-executing it), the versions of the packages that produce results (torch, numpy,
+scipy), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend on them), the
+inference mode asked for (``$MISGEN_INFERENCE``: compiled sampling changes rounding) and the
 keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
 executed again, when its manifest entry is ``ok`` with that key, its executed output exists and
 every cache entry it read or wrote (the cache's access log, ``$MISGEN_CACHE_LOG``) is still in
@@ -24,6 +26,7 @@ The book never shows a stale or foreign result as current:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import threading
@@ -38,8 +41,8 @@ from typing import Any, Callable
 import nbformat
 
 from ..cache import entry_exists, key_of, read_access_log
-from ..provenance import cpu, git_revision, host_description, library_hash, package_versions
-from ..vocabulary import (CACHE_LOG_ENV, CELL_TIMEOUT_ENV, FIGURE_DIR_ENV, KERNEL_LOG_ENV, NOTEBOOK_ENV, PROFILE_ENV,
+from ..provenance import PACKAGE_DIR, cpu, module_file, git_revision, host_description, kind_hash, package_versions
+from ..vocabulary import (CACHE_LOG_ENV, CELL_TIMEOUT_ENV, FIGURE_DIR_ENV, INFERENCE_ENV, KERNEL_LOG_ENV, NOTEBOOK_ENV, PROFILE_ENV,
                           PROGRESS_FILE_ENV)
 from .execute import NotebookFailed, execute_notebook, interrupt_running_kernels
 from .live import echo_progress
@@ -88,17 +91,37 @@ def plan(specs: list[NotebookSpec], profile: str,
          overrides: dict[str, dict[str, Any]] | None = None) -> list[Plan]:
     """Merged parameters and keys for every notebook, upstream first. Validates everything
     (profiles and overrides) before anything runs."""
-    library, versions = library_hash(), package_versions()
+    versions = package_versions()
     keys: dict[str, str] = {}
     plans = []
     for spec in specs:
         params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem))
         key = key_of({"source": spec.source, "profile": profile, "parameters": params,
-                      "library": library, "versions": versions, "numerics": cpu()["bf16_units"],
+                      "library": kind_hash("notebooks", *notebook_code(spec)), "versions": versions,
+                      "numerics": {"bf16_units": cpu()["bf16_units"], "inference": os.environ.get(INFERENCE_ENV, "auto")},
                       "upstream": {d: keys[d] for d in spec.depends}})
         keys[spec.stem] = key
         plans.append(Plan(spec, params, key))
     return plans
+
+
+LIBRARY = PACKAGE_DIR.name
+
+
+def notebook_code(spec: NotebookSpec) -> list[str]:
+    """The library modules a notebook's code cells import: ``from misgen_lib.x import y``
+    (``x.y`` when it is a module, else ``x``) and, for ``import misgen_lib as mg``, every
+    ``mg.<module>`` it uses."""
+    code = "\n".join(c.source for c in spec.notebook.cells if c.cell_type == "code")
+    names = set()
+    for package, imported in re.findall(rf"^\s*from {LIBRARY}((?:\.\w+)*) import \(?([\w ,]+)", code, re.M):
+        base = package.lstrip(".")
+        for name in (n.split(" as ")[0].strip() for n in imported.split(",")):
+            full = f"{base}.{name}".lstrip(".")
+            names.add(full if module_file(full) else base)
+    for alias in re.findall(rf"^\s*import {LIBRARY} as (\w+)", code, re.M):
+        names.update(n for n in re.findall(rf"\b{alias}\.(\w+)", code) if module_file(n))
+    return sorted(n for n in names if n)
 
 
 def why_not_current(project: Project, manifest: dict, p: Plan) -> str | None:

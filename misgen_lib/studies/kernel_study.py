@@ -37,7 +37,7 @@ from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, Stat
                       calibrated, deepest_local, estimate, family, predict, probe, qspace_view, resolve_mode,
                       seed_agreement, seed_mean_drift, validate)
 from ..kernel.predict import Prediction, clean_draws, monte_carlo_prediction
-from ..provenance import library_hash
+from ..provenance import kind_hash
 from ..seeds import derive
 
 
@@ -211,17 +211,13 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
 
 
-#: the library code a probe's cached depth and prediction depend on (beside the model's own key)
-PROBE_CODE = ("kernel", "tasks", "metrics.py")
-
-
 def probe_depth(e, clean: np.ndarray, seed: int, store: ArtifactStore | None = None) -> DepthChoice:
     """The declared rule's depth (``kernel.deepest_local``, its default budget and mode) of suite
     entry ``e``'s model on the ``clean`` trajectories. Cached (kind ``probe-depths``) under the
     model key, the task, the clean draws, the seed and the code of the kernel, the tasks and the
     metrics: the depths probed and their localities."""
-    inputs = {"model_key": e.model.key, "task": e.task.describe(), "clean": clean, "seed": int(seed),
-              "library": library_hash(*PROBE_CODE)}
+    inputs = {"model_key": e.model.key, "inference": e.model.inference_numerics, "task": e.task.describe(), "clean": clean, "seed": int(seed),
+              "library": kind_hash("probe-depths")}
 
     def compute():
         choice = deepest_local(e.model, clean, task=e.task, seed=seed)
@@ -241,7 +237,7 @@ def probe_prediction(e, depth: int, clean: np.ndarray, seed: int, mode: str | No
     kernel = probe(e.model, depth, mode=mode, task=e.task)
     edges = metrics.bin_edges((e.prior.lo, e.prior.hi), len(e.drift.edges) - 1)
     inputs = {"kernel": kernel.to_dict(), "task": e.task.describe(), "clean": clean, "seed": int(seed),
-              "library": library_hash(*PROBE_CODE)}
+              "library": kind_hash("probe-predictions")}
 
     def compute():
         pred = predict(e.task, kernel, e.prior, clean=clean, seed=seed, bins=len(edges) - 1, progress=False)

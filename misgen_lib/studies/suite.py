@@ -199,9 +199,10 @@ def plausibility(task: tasks.Task, x: np.ndarray, data: tasks.Dataset) -> dict[s
 
 
 def samples_inputs(model: _models.TrainedModel, n: int, seed: int, q: np.ndarray | None = None) -> dict:
-    """What identifies a model's samples in the cache: the model's key, ``n``, the seed, the
-    device and the conditioning quantities."""
-    inputs = {"model": model.key, "n": n, "seed": seed, "device": model.config.device}
+    """What identifies a model's samples in the cache: the model's key, how it ran
+    (``inference_numerics``), ``n``, the seed, the device and the conditioning quantities."""
+    inputs = {"model": model.key, "inference": model.inference_numerics, "n": n, "seed": seed,
+              "device": model.config.device}
     if q is not None:
         inputs["q"] = hashlib.sha256(np.ascontiguousarray(q, dtype=np.float64).tobytes()).hexdigest()
     return inputs

@@ -1,0 +1,78 @@
+"""The fused Mish (``models.activations``) and compiled inference (``models.inference``): the same
+function as ``torch.nn.functional.mish``, in value and gradient; compiled sampling equal to eager
+to rounding, deterministic, named in the cache keys of what it computes; a bad mode refused."""
+import numpy as np
+import pytest
+import torch
+
+import misgen_lib as mg
+from misgen_lib.models import inference
+from misgen_lib.models.activations import LINEAR_FROM, Mish, fused_mish
+from misgen_lib.studies.suite import samples_inputs
+from misgen_lib.vocabulary import INFERENCE_ENV
+
+X = torch.linspace(-30, 60, 200_001, dtype=torch.float64)
+
+
+def test_the_fused_form_is_mish_in_value_and_gradient_in_float32():
+    x = X.float().requires_grad_()
+    y = x.detach().clone().requires_grad_()
+    fused, ref = fused_mish(x), torch.nn.functional.mish(y)
+    torch.testing.assert_close(fused, ref, rtol=1e-6, atol=1e-6)
+    fused.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x.grad, y.grad, rtol=1e-5, atol=1e-6)
+    assert torch.isfinite(x.grad).all() and (fused[X > LINEAR_FROM] == x[X > LINEAR_FROM]).all()
+
+
+def test_in_bfloat16_the_fused_form_is_as_close_to_float64_mish_as_torchs_own():
+    exact = torch.nn.functional.mish(X)
+    x = X.bfloat16()
+    fused_err = (fused_mish(x).double() - exact).abs().max()
+    torch_err = (torch.nn.functional.mish(x).double() - exact).abs().max()
+    assert fused_err <= 1.01 * torch_err
+
+
+def test_eager_mish_is_torchs_bit_for_bit():
+    x = X.float()
+    assert torch.equal(Mish()(x), torch.nn.functional.mish(x))
+
+
+def test_a_bad_inference_mode_is_refused_naming_the_valid_ones(monkeypatch):
+    monkeypatch.setenv(INFERENCE_ENV, "fast")
+    with pytest.raises(ValueError, match=r"'fast'.*\('auto', 'eager', 'compiled'\)"):
+        inference.requested()
+
+
+def test_auto_compiles_the_bf16_unet_only(monkeypatch):
+    monkeypatch.delenv(INFERENCE_ENV, raising=False)
+    unet = mg.models.get_class("diffusion-unet")
+    assert unet.compiles_faster(unet.Config(precision="bf16"))
+    assert not unet.compiles_faster(unet.Config(precision="fp32"))
+    assert not mg.models.get_class("transformer").compiles_faster(mg.models.TransformerConfig())
+    assert inference.mode(False) == "eager"
+    assert inference.mode(True) == ("compiled" if inference.have_compiler() else "eager")
+
+
+@pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-4), ("bf16", None)])
+def test_compiled_sampling_is_eager_to_rounding_deterministic_and_keyed_apart(monkeypatch, tmp_path, precision, tolerance):
+    """In fp32 every value agrees to 1e-4; in bfloat16 rounding differences grow along the
+    sampling chain (0.09 at most here), so the samples' mean and spread agree instead."""
+    from test_models import sine_dataset, tiny
+    monkeypatch.setenv(mg.vocabulary.CACHE_DIR_ENV, str(tmp_path))
+    store = mg.cache.ArtifactStore(tmp_path)
+    model = mg.models.fit("diffusion-unet", sine_dataset(), tiny("diffusion-unet", precision=precision),
+                          store=store, progress=False)
+    monkeypatch.setenv(INFERENCE_ENV, "eager")
+    eager, eager_key = model.sample(200, seed=3), samples_inputs(model, 200, 3)
+    monkeypatch.setenv(INFERENCE_ENV, "compiled")
+    compiled = model.sample(200, seed=3)
+    assert model.sample(3, seed=4).shape == (3, model.horizon, model.dim)    # another batch size
+    np.testing.assert_array_equal(model.sample(200, seed=3), compiled)
+    if tolerance:
+        np.testing.assert_allclose(compiled, eager, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(compiled.mean(0), eager.mean(0), atol=0.01)
+    np.testing.assert_allclose(compiled.std(0), eager.std(0), atol=0.01)
+    assert samples_inputs(model, 200, 3) != eager_key
+    assert samples_inputs(model, 200, 3)["inference"].startswith("compiled")
