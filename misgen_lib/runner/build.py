@@ -2,7 +2,7 @@
 
 A notebook's key is the sha256 of its source, its profile name and merged parameters, the
 ``misgen_lib`` source hash, the versions of the packages that produce results (torch, numpy,
-scipy), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend on them) and the
+scipy) and of matplotlib (which draws the figures), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend on them) and the
 keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
 executed again, when its manifest entry is ``ok`` with that key, its executed output exists and
 every cache entry it read or wrote (the cache's access log, ``$MISGEN_CACHE_LOG``) is still in
@@ -32,6 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,6 +59,9 @@ Echo = Callable[[str], None]
 #: says otherwise (0: no limit). The limit stops a hung cell, not a slow one: the default book's
 #: longest cell (chapter 06 trains 45 models) takes about 50 minutes on a 2-core CPU, hence 3 h
 CELL_TIMEOUT_S = {"ci": 600, "default": 3 * 3600, "paper": 12 * 3600}
+#: packages that change a chapter's output but no cached result, so only the notebook's key names
+#: their versions (the results' packages, ``provenance.RESULT_PACKAGES``, are in every key)
+FIGURE_PACKAGES = ("matplotlib",)
 
 
 def cell_timeout(profile: str, seconds: float | str | None = None) -> float | None:
@@ -88,7 +92,8 @@ def plan(specs: list[NotebookSpec], profile: str,
          overrides: dict[str, dict[str, Any]] | None = None) -> list[Plan]:
     """Merged parameters and keys for every notebook, upstream first. Validates everything
     (profiles and overrides) before anything runs."""
-    library, versions = library_hash(), package_versions()
+    library = library_hash()
+    versions = {**package_versions(), **{name: metadata.version(name) for name in FIGURE_PACKAGES}}
     keys: dict[str, str] = {}
     plans = []
     for spec in specs:
