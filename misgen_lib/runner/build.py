@@ -47,7 +47,7 @@ from .live import echo_progress
 from .lock import build_lock
 from .manifest import FINISHED_FORMAT, load_manifest, save_manifest, write_reproduce_tables
 from .pages import claims_environment
-from .parameters import ParameterError
+from .parameters import Choices, ParameterError
 from .pool import shared_pool
 from .profiles import NOTEBOOK_NAME, NotebookSpec, discover, find
 from .project import Project
@@ -88,16 +88,16 @@ class Plan:
     key: str
 
 
-def plan(specs: list[NotebookSpec], profile: str,
-         overrides: dict[str, dict[str, Any]] | None = None) -> list[Plan]:
+def plan(specs: list[NotebookSpec], profile: str, overrides: dict[str, dict[str, Any]] | None = None,
+         choices: dict[str, Choices] | None = None) -> list[Plan]:
     """Merged parameters and keys for every notebook, upstream first. Validates everything
-    (profiles and overrides) before anything runs."""
+    (profiles, and overrides against their types and ``choices``) before anything runs."""
     library = library_hash()
     versions = {**package_versions(), **{name: metadata.version(name) for name in FIGURE_PACKAGES}}
     keys: dict[str, str] = {}
     plans = []
     for spec in specs:
-        params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem))
+        params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem), choices)
         key = key_of({"source": spec.source, "profile": profile, "parameters": params,
                       "library": library, "versions": versions, "numerics": cpu()["bf16_units"],
                       "upstream": {d: keys[d] for d in spec.depends}})
@@ -417,15 +417,17 @@ def build(project: Project | None = None, profile: str = "default", force: bool 
 
 def run_one(name: str, overrides: dict[str, Any] | None = None, project: Project | None = None,
             profile: str = "default", force: bool = False, render: bool = True, echo: Echo = print,
-            progress: bool = False, cell_timeout_s: float | str | None = None) -> dict:
+            progress: bool = False, cell_timeout_s: float | str | None = None,
+            choices: dict[str, Choices] | None = None) -> dict:
     """Re-execute one notebook (by stem, number or path) with parameter overrides, mark the
     chapters depending on it stale, then re-render the book. Overrides are validated before
-    anything runs."""
+    anything runs: their types, the ``profile`` parameter, and the values ``choices`` lists (the
+    ``misgen`` command passes the library's registered names, which the pipeline cannot import)."""
     project = project or Project()
     specs = discover(project.notebooks_dir)
     stem = find(specs, name).stem
     own = {stem: overrides or {}}
-    plans = plan(specs, profile, own)
+    plans = plan(specs, profile, own, choices)
     timeout = cell_timeout(profile, cell_timeout_s)
     return _execute_and_render(project, plans, profile, render, echo, f"misgen run {stem}",
                                force=force, overrides=own, only={stem}, progress=progress,

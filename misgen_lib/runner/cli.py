@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from ..vocabulary import CELL_TIMEOUT_ENV, PROFILES, SCHEDULER_ENV
-from .parameters import ParameterError, describe, parse_cli_value
+from .parameters import Choices, ParameterError, describe, parse_cli_value
 from .profiles import NotebookSpecError
 
 
@@ -69,19 +70,27 @@ def _project(root: Path | None):
     return Project(root) if root is not None else Project()
 
 
-def _print_params(project, name: str | None) -> None:
+def _print_params(project, name: str | None, sizes: Callable[[str], str] | None) -> None:
     from .profiles import discover, find
     specs = discover(project.notebooks_dir)
     for spec in [find(specs, name)] if name else specs:
         print(f"{spec.stem}:\n{describe(spec.parameters)}")
         for profile in PROFILES:
             print(f"  [{profile}] {spec.profiles[profile] or '(defaults)'}")
+        suites = sizes(spec.source) if sizes else ""
+        if suites:
+            print(suites)
 
 
-def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | None = None) -> int:
-    """Run a pipeline command; ``misgen_lib.cli.main`` routes ``predict`` elsewhere first."""
+def main(argv: list[str] | None = None, prog: str = "misgen", description: str | None = None,
+         choices: Callable[[], dict[str, Choices]] | None = None,
+         sizes: Callable[[str], str] | None = None) -> int:
+    """Run a pipeline command; ``misgen_lib.cli.main`` routes ``predict`` elsewhere first and
+    passes what the pipeline cannot import itself: ``choices()``, the valid values of parameters
+    that name the library's registered things (checked before ``run`` starts a kernel), and
+    ``sizes(source)``, the suite sizes a chapter's source selects (shown by ``params``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser(prog, extra_help or __doc__).parse_args(argv)
+    args = _parser(prog, description or __doc__).parse_args(argv)
     from .build import build, run_one
     from .execute import NotebookFailed, NotebookInterrupted
     from .lock import BuildLocked
@@ -99,13 +108,14 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
             for name, value in args.parameter:
                 overrides[name] = parse_cli_value(value)
             run_one(args.notebook, overrides, project, profile=args.profile, force=args.force,
-                    render=not args.no_render, progress=progress, cell_timeout_s=args.cell_timeout)
+                    render=not args.no_render, progress=progress, cell_timeout_s=args.cell_timeout,
+                    choices=choices() if choices and overrides else None)
         elif args.command == "verify":
             from .verify import verify
             if not all(v.same for v in verify(project, args.notebook)):
                 return 1
         elif args.command == "params":
-            _print_params(project, args.notebook)
+            _print_params(project, args.notebook, sizes)
     except (ParameterError, NotebookSpecError) as err:
         print(f"misgen: error: {err}", file=sys.stderr)
         return 2
