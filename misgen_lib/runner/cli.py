@@ -1,5 +1,5 @@
-"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``); the entry point that
-dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
+"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``, ``record``); the
+entry point that dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +49,16 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     verify.add_argument("notebook", nargs="*", help="stems, numbers or paths (default: every executed chapter)")
     params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
     params.add_argument("notebook", nargs="?")
+    record = sub.add_parser("record", help="write a run record of the last build to benchmarks/runs/, or "
+                                           "list the records (--list)")
+    record.add_argument("--list", action="store_true", help="print every run record as a table, newest first")
+    record.add_argument("--note", help="what a reader should know about this run (required to write one)")
+    record.add_argument("--as", dest="recorded_command", default="misgen build", metavar="COMMAND",
+                        help='the command that ran the build (default: "misgen build"; e.g. "make book")')
+    record.add_argument("--cache", choices=("cold", "warm"), help="whether the artifact cache was empty")
+    record.add_argument("--wall-s", type=float, metavar="SECONDS",
+                        help="the measured wall time (default: the chapters' span, without install and rendering)")
+    record.add_argument("--peak-memory-gib", type=float, metavar="GIB", help="the measured peak memory")
     sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
     return parser
 
@@ -82,6 +92,18 @@ def _print_params(project, name: str | None, sizes: Callable[[str], str] | None)
             print(suites)
 
 
+def _record(project, args) -> None:
+    from .records import RecordError, load_records, record_from_build, records_table, write_record
+    if args.list:
+        print(records_table(load_records(project.records_dir)))
+        return
+    if not args.note:
+        raise RecordError("a run record needs --note: what a reader should know about this run")
+    record = record_from_build(project, args.recorded_command, args.note, cache=args.cache,
+                               wall_s=args.wall_s, peak_memory_gib=args.peak_memory_gib)
+    print(f"run record written: {write_record(project.records_dir, record)}")
+
+
 def main(argv: list[str] | None = None, prog: str = "misgen", description: str | None = None,
          choices: Callable[[], dict[str, Choices]] | None = None,
          sizes: Callable[[str], str] | None = None) -> int:
@@ -94,6 +116,7 @@ def main(argv: list[str] | None = None, prog: str = "misgen", description: str |
     from .build import build, run_one
     from .execute import NotebookFailed, NotebookInterrupted
     from .lock import BuildLocked
+    from .records import RecordError
     from .render import BookRenderFailed
     progress = True   # the library's bars, live on a terminal, a line a minute in a log (runner.live)
     if getattr(args, "scheduler", None):   # the notebooks' kernels inherit it (misgen_lib.jobs)
@@ -116,7 +139,9 @@ def main(argv: list[str] | None = None, prog: str = "misgen", description: str |
                 return 1
         elif args.command == "params":
             _print_params(project, args.notebook, sizes)
-    except (ParameterError, NotebookSpecError) as err:
+        elif args.command == "record":
+            _record(project, args)
+    except (ParameterError, NotebookSpecError, RecordError) as err:
         print(f"misgen: error: {err}", file=sys.stderr)
         return 2
     except NotebookInterrupted as err:
