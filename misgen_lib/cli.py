@@ -1,21 +1,29 @@
 """The ``misgen`` command: one entry point that dispatches to the layers.
 
-    misgen [--root DIR] build [--profile ci|default|paper] [--force] [--no-render]
-    misgen [--root DIR] run NOTEBOOK [-p NAME VALUE ...] [--profile P] [--force] [--no-render]
-    misgen [--root DIR] verify [NOTEBOOK ...]  re-execute built chapters, compare their results (nbval)
-    misgen [--root DIR] params [NOTEBOOK]   parameters of a notebook (or all), types and profiles
-    misgen predict ...                      kernel prediction before training (misgen predict --help)
-
-``build``, ``run``, ``verify`` and ``params`` belong to the book pipeline (``misgen_lib.runner``, which imports
-no science module); ``predict`` to ``misgen_lib.predict_command``, above the science layers (it
-joins tasks, models, kernels and plots). Each command's modules are imported only when used.
+``build``, ``run``, ``verify``, ``params`` and ``record`` belong to the book pipeline
+(``misgen_lib.runner``, which imports no science module); ``predict`` to
+``misgen_lib.predict_command``, above the science layers (it joins tasks, models, kernels and
+plots). What the pipeline needs to know of the science (the registered names a parameter may
+take, a chapter's suite sizes) comes from ``misgen_lib.chapter_parameters``, handed over here.
+Each command's modules are imported only when used.
 """
 from __future__ import annotations
 
 import sys
 
-PIPELINE_COMMANDS = ("build", "run", "verify", "params")
-SCIENCE_COMMANDS = ("predict",)
+#: what ``misgen --help`` says before the list of commands
+USAGE = """\
+Build and check the companion book of "Mechanisms of Misgeneralization in Physical Sequence
+Modeling". Each command has its own help: misgen COMMAND --help.
+
+examples:
+  misgen build --parallel 3          execute the chapters whose inputs changed, render the book
+  misgen run 01 -p n 500             re-run chapter 01 with a changed parameter
+  misgen params 02                   chapter 02's parameters and the suite sizes of each profile
+  misgen verify                      re-execute the built chapters: do they state the same results?
+  misgen record                      write the last build's run record to benchmarks/runs/
+  misgen predict --task cone --kernel white   a kernel's prediction before training
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["predict"]:
         from .predict_command import main as predict_main
         return predict_main(argv[1:])
+    from . import chapter_parameters
     from .runner.cli import main as pipeline_main
-    return pipeline_main(argv, prog="misgen", extra_help=__doc__)
+    return pipeline_main(argv, prog="misgen", description=USAGE, choices=chapter_parameters.choices,
+                         sizes=chapter_parameters.suite_sizes)
 
 
 if __name__ == "__main__":

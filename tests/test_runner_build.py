@@ -7,6 +7,7 @@ import importlib
 import json
 import shutil
 import sys
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -93,6 +94,14 @@ def test_an_upgrade_of_a_numerical_package_reruns_everything(fixture_project, mo
     build_quietly(fixture_project, profile="ci")
     upgraded = {**provenance.package_versions(), "scipy": "99.0"}
     monkeypatch.setattr(build_module, "package_versions", lambda: upgraded)
+    _, lines = build_quietly(fixture_project, profile="ci")
+    assert executed_stems(lines) == ["01_prior", "02_downstream"]
+
+
+def test_an_upgrade_of_matplotlib_reruns_everything(fixture_project, monkeypatch):
+    """Figures' bytes depend on matplotlib, so the notebooks' keys name its version."""
+    build_quietly(fixture_project, profile="ci")
+    monkeypatch.setattr(build_module, "metadata", SimpleNamespace(version=lambda name: "99.0"))
     _, lines = build_quietly(fixture_project, profile="ci")
     assert executed_stems(lines) == ["01_prior", "02_downstream"]
 

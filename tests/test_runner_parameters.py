@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from misgen_lib.runner.parameters import (ParameterError, parse_cli_value, parse_parameters,
+from misgen_lib.runner.parameters import (Choices, ParameterError, parse_cli_value, parse_parameters,
                                           check_values)
 from misgen_lib.runner.profiles import NotebookSpecError, discover, load_notebook
 
@@ -185,3 +185,22 @@ def test_a_file_that_is_not_utf8_is_named(tmp_path, where):
 def test_a_parameter_name_that_is_not_a_string_is_named():
     with pytest.raises(ParameterError, match=r"parameter names must be strings, got 1 \(int\)"):
         check_values({1: 2, "seed": 0}, parse_parameters(CELL, "nb"), "nb")
+
+
+@pytest.mark.parametrize("value", ["gpu", "ci,paper", ""])
+def test_a_profile_parameter_outside_the_profiles_is_refused_naming_them(tmp_path, value):
+    spec = load_notebook(_write(tmp_path, "01_a", "profile = 'default'  # suite sizes\n",
+                                "ci: {}\ndefault: {}\npaper: {}\n"))
+    with pytest.raises(ParameterError, match=f"profile must be one of ci, default, paper; got '{value}'"):
+        spec.merged_parameters("ci", {"profile": value})
+
+
+def test_choices_refuse_values_outside_them_and_every_bad_item_of_a_list():
+    params = parse_parameters("tasks = 'sine'  # tasks\nlayout = 'umaze'  # maze layout\n", "nb")
+    choices = {"tasks": Choices(("sine", "cone"), many=True), "layout": Choices(("umaze", "large"))}
+    assert check_values({"tasks": "cone, sine", "layout": "large"}, params, "nb", choices) == {
+        "tasks": "cone, sine", "layout": "large"}
+    with pytest.raises(ParameterError) as err:
+        check_values({"tasks": "sine,maze", "layout": "umaze,large"}, params, "nb", choices)
+    assert ("tasks must be a comma-separated list of sine, cone; got 'sine,maze'" in str(err.value)
+            and "layout must be one of umaze, large; got 'umaze,large'" in str(err.value))

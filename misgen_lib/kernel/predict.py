@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.stats import norm
-from tqdm.auto import tqdm
 
 from .. import metrics
 from ..checks import check_trajectories
+from ..progress import bar as progress_bar
 from .base import DeviationKernel, covariance_root, locality_index
 
 METHODS = ("monte-carlo", "analytic")
@@ -167,8 +167,8 @@ def predict(task, kernel: DeviationKernel, prior=None, n: int = 20000, seed: int
     edges = metrics.bin_edges(q_range or (prior.lo, prior.hi), bins)
     rng = np.random.default_rng([seed, 1])
     q_clean, q_pred, spread, moved = [], [], [], []
-    for s in tqdm(range(0, len(x), chunk), desc=f"predicting {task.name} ({method})",
-                  disable=not progress, leave=False):
+    for s in progress_bar(range(0, len(x), chunk), desc=f"predicting {task.name} ({method})", progress=progress,
+                          leave=False):
         xc = x[s:s + chunk]
         q_clean.append(_measure_numpy(task, xc))
         if method == "monte-carlo":

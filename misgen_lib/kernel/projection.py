@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..checks import check_trajectories
 from ..metrics import nearest_clean
+from ..progress import bar as progress_bar
 
 #: how far (as a share of the range's width, each side) a fitted quantity may leave the range
 FIT_MARGIN = 0.5
@@ -207,8 +207,7 @@ def project(task, x_hat, data=None, n_reference: int = 20000, refine_steps: int 
     gradient = not orbit and xi_fit is not None and generator_is_differentiable(task, q_fit, xi_fit)
     if refine_steps > 0 and (orbit or gradient):
         starts = range(0, len(x_hat), chunk)
-        for s in tqdm(starts, desc=f"refining projections ({task.name})", disable=not progress,
-                      leave=False):
+        for s in progress_bar(starts, desc=f"refining projections ({task.name})", progress=progress, leave=False):
             rows = np.arange(s, min(s + chunk, len(x_hat)))
             if orbit:
                 q, x_fit, defect = fit_orbit(task, x_hat[rows], q_fit[rows])

@@ -39,10 +39,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.overrides import TorchFunctionMode
-from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
+from ..progress import bar as progress_bar
 from ..provenance import git_revision, kind_hash
 from .base import Normaliser, TrainedModel, autocast, device_description, get_class, make_config, resolve_device
 from .training import (ARTIFACT_KIND, MissingArtifact, TrainingDiverged, batch_order, cache_inputs, check_data,
@@ -129,7 +129,7 @@ def train_seeds(model_class, cfg, xs: list[np.ndarray], qs: list[np.ndarray] | N
                             in_dims=(0, 0, 0, None if qt is None else 0, 0), randomness="same")
         index = torch.arange(len(seeds), device=device)
         losses = []
-        bar = tqdm(range(cfg.train_steps), desc=desc or model_class.name, disable=not progress, leave=False)
+        bar = progress_bar(range(cfg.train_steps), desc=desc or model_class.name, progress=progress, leave=False)
         for step in bar:
             idx = [next(o).to(device) for o in orders]
             xb = torch.stack([x[i] for x, i in zip(xt, idx)])

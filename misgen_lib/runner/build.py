@@ -2,9 +2,11 @@
 
 A notebook's key is the sha256 of its source, its profile name and merged parameters, the hash
 of the library code it runs (``notebook_code``: the import closure of the ``misgen_lib`` modules
-its code imports, so an edit to the runner re-renders the book without re-executing it), the versions of the packages that produce results (torch, numpy,
-scipy), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend on them), the
-inference mode asked for (``$MISGEN_INFERENCE``: compiled sampling changes rounding) and the
+its code imports, so an edit to the runner re-renders the book without re-executing it), the
+versions of the packages that produce results (torch, numpy, scipy) and of matplotlib (which
+draws the figures), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend
+on them), the inference mode asked for (``$MISGEN_INFERENCE``: compiled sampling changes
+rounding) and the
 keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
 executed again, when its manifest entry is ``ok`` with that key, its executed output exists and
 every cache entry it read or wrote (the cache's access log, ``$MISGEN_CACHE_LOG``) is still in
@@ -35,6 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,7 +52,7 @@ from .live import echo_progress
 from .lock import build_lock
 from .manifest import FINISHED_FORMAT, load_manifest, save_manifest, write_reproduce_tables
 from .pages import claims_environment
-from .parameters import ParameterError
+from .parameters import Choices, ParameterError
 from .pool import shared_pool
 from .profiles import NOTEBOOK_NAME, NotebookSpec, discover, find
 from .project import Project
@@ -61,6 +64,9 @@ Echo = Callable[[str], None]
 #: says otherwise (0: no limit). The limit stops a hung cell, not a slow one: the default book's
 #: longest cell (chapter 06 trains 45 models) takes about 50 minutes on a 2-core CPU, hence 3 h
 CELL_TIMEOUT_S = {"ci": 600, "default": 3 * 3600, "paper": 12 * 3600}
+#: packages that change a chapter's output but no cached result, so only the notebook's key names
+#: their versions (the results' packages, ``provenance.RESULT_PACKAGES``, are in every key)
+FIGURE_PACKAGES = ("matplotlib",)
 
 
 def cell_timeout(profile: str, seconds: float | str | None = None) -> float | None:
@@ -87,15 +93,15 @@ class Plan:
     key: str
 
 
-def plan(specs: list[NotebookSpec], profile: str,
-         overrides: dict[str, dict[str, Any]] | None = None) -> list[Plan]:
+def plan(specs: list[NotebookSpec], profile: str, overrides: dict[str, dict[str, Any]] | None = None,
+         choices: dict[str, Choices] | None = None) -> list[Plan]:
     """Merged parameters and keys for every notebook, upstream first. Validates everything
-    (profiles and overrides) before anything runs."""
-    versions = package_versions()
+    (profiles, and overrides against their types and ``choices``) before anything runs."""
+    versions = {**package_versions(), **{name: metadata.version(name) for name in FIGURE_PACKAGES}}
     keys: dict[str, str] = {}
     plans = []
     for spec in specs:
-        params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem))
+        params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem), choices)
         key = key_of({"source": spec.source, "profile": profile, "parameters": params,
                       "library": kind_hash("notebooks", *notebook_code(spec)), "versions": versions,
                       "numerics": {"bf16_units": cpu()["bf16_units"], "inference": os.environ.get(INFERENCE_ENV, "auto")},
@@ -435,15 +441,17 @@ def build(project: Project | None = None, profile: str = "default", force: bool 
 
 def run_one(name: str, overrides: dict[str, Any] | None = None, project: Project | None = None,
             profile: str = "default", force: bool = False, render: bool = True, echo: Echo = print,
-            progress: bool = False, cell_timeout_s: float | str | None = None) -> dict:
+            progress: bool = False, cell_timeout_s: float | str | None = None,
+            choices: dict[str, Choices] | None = None) -> dict:
     """Re-execute one notebook (by stem, number or path) with parameter overrides, mark the
     chapters depending on it stale, then re-render the book. Overrides are validated before
-    anything runs."""
+    anything runs: their types, the ``profile`` parameter, and the values ``choices`` lists (the
+    ``misgen`` command passes the library's registered names, which the pipeline cannot import)."""
     project = project or Project()
     specs = discover(project.notebooks_dir)
     stem = find(specs, name).stem
     own = {stem: overrides or {}}
-    plans = plan(specs, profile, own)
+    plans = plan(specs, profile, own, choices)
     timeout = cell_timeout(profile, cell_timeout_s)
     return _execute_and_render(project, plans, profile, render, echo, f"misgen run {stem}",
                                force=force, overrides=own, only={stem}, progress=progress,

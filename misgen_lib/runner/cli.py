@@ -1,14 +1,15 @@
-"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``); the entry point that
-dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
+"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``, ``record``); the
+entry point that dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from ..vocabulary import CELL_TIMEOUT_ENV, PROFILES, SCHEDULER_ENV
-from .parameters import ParameterError, describe, parse_cli_value
+from .parameters import Choices, ParameterError, describe, parse_cli_value
 from .profiles import NotebookSpecError
 
 
@@ -48,6 +49,16 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     verify.add_argument("notebook", nargs="*", help="stems, numbers or paths (default: every executed chapter)")
     params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
     params.add_argument("notebook", nargs="?")
+    record = sub.add_parser("record", help="write a run record of the last build to benchmarks/runs/, or "
+                                           "list the records (--list)")
+    record.add_argument("--list", action="store_true", help="print every run record as a table, newest first")
+    record.add_argument("--note", help="what a reader should know about this run (required to write one)")
+    record.add_argument("--as", dest="recorded_command", default="misgen build", metavar="COMMAND",
+                        help='the command that ran the build (default: "misgen build"; e.g. "make book")')
+    record.add_argument("--cache", choices=("cold", "warm"), help="whether the artifact cache was empty")
+    record.add_argument("--wall-s", type=float, metavar="SECONDS",
+                        help="the measured wall time (default: the chapters' span, without install and rendering)")
+    record.add_argument("--peak-memory-gib", type=float, metavar="GIB", help="the measured peak memory")
     sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
     return parser
 
@@ -69,22 +80,43 @@ def _project(root: Path | None):
     return Project(root) if root is not None else Project()
 
 
-def _print_params(project, name: str | None) -> None:
+def _print_params(project, name: str | None, sizes: Callable[[str], str] | None) -> None:
     from .profiles import discover, find
     specs = discover(project.notebooks_dir)
     for spec in [find(specs, name)] if name else specs:
         print(f"{spec.stem}:\n{describe(spec.parameters)}")
         for profile in PROFILES:
             print(f"  [{profile}] {spec.profiles[profile] or '(defaults)'}")
+        suites = sizes(spec.source) if sizes else ""
+        if suites:
+            print(suites)
 
 
-def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | None = None) -> int:
-    """Run a pipeline command; ``misgen_lib.cli.main`` routes ``predict`` elsewhere first."""
+def _record(project, args) -> None:
+    from .records import RecordError, load_records, record_from_build, records_table, write_record
+    if args.list:
+        print(records_table(load_records(project.records_dir)))
+        return
+    if not args.note:
+        raise RecordError("a run record needs --note: what a reader should know about this run")
+    record = record_from_build(project, args.recorded_command, args.note, cache=args.cache,
+                               wall_s=args.wall_s, peak_memory_gib=args.peak_memory_gib)
+    print(f"run record written: {write_record(project.records_dir, record)}")
+
+
+def main(argv: list[str] | None = None, prog: str = "misgen", description: str | None = None,
+         choices: Callable[[], dict[str, Choices]] | None = None,
+         sizes: Callable[[str], str] | None = None) -> int:
+    """Run a pipeline command; ``misgen_lib.cli.main`` routes ``predict`` elsewhere first and
+    passes what the pipeline cannot import itself: ``choices()``, the valid values of parameters
+    that name the library's registered things (checked before ``run`` starts a kernel), and
+    ``sizes(source)``, the suite sizes a chapter's source selects (shown by ``params``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser(prog, extra_help or __doc__).parse_args(argv)
+    args = _parser(prog, description or __doc__).parse_args(argv)
     from .build import build, run_one
     from .execute import NotebookFailed, NotebookInterrupted
     from .lock import BuildLocked
+    from .records import RecordError
     from .render import BookRenderFailed
     progress = True   # the library's bars, live on a terminal, a line a minute in a log (runner.live)
     if getattr(args, "scheduler", None):   # the notebooks' kernels inherit it (misgen_lib.jobs)
@@ -99,14 +131,17 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
             for name, value in args.parameter:
                 overrides[name] = parse_cli_value(value)
             run_one(args.notebook, overrides, project, profile=args.profile, force=args.force,
-                    render=not args.no_render, progress=progress, cell_timeout_s=args.cell_timeout)
+                    render=not args.no_render, progress=progress, cell_timeout_s=args.cell_timeout,
+                    choices=choices() if choices and overrides else None)
         elif args.command == "verify":
             from .verify import verify
             if not all(v.same for v in verify(project, args.notebook)):
                 return 1
         elif args.command == "params":
-            _print_params(project, args.notebook)
-    except (ParameterError, NotebookSpecError) as err:
+            _print_params(project, args.notebook, sizes)
+        elif args.command == "record":
+            _record(project, args)
+    except (ParameterError, NotebookSpecError, RecordError) as err:
         print(f"misgen: error: {err}", file=sys.stderr)
         return 2
     except NotebookInterrupted as err:

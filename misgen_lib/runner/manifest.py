@@ -80,7 +80,7 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
                  f"**{total / 60:.1f} min** | | | | |")
     lines += ["", "The whole book's time is the sum of the chapters' last executions (a reused chapter "
               "counts its last execution; rendering, about a minute, is not included)."]
-    span = _side_by_side_span(timed, total)
+    span = side_by_side_span(timed, total)
     if span is not None:
         lines[-1] += (f" These chapters ran side by side: from the first one's start to the last one's "
                       f"finish took **{span / 60:.1f} min** of wall-clock time.")
@@ -90,7 +90,7 @@ def run_table(manifest: dict[str, dict[str, Any]], specs: list[NotebookSpec]) ->
     return "\n".join(lines)
 
 
-def _side_by_side_span(timed: list[dict[str, Any]], total: float) -> float | None:
+def side_by_side_span(timed: list[dict[str, Any]], total: float) -> float | None:
     """Seconds from the earliest start (finish minus duration) to the latest finish of the timed
     chapters, when they overlapped in one build (``misgen build --parallel``): none reused and
     the span shorter than ``total``, the sum of their durations. ``None`` otherwise, where the

@@ -71,13 +71,13 @@ def write_generated_pages(project) -> None:
                and project.executed(s.stem).exists()]
     for spec in current:
         decorate_chapter(project.executed(spec.stem), spec, manifest[spec.stem])
-    _write_if_changed(project.executed_dir / f"{FIGURE_INDEX_DOC}.md",
+    write_if_changed(project.executed_dir / f"{FIGURE_INDEX_DOC}.md",
                       figure_index(project, current, manifest))
-    _write_if_changed(project.executed_dir / f"{CLAIMS_DOC}.md",
+    write_if_changed(project.executed_dir / f"{CLAIMS_DOC}.md",
                       claims_page(project.executed_dir, specs, manifest))
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:  # unchanged file: no Sphinx re-read
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

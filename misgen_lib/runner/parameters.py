@@ -8,7 +8,9 @@ A notebook's first code cell is tagged ``parameters`` and holds flat, commented 
 Each line becomes a :class:`Parameter` (name, default, type, inline comment). Papermill
 silently accepts any name; this module rejects unknown names and values whose type does not
 match the default's (an ``int`` is accepted for a ``float`` and converted), naming the bad
-ones and listing the valid parameters with their types.
+ones and listing the valid parameters with their types. A string parameter that names
+something (a profile, a task) may come with its :class:`Choices`, and a value outside them is
+rejected too, with the valid values, before any kernel starts.
 """
 from __future__ import annotations
 
@@ -49,6 +51,22 @@ class Parameter:
             return value
         raise ParameterError(f"{self.name} expects {self.type_name} (default {self.default!r}), "
                              f"got {value!r} ({type(value).__name__})")
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The valid values of a string parameter; ``many``: a comma-separated list of them."""
+    values: tuple[str, ...]
+    many: bool = False
+
+    def check(self, name: str, value: Any) -> None:
+        """``ParameterError`` naming ``value`` and the valid values unless it is one of them
+        (every item of it, for ``many``)."""
+        items = str(value).split(",") if self.many else [value]
+        bad = [item.strip() for item in items if item.strip() not in self.values]
+        if bad:
+            what = "a comma-separated list of " if self.many else "one of "
+            raise ParameterError(f"{name} must be {what}{', '.join(self.values)}; got {value!r}")
 
 
 def parameters_cell(nb: nbformat.NotebookNode, where: str) -> nbformat.NotebookNode:
@@ -107,9 +125,11 @@ def describe(params: list[Parameter]) -> str:
     return "\n".join(f"  {p.name}: {p.type_name} = {p.default!r}  # {p.comment}" for p in params)
 
 
-def check_values(overrides: dict[str, Any], params: list[Parameter], where: str) -> dict[str, Any]:
-    """Overrides checked and converted to the parameters' types. Raises one ``ParameterError``
-    naming every unknown name and wrong-typed value, with the list of valid parameters."""
+def check_values(overrides: dict[str, Any], params: list[Parameter], where: str,
+                 choices: dict[str, Choices] | None = None) -> dict[str, Any]:
+    """Overrides checked and converted to the parameters' types, and against their ``choices``
+    where given. Raises one ``ParameterError`` naming every unknown name and bad value, with the
+    list of valid parameters."""
     by_name = {p.name: p for p in params}
     problems, checked = [], {}
     not_names = [name for name in overrides if not isinstance(name, str)]
@@ -123,6 +143,8 @@ def check_values(overrides: dict[str, Any], params: list[Parameter], where: str)
         if name in by_name:
             try:
                 checked[name] = by_name[name].coerce(value)
+                if name in (choices or {}):
+                    choices[name].check(name, checked[name])
             except ParameterError as err:
                 problems.append(str(err))
     if problems:

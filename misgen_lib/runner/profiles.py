@@ -31,7 +31,7 @@ import nbformat
 import yaml
 
 from ..vocabulary import PROFILES, check_profile
-from .parameters import Parameter, ParameterError, parameters_cell, parse_parameters, check_values
+from .parameters import Choices, Parameter, ParameterError, parameters_cell, parse_parameters, check_values
 
 #: a cell parameter of this name receives the build's profile name (composed configuration)
 PROFILE_PARAMETER = "profile"
@@ -97,8 +97,10 @@ class NotebookSpec:
                         return line[2:].strip()
         return self.stem
 
-    def merged_parameters(self, profile: str, overrides: dict[str, Any] | None = None) -> dict:
-        """The cell defaults, then the profile's values, then ``overrides`` (validated)."""
+    def merged_parameters(self, profile: str, overrides: dict[str, Any] | None = None,
+                          choices: dict[str, Choices] | None = None) -> dict:
+        """The cell defaults, then the profile's values, then ``overrides``, validated: their
+        types, the ``profile`` parameter's value, and the values of ``choices``."""
         try:
             check_profile(profile)
         except ValueError as err:
@@ -107,7 +109,8 @@ class NotebookSpec:
         if PROFILE_PARAMETER in merged:
             merged[PROFILE_PARAMETER] = profile
         merged.update(self.profiles[profile])
-        merged.update(check_values(overrides or {}, self.parameters, self.stem))
+        choices = {PROFILE_PARAMETER: Choices(PROFILES), **(choices or {})}
+        merged.update(check_values(overrides or {}, self.parameters, self.stem, choices))
         return merged
 
 

@@ -10,6 +10,8 @@ Layout (all under the repository root)::
     book/executed/failed/NN_name.ipynb partial output of a failed notebook
     book/executed/partial/            a notebook being executed (and its cache-access log)
     book/executed/manifest.json       the run manifest
+    book/executed/run_records.md      the table of run records, on the Reproduce page
+    benchmarks/runs/*.json            run records: timed builds and benchmark runs (``records.py``)
     book/executed/.lock               held by the running build
     book/_build/html/                 the rendered book (swapped in whole by each render)
 """
@@ -38,6 +40,8 @@ class Project:
     manifest_path = property(lambda self: self.executed_dir / "manifest.json")
     lock_path = property(lambda self: self.executed_dir / ".lock")
     reproduce_tables = property(lambda self: self.executed_dir / "run_manifest.md")
+    records_page = property(lambda self: self.executed_dir / "run_records.md")
+    records_dir = property(lambda self: self.root / "benchmarks" / "runs")
     build_dir = property(lambda self: self.book_dir / "_build")
     html_dir = property(lambda self: self.build_dir / "html")
 

@@ -20,6 +20,7 @@ from .manifest import load_manifest, write_reproduce_tables
 from .pages import write_generated_pages
 from .profiles import discover
 from .project import Project
+from .records import write_records_page
 
 STAGING_PREFIX = ".render-"
 
@@ -52,6 +53,7 @@ def render_book(project: Project, echo: Callable[[str], None] = print) -> Path:
         write_reproduce_tables(project.reproduce_tables, load_manifest(project.manifest_path),
                                discover(project.notebooks_dir))
     write_generated_pages(project)  # re-run boxes, parameter tables, figure index, claims page
+    write_records_page(project)
     project.build_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=project.build_dir))
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",

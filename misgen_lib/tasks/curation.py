@@ -14,10 +14,10 @@ model sees and what its samples are compared against).
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import priors as _priors
 from ..checks import check_positive_int
+from ..progress import bar as progress_bar
 from .dataset import Dataset
 
 MODES = ("prior", "balanced")
@@ -73,7 +73,7 @@ def _balanced(task, n, prior, rng, bins, max_raw, progress):
     filled = np.zeros(bins, dtype=int)
     n_raw = 0
     batch = max(256, 2 * n)
-    with tqdm(total=n, desc=f"curating {task.name}", disable=not progress) as bar:
+    with progress_bar(total=n, desc=f"curating {task.name}", progress=progress) as bar:
         while (filled < quota).any():
             if n_raw >= max_raw:
                 short = {f"[{edges[b]:.3g}, {edges[b + 1]:.3g})": int(quota[b] - filled[b])
