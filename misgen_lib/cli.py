@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-PIPELINE_COMMANDS = ("build", "run", "verify", "params")
+PIPELINE_COMMANDS = ("build", "run", "verify", "params", "reference", "compare")
 SCIENCE_COMMANDS = ("predict",)
 
 

@@ -1,4 +1,5 @@
-"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``); the entry point that
+"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``, ``reference``,
+``compare``); the entry point that
 dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from ..vocabulary import CELL_TIMEOUT_ENV, PROFILES, SCHEDULER_ENV
 from .parameters import ParameterError, describe, parse_cli_value
 from .profiles import NotebookSpecError
+from .reference import ReferenceFileError
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -48,6 +50,19 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     verify.add_argument("notebook", nargs="*", help="stems, numbers or paths (default: every executed chapter)")
     params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
     params.add_argument("notebook", nargs="?")
+    reference = sub.add_parser("reference", help="write the reference record of the book built at a profile "
+                                                 "(every chapter current at it): book/reference.json for default")
+    reference.add_argument("--profile", default="default", choices=PROFILES, help="the profile of the build")
+    reference.add_argument("--output", type=Path, default=None,
+                           help="file to write (default: book/reference.json, or book/reference-PROFILE.json)")
+    compare = sub.add_parser("compare", help="compare this build (or the chapters named) with the reference: "
+                                             "each value equal, within or beyond it, each claim same or changed")
+    compare.add_argument("--chapters", nargs="+", metavar="NOTEBOOK", default=None,
+                         help="stems or numbers (default: every chapter built at the profile)")
+    compare.add_argument("--profile", default="default", choices=PROFILES, help="the profile of the build")
+    compare.add_argument("--reference", type=Path, default=None,
+                         help="reference file (default: the profile's, book/reference.json for default)")
+    compare.add_argument("--all", action="store_true", help="list every value, not only those that are not equal")
     sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
     return parser
 
@@ -106,7 +121,15 @@ def main(argv: list[str] | None = None, prog: str = "misgen", extra_help: str | 
                 return 1
         elif args.command == "params":
             _print_params(project, args.notebook)
-    except (ParameterError, NotebookSpecError) as err:
+        elif args.command == "reference":
+            from .compare import write_reference
+            print(f"misgen: wrote {write_reference(project, args.profile, args.output)}")
+        elif args.command == "compare":
+            from .compare import compare_build
+            comparison = compare_build(project, args.profile, args.chapters, args.reference)
+            print(comparison.report(args.all))
+            return 1 if comparison.failed else 0
+    except (ParameterError, NotebookSpecError, ReferenceFileError) as err:
         print(f"misgen: error: {err}", file=sys.stderr)
         return 2
     except NotebookInterrupted as err:
