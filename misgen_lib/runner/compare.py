@@ -212,7 +212,8 @@ def write_reference(project, profile: str, path: Path | None = None) -> Path:
                                 f"--profile {profile})")
     path = Path(path) if path else reference_path(project.book_dir, profile)
     text = json.dumps(record, indent=1, sort_keys=True)
-    path.write_text(re.sub(r'\[\n[^][{}"]*\]', lambda m: json.dumps(json.loads(m.group())), text) + "\n")  # lists of numbers on one line (a string holds no newline)
+    one_line = re.sub(r'\[\n[^][{}"]*\]', lambda m: json.dumps(json.loads(m.group())), text)   # [value, low, high]
+    path.write_text(one_line + "\n")
     return path
 
 
