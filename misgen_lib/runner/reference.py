@@ -7,7 +7,7 @@ build's. One JSON object::
 
     format      "misgen reference 1"
     profile     the profile every chapter was executed at (no overrides)
-    revision    the checkout's git revision when the record was written
+    revision    the git revision(s) that executed the chapters
     built       when the last chapter finished (UTC)
     host        the CPU that wrote it: {"model", "bf16_units"} (its numerics), "description"
     packages    versions of the packages whose numerics a result depends on (torch, numpy, scipy)
