@@ -1,6 +1,6 @@
 """The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``, ``reference``,
-``compare``); the entry point that
-dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
+``compare``); the entry point that dispatches to them (and to the science layers' commands) is
+``misgen_lib.cli``."""
 from __future__ import annotations
 
 import argparse
