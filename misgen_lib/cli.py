@@ -22,6 +22,7 @@ examples:
   misgen params 02                   chapter 02's parameters and the suite sizes of each profile
   misgen verify                      re-execute the built chapters: do they state the same results?
   misgen record                      write the last build's run record to benchmarks/runs/
+  misgen compare --chapters 01 02    compare the built chapters with the committed reference
   misgen predict --task cone --kernel white   a kernel's prediction before training
 """
 

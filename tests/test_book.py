@@ -8,11 +8,13 @@
   traceback, MathJax from local files, no remote scripts) and a no-change rebuild that executes
   nothing; and the same book built on a Dask pool (``test_book_dask.py``) is this book.
 
+* ``misgen compare`` finds that book equal to, or within the tolerances of, the committed
+  reference of the ci book (``book/reference-ci.json``).
 * ``misgen verify`` (nbval) re-executes every chapter of that book and finds the same results
   in the cells tagged ``nbval-check-output`` and the same claim verdicts; on a fixture chapter
-  (``test_runner_verify.py``) it finds a changed result. The reference is the book just built
-  on this machine, not a committed output: the chapters' numbers depend on the platform's
-  floating point (torch training).
+  (``test_runner_verify.py``) it finds a changed result. What it compares with is the book just
+  built on this machine, to the last decimals, not a committed output: the chapters' numbers
+  depend on the platform's floating point (torch training).
 """
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ import yaml
 
 from misgen_lib.cache import MANIFEST
 from misgen_lib.runner import BookRenderFailed, NotebookFailed, Project, build
+from misgen_lib.runner.compare import compare_build
 from misgen_lib.runner.manifest import load_manifest
 from misgen_lib.runner.pages import claims_dir, recorded_claims
 from misgen_lib.runner.profiles import discover
+from misgen_lib.runner.reference import reference_path
 from misgen_lib.runner.verify import claim_outcomes, verify
 from misgen_lib.vocabulary import CLAIM_IDS
 
@@ -172,6 +176,17 @@ def test_ci_book_rebuild_without_change_executes_nothing(ci_book):
     lines = []
     build(ci_book[0], profile="ci", render=False, echo=lines.append)
     assert not [line for line in lines if line.startswith("> ")], lines
+
+
+@pytest.mark.book
+def test_the_ci_book_reproduces_the_committed_ci_reference(ci_book):
+    """``misgen compare``: the ci book built here against the repository's ``book/reference-ci.json``
+    (written from a ci build by ``misgen reference --profile ci``; a change that moves the ci
+    book's numbers rewrites it): every value equal to it or within its interval or tolerance
+    (another CPU's rounding), every claim's verdict the same."""
+    project, manifest = ci_book
+    comparison = compare_build(project, "ci", path=reference_path(Project().book_dir, "ci"))
+    assert comparison.compared == sorted(manifest) and not comparison.failed, comparison.report()
 
 
 def artifact_digests(cache: Path, keys=None) -> dict[str, dict[str, str]]:

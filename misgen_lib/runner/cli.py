@@ -1,5 +1,6 @@
-"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``, ``record``); the
-entry point that dispatches to them (and to the science layers' commands) is ``misgen_lib.cli``."""
+"""The pipeline's commands of ``misgen`` (``build``, ``run``, ``verify``, ``params``, ``record``,
+``reference``, ``compare``); the entry point that dispatches to them (and to the science layers'
+commands) is ``misgen_lib.cli``."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ from typing import Callable
 from ..vocabulary import CELL_TIMEOUT_ENV, PROFILES, SCHEDULER_ENV
 from .parameters import Choices, ParameterError, describe, parse_cli_value
 from .profiles import NotebookSpecError
+from .reference import ReferenceFileError
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -49,8 +51,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     verify.add_argument("notebook", nargs="*", help="stems, numbers or paths (default: every executed chapter)")
     params = sub.add_parser("params", help="list the parameters of a notebook (or of all)")
     params.add_argument("notebook", nargs="?")
-    record = sub.add_parser("record", help="write a run record of the last build to benchmarks/runs/, or "
-                                           "list the records (--list)")
+    record = sub.add_parser("record", help="write the last build's run record (or --list them)")
     record.add_argument("--list", action="store_true", help="print every run record as a table, newest first")
     record.add_argument("--note", help="what a reader should know about this run (required to write one)")
     record.add_argument("--as", dest="recorded_command", default="misgen build", metavar="COMMAND",
@@ -59,6 +60,17 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     record.add_argument("--wall-s", type=float, metavar="SECONDS",
                         help="the measured wall time (default: the chapters' span, without install and rendering)")
     record.add_argument("--peak-memory-gib", type=float, metavar="GIB", help="the measured peak memory")
+    reference = sub.add_parser("reference", help="write the built book's reference record")
+    reference.add_argument("--profile", default="default", choices=PROFILES, help="the profile of the build")
+    reference.add_argument("--output", type=Path, default=None,
+                           help="file to write (default: book/reference.json, or book/reference-PROFILE.json)")
+    compare = sub.add_parser("compare", help="compare the built chapters with the reference")
+    compare.add_argument("--chapters", nargs="+", metavar="NOTEBOOK", default=None,
+                         help="stems or numbers (default: every chapter built at the profile)")
+    compare.add_argument("--profile", default="default", choices=PROFILES, help="the profile of the build")
+    compare.add_argument("--reference", type=Path, default=None,
+                         help="reference file (default: the profile's, book/reference.json for default)")
+    compare.add_argument("--all", action="store_true", help="list every value, not only those that are not equal")
     sub.add_parser("predict", help="kernel prediction before training (arguments: misgen predict --help)")
     return parser
 
@@ -141,7 +153,15 @@ def main(argv: list[str] | None = None, prog: str = "misgen", description: str |
             _print_params(project, args.notebook, sizes)
         elif args.command == "record":
             _record(project, args)
-    except (ParameterError, NotebookSpecError, RecordError) as err:
+        elif args.command == "reference":
+            from .compare import write_reference
+            print(f"misgen: wrote {write_reference(project, args.profile, args.output)}")
+        elif args.command == "compare":
+            from .compare import compare_build
+            comparison = compare_build(project, args.profile, args.chapters, args.reference)
+            print(comparison.report(args.all))
+            return 1 if comparison.failed else 0
+    except (ParameterError, NotebookSpecError, RecordError, ReferenceFileError) as err:
         print(f"misgen: error: {err}", file=sys.stderr)
         return 2
     except NotebookInterrupted as err:

@@ -19,7 +19,8 @@ Beside the chapters, two pages the table of contents names:
   it, linked both ways with the figure's provenance line on its chapter page;
 * ``book/executed/claims.md``: each paper claim (C1-C6), the verdict this build computed
   (recorded by ``misgen_lib.studies.claims.record`` into ``book/executed/claims/<notebook>/``),
-  the numbers behind it and the chapter that computed it.
+  the numbers behind it and the chapter that computed it, beside the verdict of the reference
+  book of the same profile where one is committed (``runner.reference``).
 
 Nothing here imports the science layers: the runner reads only what the notebooks wrote.
 """
@@ -39,6 +40,7 @@ from ..figures import INDEX_PAGE, chapter_anchor, index_anchor, read_provenance
 from ..vocabulary import CLAIM_IDS, CLAIMS_DIR_ENV, check_claim
 from .manifest import load_manifest
 from .profiles import PROFILE_PARAMETER, NotebookSpec, NotebookSpecError, discover
+from .reference import claim_verdicts, load_reference, reference_path, verdict_text
 
 FIGURE_INDEX_DOC = Path(INDEX_PAGE).stem
 CLAIMS_DOC = "claims"
@@ -310,24 +312,54 @@ def items_table(items: dict[str, list]) -> str:
     return "\n".join(lines)
 
 
+def references_of(book_dir: Path, profiles) -> dict[str, dict]:
+    """Profile -> the committed reference book of that profile, for those of ``profiles`` that
+    have one (``runner.reference``)."""
+    paths = {p: reference_path(book_dir, p) for p in profiles}
+    return {p: load_reference(path) for p, path in paths.items() if path.exists()}
+
+
+def reference_sentence(book_dir: Path, references: dict[str, dict]) -> str:
+    books = "; ".join(f"`{reference_path(book_dir, p).relative_to(book_dir.parent).as_posix()}`: profile `{p}`, "
+                      f"revision `{r['revision']}`, built {r['built']} UTC on {r['host']['description']}"
+                      for p, r in references.items())
+    return (f"The column *reference* is the verdict of the reference book of the same profile ({books}); "
+            "`misgen compare` compares a build with it value by value.")
+
+
+def reference_verdict(references: dict[str, dict], record: dict) -> str:
+    """The verdict of ``record``'s claim in the reference of its profile, in words."""
+    reference = references.get(base_profile(record))
+    if reference is None:
+        return "no reference at this profile"
+    verdict = claim_verdicts(reference).get(record["claim"])
+    return verdict_text(verdict) if verdict else "not in the reference"
+
+
 def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -> str:
     found = recorded_claims(executed_dir, specs, manifest)
+    book_dir = Path(executed_dir).parent
+    references = references_of(book_dir, sorted({base_profile(r) for r in found.values()}))
+    shown = ["claim", "verdict in this build", "units meeting the rule", "reference", "profile", "chapter"]
+    if not references:
+        shown.remove("reference")
     parts = ["# Claims: the state of the reproduction", "",
              "Each claim of the paper, as the design numbers them, with the verdict this build "
              "computed. The decision rules are declared in `misgen_lib/studies/claims.py` before "
              "any result is seen; a verdict *supports* a claim when every unit meets the rule, "
              "*partly supports* it when some do. Verdicts at the `ci` profile come from barely "
-             "trained models and say nothing about the paper.", "",
-             "| claim | verdict in this build | units meeting the rule | profile | chapter |",
-             "|---|---|---|---|---|"]
+             "trained models and say nothing about the paper."
+             + (" " + reference_sentence(book_dir, references) if references else ""), "",
+             "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for claim in CLAIM_IDS:
         r = found.get(claim)
-        if r is None:
-            parts.append(f"| {claim} | not tested | – | – | no chapter of this build records it |")
-        else:
-            parts.append(f"| [{claim}](#claim-{claim.lower()}) | **{r['outcome']}** | "
-                         f"{r['passed']} of {r['total']} | `{r['profile']}` | "
-                         f"{{doc}}`{r['notebook']}` |")
+        cells = ({"claim": claim, "verdict in this build": "not tested",
+                  "chapter": "no chapter of this build records it"} if r is None else
+                 {"claim": f"[{claim}](#claim-{claim.lower()})", "verdict in this build": f"**{r['outcome']}**",
+                  "units meeting the rule": f"{r['passed']} of {r['total']}",
+                  "reference": reference_verdict(references, r), "profile": f"`{r['profile']}`",
+                  "chapter": f"{{doc}}`{r['notebook']}`"})
+        parts.append("| " + " | ".join(cells.get(c, "–") for c in shown) + " |")
     for claim in CLAIM_IDS:
         r = found.get(claim)
         if r is None:
