@@ -243,5 +243,5 @@ def seed_resampled(predictions: list[Prediction], drifts: list[Drift], n_boot: i
     obs /= weight[:, None]
     pred /= picks.shape[1]
     c, _, sh = _scores(pred, obs, p_star, np.zeros(len(p_star), dtype=bool))
-    return {"correlation": (corr, _interval(c - np.nanmean(c) + corr)),
-            "share_explained": (share, _interval(sh - np.nanmean(sh) + share))}
+    return {"correlation": (corr, _interval(np.clip(c - np.nanmean(c) + corr, -1, 1))),
+            "share_explained": (share, _interval(np.minimum(sh - np.nanmean(sh) + share, 1)))}

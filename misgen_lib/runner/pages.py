@@ -310,31 +310,56 @@ def items_table(items: dict[str, list]) -> str:
     return "\n".join(lines)
 
 
+def _share(r: dict) -> str:
+    """The claim-level statistic of a record: the share of tested units that count, its interval."""
+    lo, hi = r["interval"]
+    if lo is None or lo != lo:   # NaN: no unit tested
+        return "–"
+    return f"{lo:.0%}" if lo == hi else f"{lo:.0%} to {hi:.0%}"
+
+
+def _units_cell(r: dict) -> str:
+    return (f"{r['counted']} / {r['failed']} / {r['undecided']}"
+            + (f" ({r['not_tested']} not tested)" if r["not_tested"] else ""))
+
+
 def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -> str:
+    from ..studies.claims import FEW, MOST, STATISTIC
     found = recorded_claims(executed_dir, specs, manifest)
     parts = ["# Claims: the state of the reproduction", "",
              "Each claim of the paper, as the design numbers them, with the verdict this build "
-             "computed. The decision rules are declared in `misgen_lib/studies/claims.py` before "
-             "any result is seen; a verdict *supports* a claim when every unit meets the rule, "
-             "*partly supports* it when some do. Verdicts at the `ci` profile come from barely "
-             "trained models and say nothing about the paper.", "",
-             "| claim | verdict in this build | units meeting the rule | profile | chapter |",
-             "|---|---|---|---|---|"]
+             "computed by the rules in `misgen_lib/studies/claims.py`. Each unit (a task x model pair "
+             "over its seeds) is decided by statistics with 95% intervals that resample seeds and "
+             "samples: it *counts*, *fails*, or is *undecided* when an interval straddles its threshold. "
+             f"A claim is decided on the {STATISTIC}, whose interval runs from the units that count to "
+             "those that count or are undecided: it *supports* the claim when that interval lies at or "
+             f"above {MOST:.0%}, *does not support* it at or below {FEW:.0%}, *partly supports* it in "
+             "between, and is *undecided* when it straddles either. Each rule's history (the revision "
+             "that declared it and every later change, with its reason) is under the claim. Verdicts "
+             "at the `ci` profile come from barely trained models and say nothing about the paper.", "",
+             "| claim | verdict in this build | share of units that count | counted / failed / undecided "
+             "| profile | chapter |",
+             "|---|---|---|---|---|---|"]
     for claim in CLAIM_IDS:
         r = found.get(claim)
         if r is None:
-            parts.append(f"| {claim} | not tested | – | – | no chapter of this build records it |")
+            parts.append(f"| {claim} | not tested | – | – | – | no chapter of this build records it |")
         else:
-            parts.append(f"| [{claim}](#claim-{claim.lower()}) | **{r['outcome']}** | "
-                         f"{r['passed']} of {r['total']} | `{r['profile']}` | "
-                         f"{{doc}}`{r['notebook']}` |")
+            parts.append(f"| [{claim}](#claim-{claim.lower()}) | **{r['outcome']}** | {_share(r)} | "
+                         f"{_units_cell(r)} | `{r['profile']}` | {{doc}}`{r['notebook']}` |")
     for claim in CLAIM_IDS:
         r = found.get(claim)
         if r is None:
             continue
+        history = [f"* `{rev}` ({date}): {reason}" for rev, date, reason in r["history"]]
         parts += ["", f"(claim-{claim.lower()})=", f"## {claim}: {r['outcome']}", "",
                   f"*{r['statement']}*", "",
                   f"This build {r['sentence']}, in {{doc}}`{r['notebook']}` (profile "
                   f"`{r['profile']}`, revision `{r['revision']}`).", "",
-                  f"**Rule**: {r['rule']}", "", items_table(r["items"])]
+                  f"**Statistic**: the {r['statistic']}, {_share(r)} (supports from "
+                  f"{r['thresholds']['supports']:.0%}, does not support up to "
+                  f"{r['thresholds']['does not support']:.0%}); units counted / failed / undecided: "
+                  f"{_units_cell(r)}.", "",
+                  f"**Rule**: {r['rule']}", "", "**The rule's history**:", "", *history, "",
+                  items_table(r["items"])]
     return "\n".join(parts) + "\n"

@@ -112,38 +112,38 @@ RULE_HISTORY = {
     "C1": [("cd3c87e", "2026-11-26", "declared: every seed's entry counts when TV is above its null's 95% "
                                      "quantile and its samples are plausible"),
            ("c7f32ff", "2026-11-26", "plausibility threshold named (PLAUSIBLE_FACTOR = 2)"),
-           ("verdicts", "2026-12-03", f"{_MEAN}: pairs over seeds; an implausible pair is not tested "
+           ("426d374", "2026-12-06", f"{_MEAN}: pairs over seeds; an implausible pair is not tested "
                                       "(as in C2) instead of failing")],
     "C2": [("cd3c87e", "2026-11-26", "declared: correlation above the noise quantile and sign agreement "
                                      "above one half, among plausible entries"),
            ("24498ee", "2026-11-26", "the probe kernel, pooled over seeds, replaces the residual bank"),
            ("39baa04", "2026-12-02", "after results existed: the probe's depth by the declared locality "
                                      "budget (deepest depth within it)"),
-           ("verdicts", "2026-12-03", f"{_MEAN}: share explained above 0 added (magnitude), sign agreement "
+           ("426d374", "2026-12-06", f"{_MEAN}: share explained above 0 added (magnitude), sign agreement "
                                       "dropped")],
     "C3": [("cd3c87e", "2026-11-26", "declared: mean shift and share above the median, bootstrap "
                                      "intervals above the null's band, samples pooled over seeds"),
-           ("verdicts", "2026-12-03", f"{_MEAN}: seeds resampled (the between-seed variance counted)")],
+           ("426d374", "2026-12-06", f"{_MEAN}: seeds resampled (the between-seed variance counted)")],
     "C4": [("cd3c87e", "2026-11-26", "declared: the agreement rule of C2, no plausibility filter"),
            ("24498ee", "2026-11-26", "the probe kernel, pooled over seeds"),
            ("39baa04", "2026-12-02", "after results existed: the probe's depth by the declared locality budget"),
-           ("verdicts", "2026-12-03", f"{_MEAN}: share explained above 0 added, sign agreement dropped")],
+           ("426d374", "2026-12-06", f"{_MEAN}: share explained above 0 added, sign agreement dropped")],
     "C5a": [("24498ee", "2026-11-26", "declared: the resampled model's TV stays above its null's 95% quantile"),
-            ("verdicts", "2026-12-03", f"{_MEAN}: the reduction's interval below HELPS (the old rule could "
+            ("426d374", "2026-12-06", f"{_MEAN}: the reduction's interval below HELPS (the old rule could "
                                        "not fail at the book's training budgets)")],
     "C5b": [("24498ee", "2026-11-26", "declared: reduction of at least 20% on simple tasks, TV above the "
                                       "null on applied ones"),
-            ("verdicts", "2026-12-03", f"{_MEAN}: symmetric, the reduction against HELPS on both sides")],
+            ("426d374", "2026-12-06", f"{_MEAN}: symmetric, the reduction against HELPS on both sides")],
     "C5c": [("24498ee", "2026-11-26", "declared: pre-compensation reduces TV by at least 50%"),
             ("4499432", "2026-12-02", "after results existed: each class's informed fix (origin-informed "
                                       "fixes for the transformer and the VAE)"),
-            ("verdicts", "2026-12-03", f"{_MEAN}")],
+            ("426d374", "2026-12-06", f"{_MEAN}")],
     "C6": [("cd3c87e", "2026-11-26", "declared: correlation of the declared family's prediction above the "
                                      "noise quantile"),
            ("05e9fba", "2026-11-26", "after results existed: the direction (mean shift, side of the leaving "
                                      "mass) instead of the correlation; scale from a short probe run"),
            ("39baa04", "2026-12-02", "after results existed: calibration at the declared locality budget's depth"),
-           ("verdicts", "2026-12-03", f"{_MEAN}: the components the prediction makes, each observed "
+           ("426d374", "2026-12-06", f"{_MEAN}: the components the prediction makes, each observed "
                                       "statistic's interval against 0")],
 }
 
