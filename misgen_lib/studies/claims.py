@@ -226,21 +226,10 @@ class Verdict:
     def _count(self, word: str) -> int:
         return sum(u.decision == word for u in self.units)
 
-    @property
-    def counted(self) -> int:
-        return self._count(COUNTS)
-
-    @property
-    def failed(self) -> int:
-        return self._count(FAILS)
-
-    @property
-    def undecided(self) -> int:
-        return self._count(UNDECIDED)
-
-    @property
-    def not_tested(self) -> int:
-        return self._count(NOT_TESTED)
+    counted = property(lambda self: self._count(COUNTS))
+    failed = property(lambda self: self._count(FAILS))
+    undecided = property(lambda self: self._count(UNDECIDED))
+    not_tested = property(lambda self: self._count(NOT_TESTED))
 
     @property
     def total(self) -> int:
@@ -265,7 +254,8 @@ class Verdict:
             return f"does not test the claim (no unit qualifies; {self.not_tested} not tested)"
         lo, hi = self.interval
         share = f"{lo:.0%}" if lo == hi else f"{lo:.0%} to {hi:.0%}"
-        return (f"{self.outcome} the claim: of {self.total} units, {self.counted} count, {self.failed} fail, "
+        said = "leaves the claim undecided" if self.outcome == UNDECIDED else f"{self.outcome} the claim"
+        return (f"{said}: of {self.total} units, {self.counted} count, {self.failed} fail, "
                 f"{self.undecided} undecided (share that counts {share}; supports from {MOST:.0%}, does not "
                 f"support up to {FEW:.0%})")
 
