@@ -90,6 +90,16 @@ class Drift:
         """Boolean per bin: observed change outside the null's central 95%."""
         return (self.delta < self.null_band[0]) | (self.delta > self.null_band[1])
 
+    def resampled(self, n_boot: int, seed: int = 0) -> np.ndarray:
+        """``n_boot`` bootstrap histograms, shape (n_boot, bins): the observed histogram resampled
+        as a multinomial of its own sample size (the same as resampling the measured samples)."""
+        rng = np.random.default_rng(seed)
+        return rng.multinomial(self.n, self.p_hat / self.p_hat.sum(), size=n_boot) / self.n
+
+    def tv_draws(self, n_boot: int, seed: int = 0) -> np.ndarray:
+        """TV against ``p_star`` of ``resampled(n_boot, seed)``."""
+        return 0.5 * np.abs(self.resampled(n_boot, seed) - self.p_star).sum(axis=1)
+
     def summary(self) -> dict[str, float]:
         return {"n": self.n, "tv": self.tv, "tv_null95": self.null_q95("tv"),
                 "w1": self.w1, "w1_null95": self.null_q95("w1"),
@@ -126,6 +136,41 @@ def drift(q_hat, prior: Prior, bins: int = 20, q_range: tuple[float, float] | No
     return Drift(edges=edges, p_star=p_star, p_hat=p_hat, delta=p_hat - p_star, tv=float(tv),
                  w1=float(w1), outside=float(outside), n=q_hat.size, null_band=band,
                  null={"tv": np.array(null_tv), "w1": np.array(null_w1), "outside": np.array(null_out)})
+
+
+def seed_draws(k: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """The seeds of ``n_boot`` hierarchical bootstrap rounds over ``k`` seeds, shape (n_boot, k):
+    each round draws ``k`` seeds with replacement (the first level; the second, samples within
+    each drawn seed, is the caller's)."""
+    return rng.integers(0, k, size=(n_boot, k))
+
+
+def seed_mean_interval(points, draws, n_boot: int = 1000, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """Mean over seeds of a per-seed statistic, with its 95% hierarchical bootstrap interval.
+
+    ``points``: the statistic of each seed; ``draws``: per seed, bootstrap draws of it with that
+    seed's samples resampled (each shifted to centre on its point, so the resampling's own bias,
+    e.g. TV's upward one, does not move the interval). Each of ``n_boot`` rounds draws the seeds
+    with replacement (``seed_draws``) and, for each drawn seed, one of its draws; the round's value
+    is their mean, and the interval the 2.5% and 97.5% quantiles of the rounds. With one seed this
+    is that seed's sample bootstrap. With few seeds the between-seed spread is underestimated by
+    the factor (k - 1) / k in variance, as in any bootstrap over k replicates."""
+    points = np.asarray(points, dtype=float)
+    k = points.size
+    if k == 0:
+        raise ValueError("seed_mean_interval needs at least one seed")
+    centred = [np.asarray(d, float)[np.isfinite(d)] for d in draws]
+    if len(centred) != k or any(d.size == 0 for d in centred):
+        raise ValueError(f"seed_mean_interval needs finite draws for each of the {k} seeds")
+    centred = [d - d.mean() + p for d, p in zip(centred, points)]
+    rng = np.random.default_rng(seed)
+    picks = seed_draws(k, n_boot, rng)
+    rounds = np.empty(picks.shape)
+    for s, d in enumerate(centred):
+        where = picks == s
+        rounds[where] = d[rng.integers(0, d.size, size=int(where.sum()))]
+    lo, hi = np.quantile(rounds.mean(axis=1), [0.025, 0.975])
+    return float(points.mean()), (float(lo), float(hi))
 
 
 def nearest_clean(x_hat: np.ndarray, reference: np.ndarray, chunk: int = 512
@@ -177,6 +222,8 @@ class LocationShift:
     prior_median: float
     n: int                 # finite samples used
     n_nonfinite: int       # samples left out (NaN / inf quantities)
+    #: the bootstrap draws behind ``*_ci`` and the null draws behind ``*_null``
+    draws: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def beyond_null(self, statistic: str = "mean_shift") -> int:
         """+1 where the statistic's whole bootstrap interval lies above the null's band, -1 below,
@@ -211,4 +258,6 @@ def location_shift(q_hat, prior: Prior, n_boot: int = 1000, seed: int = 0) -> Lo
         share_above_median_ci=band((boot > median).mean(1)),
         share_above_median_null=band((null > median).mean(1)),
         prior_mean=mean, prior_median=median, n=int(finite.size),
-        n_nonfinite=int(q_hat.size - finite.size))
+        n_nonfinite=int(q_hat.size - finite.size),
+        draws={"mean_shift": boot.mean(1) - mean, "share_above_median": (boot > median).mean(1),
+               "mean_shift_null": null.mean(1) - mean, "share_above_median_null": (null > median).mean(1)})

@@ -1,16 +1,15 @@
 """Chapter 04's ladder summary: where a class's before-training prediction loses most of the
 ceiling, on ladders whose answer is known."""
-from types import SimpleNamespace as NS
 
 import pandas as pd
 import pytest
 
-from misgen_lib.studies import chapters
+from misgen_lib.studies import chapters, claims
 from misgen_lib.studies.kernel_study import LADDER
 
 TABLE = pd.DataFrame([{"model": "vae", "correlation": 0.5, "data-Gaussian correlation": 0.1, "share explained": 0.2,
                        "share ceiling": 0.9, "training seconds": 10.0, "prediction seconds": 1.0}])
-C6 = NS(claim="C6", statement="s", sentence=lambda: "v", outcome="supports", rule="r", passed=1, total=1)
+C6 = claims.Verdict("C6", [])
 
 
 @pytest.mark.parametrize("rungs, loss", [((0.0, 0.7, 0.9), "the short run (0.70 of the ceiling)"),

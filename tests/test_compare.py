@@ -172,6 +172,9 @@ def built(fixture_project):
     (folder / "C1.json").write_text(json.dumps({
         "claim": "C1", "statement": "s", "rule": "r", "sentence": "t", "notebook": "01_prior",
         "profile": "default", "revision": "abc1234", "outcome": "supports", "passed": 2, "total": 2,
+        "statistic": "share of the tested units that count", "interval": [1.0, 1.0],
+        "thresholds": {"supports": 0.75, "does not support": 0.25},
+        "counted": 2, "failed": 0, "undecided": 0, "not_tested": 0, "history": [["abc1234", "2026-01-01", "declared"]],
         "items": {"columns": ["task", "model", "seed", "TV", "TV null 95%", "counts"],
                   "rows": [["sine", "vae", 0, 0.3, 0.1, True], ["sine", "vae", 1, 0.4, 0.12, True]]}}))
     entry = {"status": "ok", "profile": "default", "revision": "abc1234", "host": "CPU X",
@@ -188,7 +191,8 @@ def test_a_build_recorded_as_the_reference_compares_equal_with_it(built, capsys)
     assert chapter_01["values"] == {"mean_q": 0.512346, "verdict": "supports (2 of 2)"}   # six digits
     assert chapter_01["reported"] == {"seconds": 3.2}
     assert chapter_01["intervals"] == {"TV sine / vae / 0": [0.3, 0.19, 0.51], "TV sine / vae / 1": [0.4, 0.19, 0.51]}
-    assert chapter_01["claims"]["C1"] == {"outcome": "supports", "passed": 2, "total": 2,
+    assert chapter_01["claims"]["C1"] == {"outcome": "supports", "passed": 2, "total": 2, "counted": 2, "failed": 0,
+                                          "undecided": 0, "not_tested": 0,
                                           "units": {"sine / vae / 0": True, "sine / vae / 1": True}}
     assert main(["--root", str(built.root), "compare"]) == 0
     assert "result: matches the reference" in capsys.readouterr().out
@@ -218,12 +222,12 @@ def test_a_reference_is_written_of_a_whole_book_only(built):
 def test_the_claims_page_shows_the_reference_verdict_beside_the_build(built):
     specs = discover(built.notebooks_dir)
     manifest = json.loads(built.manifest_path.read_text())
-    assert "| claim | verdict in this build | units meeting the rule | profile |" in claims_page(
+    assert "| claim | verdict in this build | share of units that count | counted / failed / undecided | profile |" in claims_page(
         built.executed_dir, specs, manifest)                  # no reference: no column
     reference = json.loads(write_reference(built, "default").read_text())
     reference["chapters"]["01_prior"]["claims"]["C1"].update(outcome="partly supports", passed=1)
     reference_path(built.book_dir, "default").write_text(json.dumps(reference))
     page = claims_page(built.executed_dir, specs, manifest)
-    assert "| [C1](#claim-c1) | **supports** | 2 of 2 | partly supports, 1 of 2 | `default` |" in page
+    assert "| [C1](#claim-c1) | **supports** | 100% | 2 / 0 / 0 | partly supports, 1 of 2 | `default` |" in page
     assert "`book/reference.json`: profile `default`, revision `abc1234`" in page
     assert compare_build(built, "default").failed

@@ -162,3 +162,35 @@ def test_qspace_view_of_a_prediction_recovers_the_kernel_shift():
     assert view.agreement > 0.95
     with pytest.raises(ValueError, match="Monte Carlo prediction"):
         mg.kernel.qspace_view(Prediction(**{**pred.__dict__, "method": "analytic"}))
+
+
+def test_a_perfect_monte_carlo_predictor_reaches_the_calibrated_ceiling():
+    """A prediction whose deviated draws come from the true distribution, with fewer draws than
+    the observation has samples, scores share / ceiling about 1 once the ceiling carries the
+    prediction's own draw noise; the ceiling without it (the exact truth as the perfect
+    prediction) leaves it far below 1."""
+    from misgen_lib.kernel.predict import monte_carlo_prediction
+    from misgen_lib.kernel.validate import noise_ceiling, truth_estimate
+    p, p_star = true_masses(0.5)
+    edges = mg.metrics.bin_edges((0, 1), BINS)
+    calibrated, uncalibrated, in_band = [], [], 0
+    for r in range(12):
+        d = drift_of(observed_q(p, 2000, r), seed=r)
+        rng = np.random.default_rng(100 + r)
+        pred = monte_carlo_prediction(PRIOR, edges, rng.uniform(0, 1, 1000), observed_q(p, 1000, 200 + r),
+                                      "perfect", np.nan)
+        v = mg.kernel.validate(pred, d, n_boot=20, seed=r)
+        calibrated.append(v.share_normalised)
+        in_band += v.ceiling.share_band[0] <= v.share_explained <= v.ceiling.share_band[1]
+        exact = noise_ceiling(truth_estimate(d.p_hat, p_star, d.n), p_star, d.n, 500, seed=r)
+        uncalibrated.append(v.share_explained / exact.share)
+    assert in_band >= 11
+    assert 0.9 < np.median(calibrated) < 1.1
+    assert np.median(uncalibrated) < 0.8
+
+
+def test_noise_ceiling_checks_the_contributions_shape():
+    from misgen_lib.kernel.validate import noise_ceiling
+    p, p_star = true_masses(0.5)
+    with pytest.raises(ValueError, match="contributions must have shape"):
+        noise_ceiling(p, p_star, 100, contributions=np.zeros((5, 3)))

@@ -41,7 +41,7 @@ def test_a_registered_outside_intervention_runs_through_the_mitigation_study(tmp
     table = ms.outcome_table([r])
     assert list(table["intervention"]) == ["none", "reweight-squared"]
     assert table[["TV", "TV reduction", "predicted TV"]].notna().all().all()
-    assert [v.total for v in mg.studies.claims.claim_c5(table)] == [0, 0, 0]   # no role: no claim counts it
+    assert [v.total for v in mg.studies.claims.claim_c5([r])] == [0, 0, 0]   # no role: no claim counts it
 
 
 def test_registering_a_taken_name_an_unknown_role_or_after_is_an_error(registry):

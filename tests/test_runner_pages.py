@@ -84,17 +84,24 @@ def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monke
     monkeypatch.setenv(CLAIMS_DIR_ENV, str(claims_dir(executed.executed_dir, "01_prior")))
     monkeypatch.setenv("MISGEN_NOTEBOOK", "01_prior")
     monkeypatch.setenv("MISGEN_PROFILE", "ci")
-    items = pd.DataFrame({"task": ["sine", "cone"], "TV": [0.31, 0.02], "counts": [True, False]})
-    assert claims.record(claims.Verdict("C1", items)).name == "C1.json"
+    def unit(task, interval):
+        return claims.UnitResult({"task": task}, [claims.Condition("TV excess", 0.31, interval, 0.0)])
+    units = [unit("sine", (0.2, 0.4)), unit("cone", (-0.2, -0.1)), unit("logistic", (-0.1, 0.1)),
+             claims.UnitResult({"task": "maze"}, [], tested=False, note="implausible samples")]
+    assert claims.record(claims.Verdict("C1", units)).name == "C1.json"
     write_generated_pages(executed)
     text = page.read_text()
-    assert "| [C1](#claim-c1) | **partly supports** | 1 of 2 | `ci` | {doc}`01_prior` |" in text
-    assert "| sine | 0.31 | True |" in text and "| C6 | not tested |" in text
+    assert ("| [C1](#claim-c1) | **partly supports** | 33% to 67% | 1 / 1 / 1 (1 not tested) | `ci` | "
+            "{doc}`01_prior` |") in text
+    assert "| sine | 0.31 | [0.2, 0.4] | > 0 | counts |" in text and "| C6 | not tested |" in text
+    revision, date, reason = claims.RULE_HISTORY["C1"][0]
+    assert f"* `{revision}` ({date}): {reason}" in text
+    assert "declared before any result" not in text
 
 
 def test_record_writes_nothing_outside_the_runner(monkeypatch):
     monkeypatch.delenv(CLAIMS_DIR_ENV, raising=False)
-    assert claims.record(claims.Verdict("C2", pd.DataFrame({"counts": [True]}))) is None
+    assert claims.record(claims.Verdict("C2", [])) is None
 
 
 def test_the_run_table_sums_the_chapters_into_the_whole_book_time():

@@ -1,100 +1,193 @@
-"""The claim verdicts: each rule applied to hand-made inputs where the answer is known, including
-the cases where the verdict must come out negative."""
+"""The claim verdicts: each rule applied to synthetic units whose truth is known, with a case
+that counts, one that fails and one that is undecided per claim, and the claim-level rule."""
+from itertools import product
 from types import SimpleNamespace as NS
 
 import numpy as np
 import pytest
 
 import misgen_lib as mg
+from misgen_lib.kernel.predict import monte_carlo_prediction
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6
-from misgen_lib.studies.claims import CLAIMS, RULES
+from misgen_lib.studies.claims import (CLAIMS, FEW, MOST, RULE_HISTORY, RULES, Condition, claim_c5,
+                                       claim_outcome)
+from misgen_lib.vocabulary import CLAIM_IDS
 
 PRIOR = mg.priors.Uniform(0.0, 1.0)
-RNG = np.random.default_rng(0)
-CLEAN = mg.metrics.drift(RNG.uniform(0, 1, 2000), PRIOR, bins=10, n_null=100, seed=1)
-DRIFTED = mg.metrics.drift(RNG.beta(4, 1, 2000), PRIOR, bins=10, n_null=100, seed=1)
+BINS, N = 10, 2000
+EDGES = mg.metrics.bin_edges((0, 1), BINS)
+SEEDS = (0, 1, 2)
 
 
-def entry(drift, ratio, model="m", task="t", seed=0):
-    return NS(task=NS(name=task), model=NS(name=model), seed=seed, drift=drift, distance_ratio=ratio)
+def grid(quantile, n=N):
+    """``n`` quantities placed at the quantiles ``(i + 1/2) / n`` of a distribution (its inverse
+    CDF ``quantile``): a sample without sampling noise, so the truth is known exactly."""
+    return quantile((np.arange(n) + 0.5) / n)
 
 
-def validation(corr, null95=0.4, sign=0.9):
-    return NS(correlation=corr, correlation_null95=null95, sign_agreement=sign, n_beyond_null=5,
-              share_explained=0.5)
+def shifted_mass(tv, n=N):
+    """Quantities whose histogram moves ``tv`` of mass from the lower half of the bins to the
+    upper half (TV against the uniform prior: exactly ``tv``)."""
+    per_bin = np.full(BINS, 1 / BINS)
+    per_bin[: BINS // 2] -= 2 * tv / BINS
+    per_bin[BINS // 2:] += 2 * tv / BINS
+    counts = np.round(per_bin * n).astype(int)
+    return np.concatenate([EDGES[b] + (np.arange(c) + 0.5) / c / BINS for b, c in enumerate(counts)])
 
 
-def test_every_claim_has_its_rule_declared():
-    assert set(CLAIMS) == set(RULES)
+def entry(q, model="m", task="t", seed=0, ratio=1.0):
+    return NS(task=NS(name=task), model=NS(name=model), seed=seed, prior=PRIOR, q_hat=q, distance_ratio=ratio,
+              drift=mg.metrics.drift(q, PRIOR, bins=BINS, n_null=200, n_reference=500, seed=7))
 
 
-def test_c1_needs_both_drift_above_the_null_and_plausible_samples():
-    assert claim_c1([entry(DRIFTED, 1.2), entry(DRIFTED, 1.5, model="n")]).outcome == "supports"
-    partly = claim_c1([entry(DRIFTED, 1.2), entry(DRIFTED, 3.0, model="n")], plausible_factor=2.0)
-    assert partly.outcome == "partly supports" and (partly.passed, partly.total) == (1, 2)
-    assert claim_c1([entry(CLEAN, 1.0)]).outcome == "does not support"      # no drift
-    assert claim_c1([entry(DRIFTED, 5.0)]).outcome == "does not support"    # implausible samples
-    assert "1 of 2" in partly.sentence()
+def pair(q, model="m", task="t", ratio=1.0, seeds=SEEDS):
+    return [entry(q, model, task, s, ratio) for s in seeds]
 
 
-def test_c2_counts_only_plausible_pairs_and_needs_correlation_and_sign():
-    def result(corr, sign, ratio):
-        return NS(entry=entry(DRIFTED, ratio), validations={"k": validation(corr, sign=sign)},
-                  distance_ratio=ratio, seed_label=0)
-    assert claim_c2([result(0.9, 0.9, 1.0)], "k").outcome == "supports"
-    assert claim_c2([result(0.3, 0.9, 1.0)], "k").outcome == "does not support"   # within noise
-    assert claim_c2([result(0.9, 0.4, 1.0)], "k").outcome == "does not support"   # wrong signs
-    v = claim_c2([result(0.9, 0.9, 1.0), result(0.1, 0.1, 9.0)], "k")
-    assert (v.passed, v.total) == (1, 1)                                           # implausible left out
-    assert claim_c2([result(0.9, 0.9, 9.0)], "k").outcome == "not tested"
-    assert claim_c4([result(0.9, 0.9, 9.0)], "k").outcome == "supports"           # C4: no plausibility filter
+NULL_Q95 = entry(grid(lambda u: u)).drift.null_q95("tv")
+UP, DOWN, FLAT = grid(np.sqrt), grid(lambda u: 1 - np.sqrt(1 - u)), grid(lambda u: u)
 
 
-def test_c3_needs_both_statistics_above_their_null():
-    up = mg.metrics.location_shift(RNG.beta(3, 1, 2000), PRIOR, n_boot=200, seed=0)
-    down = mg.metrics.location_shift(RNG.beta(1, 3, 2000), PRIOR, n_boot=200, seed=0)
-    none = mg.metrics.location_shift(RNG.uniform(0, 1, 2000), PRIOR, n_boot=200, seed=0)
-    assert claim_c3({"a": up}).outcome == "supports"
-    v = claim_c3({"a": up, "b": down, "c": none})
-    assert v.outcome == "partly supports" and list(v.items["direction"]) == ["upward", "downward",
-                                                                             "no clear shift"]
-    assert claim_c3({"b": down, "c": none}).outcome == "does not support"
+def test_every_claim_has_its_rule_and_history():
+    assert set(CLAIMS) == set(RULES) == set(RULE_HISTORY) == set(CLAIM_IDS)
+    for claim, history in RULE_HISTORY.items():
+        assert history and all(len(h) == 3 and h[2] for h in history), claim
+        assert history[0][2].startswith("declared"), claim
+        assert [h[1] for h in history] == sorted(h[1] for h in history), claim
 
 
-def test_c6_compares_the_directions_the_observation_shows():
-    def result(obs, pred):
-        return NS(entry=entry(DRIFTED, 1.0), seed_label="0+1", family="white", observed_direction=obs,
-                  predicted_direction=pred)
-    up, down = {"location": 1, "outside": 1}, {"location": -1, "outside": -1}
-    assert claim_c6([result(up, up)]).outcome == "supports"
-    assert claim_c6([result(up, down)]).outcome == "does not support"
-    # only the components beyond the null count; a pair with none is not tested
-    partial = claim_c6([result({"location": 1, "outside": 0}, {"location": 1, "outside": -1}),
-                        result({"location": 0, "outside": 0}, down)])
-    assert (partial.passed, partial.total) == (1, 1)
-    assert claim_c6([result({"location": 0, "outside": 0}, up)]).outcome == "not tested"
+@pytest.mark.parametrize("interval, above, decision", [
+    ((0.1, 0.3), True, 1), ((-0.3, -0.1), True, -1), ((-0.1, 0.1), True, 0),
+    ((0.1, 0.3), False, -1), ((-0.3, -0.1), False, 1), ((np.nan, 0.3), True, 0)])
+def test_a_condition_holds_fails_or_is_undecided(interval, above, decision):
+    assert Condition("s", 0.0, interval, 0.0, above).decision == decision
 
 
-def test_c5_rules_on_an_outcome_table():
-    import pandas as pd
-    from misgen_lib.studies.claims import claim_c5
+def test_the_claim_level_rule_words():
+    assert claim_outcome(0, 0, 0)[0] == "not tested"
+    assert claim_outcome(4, 0, 0) == ("supports", (1.0, 1.0))
+    assert claim_outcome(3, 1, 0)[0] == "supports"                       # 3 of 4: at MOST
+    assert claim_outcome(0, 4, 0)[0] == "does not support"
+    assert claim_outcome(1, 5, 0)[0] == "does not support"               # 1 of 6, below FEW
+    assert claim_outcome(2, 2, 0) == ("partly supports", (0.5, 0.5))
+    assert claim_outcome(2, 1, 1)[0] == "undecided"                      # 50% to 75%: straddles MOST
+    assert claim_outcome(0, 0, 3) == ("undecided", (0.0, 1.0))
 
-    def rows(task, reductions, null=0.02, tv_a=0.2):
-        return [{"task": task, "model": "m", "seed": 0, "intervention": k, "TV": tv_a * (1 - red),
-                 "TV null 95%": null, "TV reduction": red} for k, red in reductions.items()]
-    fails = pd.DataFrame(rows("sine", {"none": 0.0, "resample": 0.1, "condition": 0.5, "precompensate": 0.7})
-                         + rows("maze", {"none": 0.0, "resample": 0.05, "condition": 0.1, "precompensate": 0.6}))
-    a, b, c = claim_c5(fails)
-    assert [v.outcome for v in (a, b, c)] == ["supports", "supports", "supports"]
-    works = pd.DataFrame(rows("sine", {"none": 0.0, "resample": 0.95, "condition": 0.05, "precompensate": 0.2}))
-    a, b, c = claim_c5(works)
-    assert [v.outcome for v in (a, b, c)] == ["does not support"] * 3
-    applied_fixed = pd.DataFrame(rows("maze", {"none": 0.0, "condition": 0.95}))
-    assert claim_c5(applied_fixed)[1].outcome == "does not support"   # conditioning removed it on an applied task
-    # C5c takes each entry's own informed fix; two for one entry is an error
-    by_class = pd.DataFrame(rows("cone", {"none": 0.0, "precompensate": 0.6})
-                            + [{**r, "model": "vae"} for r in rows("cone", {"none": 0.0, "latent-mixture": 0.3})])
-    c = claim_c5(by_class)[2]
-    assert list(c.items["fix"]) == ["precompensate", "latent-mixture"] and (c.passed, c.total) == (1, 2)
-    with pytest.raises(ValueError, match="one informed fix per entry"):
-        claim_c5(pd.DataFrame(rows("cone", {"none": 0.0, "precompensate": 0.6, "first-step": 0.1})))
+
+def test_a_unit_moving_to_or_from_undecided_moves_the_claim_only_to_or_from_undecided():
+    """A rounding-level change moves a unit only between counts/fails and undecided; enumerate
+    every such move for up to 12 units."""
+    for c, f, u in product(range(13), repeat=3):
+        if not 0 < c + f + u <= 12:
+            continue
+        before = claim_outcome(c, f, u)[0]
+        moves = [(c - 1, f, u + 1), (c, f - 1, u + 1), (c + 1, f, u - 1), (c, f + 1, u - 1)]
+        for after in (claim_outcome(*m)[0] for m in moves if min(m) >= 0):
+            assert after == before or "undecided" in (before, after), (c, f, u, before, after)
+    assert 0 < FEW < MOST <= 1
+
+
+def test_c1_counts_fails_and_leaves_undecided_a_drift_at_the_null():
+    strong, at_null = shifted_mass(0.15), shifted_mass(NULL_Q95)
+    assert claim_c1(pair(strong)).units[0].decision == "counts"
+    assert claim_c1(pair(FLAT)).units[0].decision == "fails"
+    assert claim_c1(pair(at_null)).units[0].decision == "undecided"
+    v = claim_c1(pair(strong, "a") + pair(strong, "b") + pair(FLAT, "c") + pair(FLAT, "d"))
+    assert (v.counted, v.failed, v.undecided, v.outcome) == (2, 2, 0, "partly supports")
+    assert claim_c1(pair(strong, "a") + pair(strong, "b")).outcome == "supports"
+    assert claim_c1(pair(FLAT, "a") + pair(FLAT, "b")).outcome == "does not support"
+    assert claim_c1(pair(at_null, "a") + pair(strong, "b")).outcome == "undecided"
+    assert "2 count, 2 fail, 0 undecided" in v.sentence()
+
+
+def test_c1_and_c2_leave_implausible_pairs_untested_alike():
+    v = claim_c1(pair(shifted_mass(0.15), "a") + pair(shifted_mass(0.15), "b", ratio=5.0))
+    assert (v.counted, v.total, v.not_tested) == (1, 1, 1)
+    assert claim_c1(pair(shifted_mass(0.15), ratio=5.0)).outcome == "not tested"
+    assert claim_c2([probe(UP, np.sqrt, ratio=5.0)]).outcome == "not tested"
+    assert claim_c4([probe(UP, np.sqrt, ratio=5.0)]).outcome == "supports"   # C4: every pendulum pair
+
+
+def probe(observed, transport, ratio=1.0, n_pred=3000):
+    """A probe result whose kernel moves each clean quantity by ``transport`` (the truth's
+    inverse CDF composed with the prior's CDF: a perfect kernel for ``np.sqrt`` and ``UP``)."""
+    entries = pair(observed, ratio=ratio)
+    preds = []
+    for s in SEEDS:
+        q = np.random.default_rng(s).uniform(0, 1, n_pred)
+        preds.append(monte_carlo_prediction(PRIOR, EDGES, q, transport(q), "test", np.nan))
+    validation = mg.kernel.validate(preds[0], entries[0].drift, n_boot=20)
+    return NS(entries=entries, per_seed=preds, validation=validation)
+
+
+@pytest.mark.parametrize("claim", [claim_c2, claim_c4])
+def test_c2_and_c4_need_magnitude_and_correlation(claim):
+    assert claim([probe(UP, np.sqrt)]).units[0].decision == "counts"            # the true kernel
+    assert claim([probe(UP, lambda q: 1 - np.sqrt(1 - q))]).units[0].decision == "fails"   # the opposite drift
+    assert claim([probe(UP, lambda q: q)]).units[0].decision == "undecided"     # predicts no drift: share 0
+
+
+def test_c3_counts_an_upward_shift_and_fails_a_downward_or_null_one():
+    def c3(q):
+        return claim_c3(pair(q, task="maze"), n_boot=300).units[0].decision
+    edge = 1.96 * np.sqrt(1 / 12 / N)        # the null's upper edge of the mean shift
+    assert c3(UP) == "counts"
+    assert c3(DOWN) == "fails" and c3(FLAT) == "fails"
+    assert c3(FLAT + edge) == "undecided"
+
+
+def test_c6_compares_the_predicted_direction_with_the_observation():
+    def c6(q, location, outside=0):
+        r = NS(entries=pair(q), predicted_direction={"location": location, "outside": outside}, family="white")
+        return claim_c6([r], n_boot=300).units[0].decision
+    assert c6(UP, 1) == "counts" and c6(UP, -1) == "fails" and c6(DOWN, -1) == "counts"
+    assert c6(FLAT, 1) == "undecided"                       # no shift: the prediction cannot be checked
+    assert c6(UP, 0) == "not tested"                        # no direction predicted
+    leaves_above = np.concatenate([FLAT[:-200], np.full(200, 1.5)])
+    assert c6(leaves_above, 0, outside=1) == "counts" and c6(leaves_above, 0, outside=-1) == "fails"
+
+
+def mitigation(task, reductions, model="m", tv_a=0.2):
+    """One result per seed: model A with TV ``tv_a``, each intervention with TV reduced by its
+    reduction."""
+    return [NS(base=entry(shifted_mass(tv_a), model, task, s),
+               treated={k: entry(shifted_mass(tv_a * (1 - red)), model, task, s) for k, red in reductions.items()})
+            for s in SEEDS]
+
+
+def c5_decisions(results):
+    return [[u.decision for u in v.units] for v in claim_c5(results)]
+
+
+def test_c5a_counts_a_weak_reweighting_and_fails_a_strong_one():
+    assert c5_decisions(mitigation("sine", {"resample": 0.0}))[0] == ["counts"]
+    assert c5_decisions(mitigation("sine", {"resample": 0.9}))[0] == ["fails"]
+    assert c5_decisions(mitigation("sine", {"resample": 0.2}))[0] == ["undecided"]
+
+
+def test_c5b_is_tested_on_both_sides():
+    assert c5_decisions(mitigation("sine", {"condition": 0.8}))[1] == ["counts"]    # helps on a simple task
+    assert c5_decisions(mitigation("sine", {"condition": 0.0}))[1] == ["fails"]
+    assert c5_decisions(mitigation("maze", {"condition": 0.0}))[1] == ["counts"]    # not on an applied one
+    assert c5_decisions(mitigation("maze", {"condition": 0.9}))[1] == ["fails"]
+    assert c5_decisions(mitigation("maze", {"condition": 0.2}))[1] == ["undecided"]
+
+
+def test_c5c_takes_each_pairs_own_informed_fix():
+    assert c5_decisions(mitigation("cone", {"precompensate": 0.8}))[2] == ["counts"]
+    assert c5_decisions(mitigation("cone", {"precompensate": 0.1}))[2] == ["fails"]
+    assert c5_decisions(mitigation("cone", {"precompensate": 0.5}))[2] == ["undecided"]
+    both = mitigation("cone", {"precompensate": 0.8}) + mitigation("cone", {"latent-mixture": 0.1}, model="vae")
+    c = claim_c5(both)[2]
+    assert [u.details["fix"] for u in c.units] == ["precompensate", "latent-mixture"]
+    assert (c.counted, c.failed) == (1, 1)
+    with pytest.raises(ValueError, match="one informed fix per pair"):
+        claim_c5(mitigation("cone", {"precompensate": 0.6, "first-step": 0.1}))
+
+
+def test_a_verdict_shows_each_condition_with_interval_and_threshold():
+    v = claim_c1(pair(shifted_mass(0.15)))
+    row = v.items.iloc[0]
+    lo, hi = row["TV excess over null 95% 95% CI"]
+    assert lo <= row["TV excess over null 95%"] <= hi and row["decision"] == "counts"
+    assert row["TV excess over null 95% threshold"] == "> 0"

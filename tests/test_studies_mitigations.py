@@ -170,7 +170,7 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
     assert list(table["intervention"]) == ["none", *r.treated] and table.loc[0, "TV reduction"] == 0
     null_median = np.median(r.base.drift.null["tv"])
     assert table.loc[0, "reduction ceiling"] == pytest.approx(1 - null_median / r.base.drift.tv)
-    assert len(mg.studies.claims.claim_c5(table)) == 3
+    assert len(mg.studies.claims.claim_c5([r])) == 3
 
 
 def assert_probe_depth_is_the_rule_cached(entry, store):
@@ -268,5 +268,5 @@ def test_an_origin_fix_samples_model_a_anew_and_trains_nothing(tmp_path):
     table = outcome_table(results)
     row = table[table.intervention == "first-step"]
     assert len(row) == 1 and np.isnan(row["predicted TV"].iloc[0]) and np.isfinite(row["TV"].iloc[0])
-    c5c = mg.studies.claims.claim_c5(table)[2]
+    c5c = mg.studies.claims.claim_c5(results)[2]
     assert c5c.total == 1 and list(c5c.items["fix"]) == ["first-step"]

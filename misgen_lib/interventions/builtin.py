@@ -3,7 +3,7 @@
 * ``reweight``: importance weights ``w = p*/p_hat_A`` (clipped) in the loss (weighted mini-batches);
 * ``resample``: the curated set resampled with the same weights to the same size;
 * ``resample-2``: one more iteration, after ``resample``: weights ``w * p*/p_hat_B`` from the
-  resampled model B (no role: C5a's rule, declared before any result, counts the first round);
+  resampled model B (no role: C5a's rule counts the first round; its history: claims.RULE_HISTORY);
 * ``condition``: a conditional model, sampled at ``q ~ p*``; the kernel predicts no change (the
   model's local errors are unchanged);
 * ``precompensate``: trained on a prior ``pi`` with ``P pi ~ p*`` (Richardson-Lucy), its support

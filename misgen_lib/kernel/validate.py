@@ -20,7 +20,13 @@ chapter "The data deviation kernel").
   variance ``sum p_hat (1 - p_hat) / n``: the observed change carries the sampling noise once
   already, and taking it as the truth unshrunk makes the ceiling optimistic where the drift is
   small against the noise (measured: 0.37 instead of 0.19 at TV 0.06, n 500, 20 bins; shrunk
-  0.16).
+  0.16). A Monte Carlo prediction carries noise of its own, that of its ``n`` clean draws: the
+  perfect prediction of the ceiling carries the same, each of its draws being the truth plus the
+  scored prediction's draws resampled minus their mean (``contributions``), so a predictor as good
+  as the truth reaches share / ceiling 1 within its band (tests).
+* ``seed_resampled``: correlation and share explained of seed-pooled predictions against the
+  seed-mean drift, with 95% intervals of a hierarchical bootstrap that resamples the seeds, then
+  each drawn seed's samples and its prediction's draws (the unit intervals of C2 and C4).
 
 Intervals are 95% bootstrap percentiles: the observed histogram is resampled as a multinomial of
 its own sample size (equivalent to resampling the measured samples), the prediction by resampling
@@ -59,9 +65,12 @@ def truth_estimate(p_hat: np.ndarray, p_star: np.ndarray, n: int) -> np.ndarray:
 
 
 def noise_ceiling(p_true: np.ndarray, p_star: np.ndarray, n: int, n_draws: int = 500,
-                  seed: int = 0) -> Ceiling:
+                  seed: int = 0, contributions: np.ndarray | None = None) -> Ceiling:
     """Share explained and correlation of the perfect prediction ``p_true`` against ``n_draws``
-    multinomial histograms of ``n`` samples from ``p_true`` (all on the bins of ``p_star``)."""
+    multinomial histograms of ``n`` samples from ``p_true`` (all on the bins of ``p_star``). With
+    ``contributions`` (a Monte Carlo prediction's per-draw mass moves, (n_pred, bins)), the
+    perfect prediction carries that prediction's own draw noise: each draw scores ``p_true`` plus
+    the contributions resampled, less their mean (None: the exact ``p_true``)."""
     p_true, p_star = np.asarray(p_true, float), np.asarray(p_star, float)
     if p_true.shape != p_star.shape:
         raise ValueError(f"p_true and p_star must have the same bins, got shapes {p_true.shape} "
@@ -70,7 +79,13 @@ def noise_ceiling(p_true: np.ndarray, p_star: np.ndarray, n: int, n_draws: int =
         raise ValueError(f"n and n_draws must be integers >= 1, got n={n!r}, n_draws={n_draws!r}")
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(int(n), p_true / p_true.sum(), size=n_draws) / n
-    corr, _, share = _scores(p_true[None], draws, p_star, np.zeros(len(p_star), dtype=bool))
+    perfect = p_true[None]
+    if contributions is not None:
+        contributions = np.asarray(contributions, float)
+        if contributions.ndim != 2 or contributions.shape[1] != len(p_star):
+            raise ValueError(f"contributions must have shape (n_pred, {len(p_star)}), got {contributions.shape}")
+        perfect = p_true + _resampled_mean(contributions, n_draws, rng) - contributions.mean(axis=0)
+    corr, _, share = _scores(perfect, draws, p_star, np.zeros(len(p_star), dtype=bool))
 
     def band(values):
         values = values[np.isfinite(values)]
@@ -137,6 +152,12 @@ def _scores(p_tilde, p_hat, p_star, beyond):
     return corr, sign, share
 
 
+def _resampled_mean(contributions: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` bootstrap means of the rows of ``contributions`` (multinomial weights on the rows)."""
+    m = len(contributions)
+    return rng.multinomial(m, np.full(m, 1.0 / m), size=k) / m @ contributions
+
+
 def _interval(draws: np.ndarray) -> tuple[float, float]:
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
@@ -163,13 +184,11 @@ def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int
     corr, sign, share = (float(v[0]) for v in _scores(p_tilde[None], p_hat[None], p_star, beyond))
 
     rng = np.random.default_rng(seed)
-    n_pred = prediction.n
     boot = {"corr": [], "sign": [], "share": []}
     for start in range(0, n_boot, batch):
         k = min(batch, n_boot - start)
         obs = rng.multinomial(drift.n, p_hat / p_hat.sum(), size=k) / drift.n
-        weights = rng.multinomial(n_pred, np.full(n_pred, 1.0 / n_pred), size=k) / n_pred
-        pred = p_star + weights @ prediction.contributions
+        pred = p_star + _resampled_mean(prediction.contributions, k, rng)
         c, s, sh = _scores(pred, obs, p_star, beyond)
         boot["corr"].append(c)
         boot["sign"].append(s)
@@ -180,7 +199,7 @@ def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int
     null_corr = pearson(prediction.delta[None], null_obs - p_star)
     null_corr = null_corr[np.isfinite(null_corr)]
     ceiling = noise_ceiling(truth_estimate(p_hat, p_star, drift.n), p_star, drift.n, n_ceiling,
-                            seed=derive(seed, "noise-ceiling"))
+                            seed=derive(seed, "noise-ceiling"), contributions=prediction.contributions)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = float(share / ceiling.share) if ceiling.share > 0 else np.nan
     return Validation(
@@ -190,3 +209,39 @@ def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int
         share_explained=share, share_explained_ci=_interval(boot["share"]),
         tv_observed=float(drift.tv), tv_predicted=prediction.tv, ceiling=ceiling,
         share_normalised=normalised)
+
+
+def seed_resampled(predictions: list[Prediction], drifts: list[Drift], n_boot: int = 1000,
+                   seed: int = 0) -> dict[str, tuple[float, tuple[float, float]]]:
+    """Correlation and share explained of the seeds' pooled prediction (mean of ``predictions``,
+    one per seed) against their pooled drift (the mean of the seeds' histograms, weighted by
+    their sample sizes), each with the 95% interval of a hierarchical bootstrap: each round draws
+    the seeds with replacement, then for each drawn seed its samples (``Drift.resampled``) and
+    its prediction's clean draws, pools the round and scores it. The draws are centred on the
+    point value (the resampling's own bias removed, as ``metrics.seed_mean_interval``).
+    Returns ``{name: (value, (lo, hi))}``."""
+    from ..metrics import seed_draws
+    if len(predictions) != len(drifts) or not drifts:
+        raise ValueError(f"seed_resampled needs one prediction per drift, got {len(predictions)} and {len(drifts)}")
+    rng = np.random.default_rng(seed)
+    p_star = drifts[0].p_star
+    sizes = np.array([d.n for d in drifts], dtype=float)
+    point_obs = (sizes[:, None] * np.stack([d.p_hat for d in drifts])).sum(0) / sizes.sum()
+    point_pred = np.mean([p.p_tilde for p in predictions], axis=0)
+    corr, _, share = (float(v[0]) for v in _scores(point_pred[None], point_obs[None], p_star,
+                                                   np.zeros(len(p_star), dtype=bool)))
+    picks = seed_draws(len(drifts), n_boot, rng)
+    obs, pred = np.zeros((n_boot, len(p_star))), np.zeros((n_boot, len(p_star)))
+    weight = np.zeros(n_boot)
+    for s, (d, p) in enumerate(zip(drifts, predictions)):
+        times = (picks == s).sum(axis=1)          # how often each round drew seed s
+        for j in range(1, times.max() + 1):
+            rows = np.flatnonzero(times >= j)
+            obs[rows] += d.n * d.resampled(rows.size, int(rng.integers(2 ** 32)))
+            pred[rows] += p.p_star + _resampled_mean(p.contributions, rows.size, rng)
+            weight[rows] += d.n
+    obs /= weight[:, None]
+    pred /= picks.shape[1]
+    c, _, sh = _scores(pred, obs, p_star, np.zeros(len(p_star), dtype=bool))
+    return {"correlation": (corr, _interval(np.clip(c - np.nanmean(c) + corr, -1, 1))),
+            "share_explained": (share, _interval(np.minimum(sh - np.nanmean(sh) + share, 1)))}

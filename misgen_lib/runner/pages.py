@@ -336,19 +336,47 @@ def reference_verdict(references: dict[str, dict], record: dict) -> str:
     return verdict_text(verdict) if verdict else "not in the reference"
 
 
+def _share(r: dict) -> str:
+    """The claim-level statistic of a record: the share of tested units that count, its interval."""
+    lo, hi = r["interval"]
+    if lo is None or lo != lo:   # NaN: no unit tested
+        return "–"
+    return f"{lo:.0%}" if lo == hi else f"{lo:.0%} to {hi:.0%}"
+
+
+def _units_cell(r: dict) -> str:
+    return (f"{r['counted']} / {r['failed']} / {r['undecided']}"
+            + (f" ({r['not_tested']} not tested)" if r["not_tested"] else ""))
+
+
+def decision_sentence(found: dict[str, dict]) -> str:
+    """How a claim is decided, with the statistic and thresholds its records carry."""
+    r = next(iter(found.values()), None)
+    if r is None or "thresholds" not in r:
+        return ""
+    most, few = r["thresholds"]["supports"], r["thresholds"]["does not support"]
+    return (f"A claim is decided on the {r['statistic']}, whose interval runs from the units that count to "
+            f"those that count or are undecided: it *supports* the claim when that interval lies at or "
+            f"above {most:.0%}, *does not support* it at or below {few:.0%}, *partly supports* it in "
+            "between, and is *undecided* when it straddles either.")
+
+
 def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -> str:
     found = recorded_claims(executed_dir, specs, manifest)
     book_dir = Path(executed_dir).parent
     references = references_of(book_dir, sorted({base_profile(r) for r in found.values()}))
-    shown = ["claim", "verdict in this build", "units meeting the rule", "reference", "profile", "chapter"]
+    shown = ["claim", "verdict in this build", "share of units that count", "counted / failed / undecided",
+             "reference", "profile", "chapter"]
     if not references:
         shown.remove("reference")
     parts = ["# Claims: the state of the reproduction", "",
              "Each claim of the paper, as the design numbers them, with the verdict this build "
-             "computed. The decision rules are declared in `misgen_lib/studies/claims.py` before "
-             "any result is seen; a verdict *supports* a claim when every unit meets the rule, "
-             "*partly supports* it when some do. Verdicts at the `ci` profile come from barely "
-             "trained models and say nothing about the paper."
+             "computed by the rules in `misgen_lib/studies/claims.py`. Each unit (a task x model pair "
+             "over its seeds) is decided by statistics with 95% intervals that resample seeds and "
+             "samples: it *counts*, *fails*, or is *undecided* when an interval straddles its threshold. "
+             + decision_sentence(found) + " Each rule's history (the revision that declared it and every "
+             "later change, with its reason) is under the claim. Verdicts at the `ci` profile come from "
+             "barely trained models and say nothing about the paper."
              + (" " + reference_sentence(book_dir, references) if references else ""), "",
              "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for claim in CLAIM_IDS:
@@ -356,7 +384,7 @@ def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -
         cells = ({"claim": claim, "verdict in this build": "not tested",
                   "chapter": "no chapter of this build records it"} if r is None else
                  {"claim": f"[{claim}](#claim-{claim.lower()})", "verdict in this build": f"**{r['outcome']}**",
-                  "units meeting the rule": f"{r['passed']} of {r['total']}",
+                  "share of units that count": _share(r), "counted / failed / undecided": _units_cell(r),
                   "reference": reference_verdict(references, r), "profile": f"`{r['profile']}`",
                   "chapter": f"{{doc}}`{r['notebook']}`"})
         parts.append("| " + " | ".join(cells.get(c, "–") for c in shown) + " |")
@@ -364,9 +392,15 @@ def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -
         r = found.get(claim)
         if r is None:
             continue
+        history = [f"* `{rev}` ({date}): {reason}" for rev, date, reason in r["history"]]
         parts += ["", f"(claim-{claim.lower()})=", f"## {claim}: {r['outcome']}", "",
                   f"*{r['statement']}*", "",
                   f"This build {r['sentence']}, in {{doc}}`{r['notebook']}` (profile "
                   f"`{r['profile']}`, revision `{r['revision']}`).", "",
-                  f"**Rule**: {r['rule']}", "", items_table(r["items"])]
+                  f"**Statistic**: the {r['statistic']}, {_share(r)} (supports from "
+                  f"{r['thresholds']['supports']:.0%}, does not support up to "
+                  f"{r['thresholds']['does not support']:.0%}); units counted / failed / undecided: "
+                  f"{_units_cell(r)}.", "",
+                  f"**Rule**: {r['rule']}", "", "**The rule's history**:", "", *history, "",
+                  items_table(r["items"])]
     return "\n".join(parts) + "\n"

@@ -111,15 +111,16 @@ def tasks_facts(study: TasksStudy) -> dict:
 def misgeneralization_facts(suite, c1) -> dict:
     """Chapter 02's glued values: how many entries drift beyond their null, how plausible their
     samples are, and C1's verdict."""
-    table, items = suite.table(), c1.items
+    table = suite.table()
+    above, plausible = table["TV above null"], table["distance ratio"] <= claims.PLAUSIBLE_FACTOR
     tv_ratio = table["TV"] / table["TV null 95%"]
     beyond_bins = np.array([e.drift.beyond_null().sum() for e in suite])
     worst, least = table.loc[table["TV"].idxmax()], table.loc[table["TV"].idxmin()]
     return {
         **claims.verdict_facts(c1),
-        "n_pairs": len(table), "n_tv_above_null": int(items["TV above null"].sum()),
+        "n_pairs": len(table), "n_tv_above_null": int(above.sum()),
         "n_w1_above_null": int((table["W1"] > table["W1 null 95%"]).sum()),
-        "n_plausible": int(items["plausible"].sum()), "n_both": c1.passed,
+        "n_plausible": int(plausible.sum()), "n_both": int((above & plausible).sum()),
         "median_tv": float(table["TV"].median()), "median_tv_null": float(table["TV null 95%"].median()),
         "median_tv_ratio": float(tv_ratio.median()), "min_tv_ratio": float(tv_ratio.min()),
         "worst_pair": f"{worst['task']} / {worst['model']}", "worst_tv": float(worst["TV"]),
@@ -129,7 +130,7 @@ def misgeneralization_facts(suite, c1) -> dict:
         "median_rel_distance_clean": float(table["relative distance (clean)"].median()),
         "plausible_factor": claims.PLAUSIBLE_FACTOR,
         "median_distance_ratio": float(table["distance ratio"].median()),
-        "n_model_classes_above": len(set(items.loc[items["TV above null"], "model"])),
+        "n_model_classes_above": len(set(table.loc[above, "model"])),
         "n_model_classes": len(suite.config.models),
     }
 
@@ -140,8 +141,8 @@ def probe_table_with_plausibility(probes, c2):
     """``kernel_study.probe_table`` with C2's ``plausible`` column (the pairs C2 counts)."""
     from .kernel_study import probe_table
     table = probe_table(probes)
-    plausible = c2.items.set_index(["task", "model"])["plausible"]
-    table["plausible"] = [bool(plausible[t, m]) for t, m in zip(table.task, table.model)]
+    plausible = {(u.keys["task"], u.keys["model"]): u.tested for u in c2.units}
+    table["plausible"] = [plausible[t, m] for t, m in zip(table.task, table.model)]
     return table
 
 
@@ -151,13 +152,12 @@ def kernel_facts(table, c2) -> dict:
     good = table[table["plausible"]]
     by_class = good.groupby("model")[["correlation", "share / ceiling"]].median()
     implausible = table[~table["plausible"]]
-    plausible_items = c2.items[c2.items["plausible"] == True]  # noqa: E712
     return {
         **claims.verdict_facts(c2),
         "n_pairs": len(table), "n_plausible": len(good),
         "median_corr": _median(good["correlation"]), "median_share_norm": _median(good["share / ceiling"]),
         "median_corr_ceiling": _median(good["corr ceiling"]),
-        "median_corr_null": _median(plausible_items["corr null 95%"]),
+        "median_corr_null": _median(claims.condition_values(c2, "correlation", "threshold")),
         "per_class": _listing(f"{m}: correlation {row['correlation']:+.2f}, share / ceiling "
                               f"{row['share / ceiling']:+.2f}" for m, row in by_class.iterrows()),
         "implausible_pairs": ", ".join(f"{t} / {m}" for t, m in zip(implausible.task, implausible.model)) or "none",
@@ -316,7 +316,7 @@ def applied_facts(suite, shifts: dict, on_manifold_shifts: dict, c3, c4, table, 
     crossing_share = {m: float(np.mean(suite.get("maze", m).plausibility["wall_crossings"] > 0)) for m in models}
     return {
         **claims.verdict_facts(c3), **claims.verdict_facts(c4),
-        "c3_details": claims.c3_details(c3),
+        "c3_details": claims.unit_details(c3),
         "c3_glance": _listing(f"{m}: {s.mean_shift:+.2f} cells (null {s.mean_shift_null[0]:+.2f} to "
                               f"{s.mean_shift_null[1]:+.2f})" for m, s in shifts.items()),
         "c3_on_manifold": "; ".join(
@@ -327,9 +327,9 @@ def applied_facts(suite, shifts: dict, on_manifold_shifts: dict, c3, c4, table, 
         "maze_prior_mean": float(shifts[models[0]].prior_mean),
         "maze_prior_median": float(shifts[models[0]].prior_median),
         "maze_crossings": "; ".join(f"{m}: {v:.0%}" for m, v in crossing_share.items()),
-        "c4_details": claims.c4_details(c4, pend),
-        "c4_median_corr": _median(c4.items["correlation"]),
-        "c4_median_corr_null": _median(c4.items["corr null 95%"]),
+        "c4_details": claims.unit_details(c4),
+        "c4_median_corr": _median(claims.condition_values(c4, "correlation")),
+        "c4_median_corr_null": _median(claims.condition_values(c4, "correlation", "threshold")),
         "c4_median_corr_ceiling": _median(pend["corr ceiling"]),
         "c4_overflow": "; ".join(f"{m}: {v:.0%}" for m, v in overflow_share.items()),
         "pend_energy_var": "; ".join(
