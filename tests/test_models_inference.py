@@ -76,3 +76,22 @@ def test_compiled_sampling_is_eager_to_rounding_deterministic_and_keyed_apart(mo
     np.testing.assert_allclose(compiled.std(0), eager.std(0), atol=0.01)
     assert samples_inputs(model, 200, 3) != eager_key
     assert samples_inputs(model, 200, 3)["inference"].startswith("compiled")
+
+
+@pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")
+def test_a_compiled_result_does_not_depend_on_what_the_process_compiled_before(monkeypatch, tmp_path):
+    """Other batch sizes, another network shape and a non-contiguous input compiled in between:
+    the first model's samples are the same bits (no generic kernel took over, no eager fall-back)."""
+    from test_models import sine_dataset, tiny
+    monkeypatch.setenv(mg.vocabulary.CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(INFERENCE_ENV, "compiled")
+    store = mg.cache.ArtifactStore(tmp_path)
+    fit = lambda data: mg.models.fit("diffusion-unet", data, tiny("diffusion-unet", precision="fp32"),
+                                     store=store, progress=False)
+    first, other = fit(sine_dataset()), fit(sine_dataset(horizon=8))
+    before = first.sample(50, seed=1)
+    other.sample(7, seed=0)
+    first.sample(1, seed=0)
+    first._network()(torch.randn(2, first.dim, first.horizon).transpose(1, 2), torch.zeros(2, dtype=torch.long))
+    np.testing.assert_array_equal(first.sample(50, seed=1), before)
+    assert torch._dynamo.config.fail_on_recompile_limit_hit and not torch._dynamo.config.automatic_dynamic_shapes

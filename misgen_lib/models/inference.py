@@ -10,11 +10,15 @@ compiled). Training is always eager.
 
 Compiled results differ from eager ones at rounding level (the fused Mish, other kernels), and
 inductor's kernels depend on the host's vector instructions, so ``numerics`` names both in the
-cache keys of what a model computes (samples, probe draws). The batch dimension of every input
-is marked dynamic, so one compiled kernel serves every batch size (a size-1 batch apart) and a
-result does not depend on which batch size a process happened to compile first. Compiled code is
-kept in the artifact cache's folder (``torch-compile``), so a build's workers compile each network
-shape once.
+cache keys of what a model computes (samples, probe draws). A result must not depend on what
+else a process compiled before it, so: inputs are made contiguous and the batch dimension of
+every input is marked dynamic (one compiled kernel serves every batch size, a size-1 batch
+apart); every other shape gets its own static kernel (no automatic dynamic shapes, which would
+let a later, generic kernel serve a shape an earlier one was compiled for); and a process that
+would need more kernels than dynamo keeps per function fails loudly instead of falling back to
+eager (``RECOMPILE_LIMIT``: every network shape of a book is a few dozen at most). Compiled code
+is kept in the artifact cache's folder (``torch-compile``), so a build's workers compile each
+network shape once.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from ..cache import default_root
 from ..vocabulary import INFERENCE_ENV
 
 INFERENCE_MODES = ("auto", "eager", "compiled")
+#: compiled kernels dynamo may keep per function (every U-Net shares its ``forward``)
+RECOMPILE_LIMIT = 256
 
 
 def requested() -> str:
@@ -73,6 +79,7 @@ class BatchDynamic(nn.Module):
         self.compiled = torch.compile(net)
 
     def forward(self, *args):
+        args = [a.contiguous() if isinstance(a, torch.Tensor) else a for a in args]
         for a in args:
             if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] > 1:
                 torch._dynamo.mark_dynamic(a, 0)
@@ -82,4 +89,8 @@ class BatchDynamic(nn.Module):
 def compiled(net: nn.Module) -> nn.Module:
     """``net`` compiled for inference (``BatchDynamic``), its code cached in the artifact cache's folder."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(default_root() / "torch-compile"))
+    config = torch._dynamo.config
+    config.automatic_dynamic_shapes = False
+    config.recompile_limit = config.accumulated_recompile_limit = RECOMPILE_LIMIT
+    config.fail_on_recompile_limit_hit = True
     return BatchDynamic(net)
