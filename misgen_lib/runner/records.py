@@ -11,7 +11,8 @@ their own with the builds of others::
 ``date``, ``revision``, ``command``, ``cpu`` and ``note`` are required; the others may be
 ``null`` or absent where they were not measured or recorded (``profile`` is ``null`` for a
 benchmark script, ``cache`` is ``cold`` or ``warm``, ``bf16_units`` is ``[]`` for a CPU without
-bfloat16 units and ``null`` where they were not recorded). :func:`records_table` renders them, newest
+bfloat16 units and ``null`` where they were not recorded; ``results`` maps a benchmark's measures to its numbers).
+:func:`records_table` renders them, newest
 first, for the book's Reproduce page and ``misgen record --list``; :func:`record_from_build` makes
 one from a build's run manifest and recorded verdicts (``misgen record``).
 """
@@ -28,7 +29,7 @@ from .pages import base_profile, recorded_claims, write_if_changed
 from .profiles import discover
 
 REQUIRED = ("date", "revision", "command", "cpu", "note")
-OPTIONAL = ("profile", "cache", "bf16_units", "wall_s", "chapter_s", "peak_memory_gib", "claims")
+OPTIONAL = ("profile", "cache", "bf16_units", "wall_s", "chapter_s", "peak_memory_gib", "claims", "results")
 CACHES = ("cold", "warm", None)
 
 
@@ -52,7 +53,7 @@ def check_record(record: Any, where: str) -> dict[str, Any]:
     for name in ("wall_s", "peak_memory_gib"):
         if record.get(name) is not None and not isinstance(record[name], (int, float)):
             problems.append(f"{name!r} must be a number, got {record[name]!r}")
-    for name in ("chapter_s", "claims"):
+    for name in ("chapter_s", "claims", "results"):
         if not isinstance(record.get(name) or {}, dict):
             problems.append(f"{name!r} must map names to values, got {record[name]!r}")
     if problems:
