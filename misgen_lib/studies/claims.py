@@ -146,7 +146,7 @@ RULE_HISTORY = {
             ("4499432", "2026-12-02", "after results existed: each class's informed fix (origin-informed "
                                       "fixes for the transformer and the VAE)"),
             ("426d374", "2026-12-06", f"{_MEAN}"),
-            ("PENDING", "2026-12-06", "the paper's intervention counted: the coordinate transform (the summaries' "
+            ("0c07c73", "2026-12-06", "the paper's intervention counted: the coordinate transform (the summaries' "
                                       "kernel-informed intervention) decides each pair; pre-compensation and the "
                                       "origin-informed fixes are shown beside it as the companion's alternatives, "
                                       "not counted")],
