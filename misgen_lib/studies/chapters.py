@@ -173,10 +173,11 @@ def anatomy_facts(curves, origins_table) -> dict:
     """Chapter 03's glued values on where the drift is made (``curves``: ``anatomy.depth_curves``)
     and where it comes from (``origins_table``: ``origins.origin_table``), over every pair: per
     class, the declared rule's depths and agreement, the best agreement anywhere on the curve and
-    the locality at which half of the ceiling-normalised share is reached; each variant's share
-    of the drift accounted for."""
-    from .anatomy import curve_table
-    curve = curve_table(curves)
+    the locality at which half of the ceiling-normalised share is reached; the positive control
+    (``anatomy.positive_control``: the full chain against the calibrated ceiling); each variant's
+    share of the drift accounted for."""
+    from .anatomy import FALLS_SHORT, REACHES, curve_table, positive_control
+    curve, control = curve_table(curves), positive_control(curves)
     smooth = curve[curve.model.str.startswith("diffusion") & curve.task.isin(SMOOTH_TASKS)]
     variants = origins_table.groupby(["model", "variant"], sort=False)["accounted"].median()
     return {
@@ -189,6 +190,12 @@ def anatomy_facts(curves, origins_table) -> dict:
         "smooth_diffusion_corr": _median(smooth["correlation (chosen)"]),
         "smooth_diffusion_share_norm": _median(smooth["share / ceiling (chosen)"]),
         "smooth_diffusion_pairs": len(smooth),
+        "positive_control_pairs": len(control),
+        "positive_control_reached": int((control.control == REACHES).sum()),
+        "positive_control": _listing(
+            f"{r['task']} / {r['model']}: {r['share / ceiling']:.2f} [{r['95% CI'][0]:.2f}, {r['95% CI'][1]:.2f}], "
+            f"{r['control']}" + (f" by {r['short by']:.2f}" if r["control"] == FALLS_SHORT else "")
+            for r in control.to_dict("records")),
         "origins_per_variant": _listing(f"{m}, {v}: {a:+.2f}" for (m, v), a in variants.items()),
         "n_origin_pairs": len(set(zip(origins_table.task, origins_table.model))),
     }
