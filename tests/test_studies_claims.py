@@ -185,12 +185,18 @@ def test_c5c_counts_the_coordinate_transform_and_shows_the_alternatives_beside_i
     c = claim_c5(mitigation("cone", {"transform": 0.8, "precompensate": 0.1}) +
                  mitigation("cone", {"latent-mixture": 0.9}, model="vae"))[2]
     assert [u.decision for u in c.units] == ["counts", "not tested"] and (c.counted, c.total) == (1, 1)
-    beside = c.units[0].details
-    assert beside["TV reduction (precompensate), not counted"] == pytest.approx(0.1, abs=0.02)
-    lo, hi = beside["TV reduction (precompensate), not counted, 95% CI"]
-    assert lo < 0.1 < hi < claims.CLEARLY
+    (beside,) = c.units[0].beside
+    assert beside.name == "TV reduction (precompensate)" and beside.value == pytest.approx(0.1, abs=0.02)
+    assert beside.interval[0] < 0.1 < beside.interval[1] < claims.CLEARLY
+    row = c.items.iloc[0]
+    assert row["TV reduction (precompensate), not counted"] == beside.value
+    assert row["TV reduction (precompensate), not counted, 95% CI"] == list(beside.interval)
     assert c.units[1].note == "the paper's intervention (transform) not run"
-    assert c.units[1].details["TV reduction (latent-mixture), not counted"] == pytest.approx(0.9, abs=0.02)
+    assert c.units[1].beside[0].value == pytest.approx(0.9, abs=0.02)
+    text = claims.unit_details(c, ("task", "model"))
+    assert text.startswith("cone / m: TV reduction (transform) +0.8") and ": counts; beside it, not counted: " \
+        "TV reduction (precompensate) +0.1" in text
+    assert "cone / vae: not tested (the paper's intervention (transform) not run); beside it" in text
     assert claim_c5(mitigation("cone", {"precompensate": 0.9}))[2].outcome == "not tested"
 
 

@@ -378,12 +378,28 @@ def mitigation_summary(table):
 def origin_fix_facts(table) -> dict:
     """Chapter 06's glued values on the origin-informed fixes (``table``: the outcome table of the
     transformer and the VAE): per class and intervention, the median TV reduction beside its
-    ceiling."""
+    ceiling; the latent mixture's components."""
+    from .origins import MIXTURE_COMPONENTS
     treated = table[table.intervention != "none"]
     per = treated.groupby(["model", "intervention"], sort=False)[["TV reduction", "reduction ceiling"]].median()
     return {"origin_fixes": _listing(f"{m}, {k}: {row['TV reduction']:+.0%} (ceiling {row['reduction ceiling']:+.0%})"
                                      for (m, k), row in per.iterrows()),
-            "origin_fix_tasks": ", ".join(dict.fromkeys(table.task))}
+            "origin_fix_tasks": ", ".join(dict.fromkeys(table.task)), "mixture_components": MIXTURE_COMPONENTS}
+
+
+def budget_facts(cfg, prefix: str) -> dict:
+    """What a chapter glues of suite ``cfg``'s sizes, read from the configuration, under
+    ``<prefix>_*``: ``steps``, the training steps per task and class (``SuiteConfig.
+    model_config``); ``base_steps``, the suite's base budget; ``seeds``; ``samples`` per model;
+    and each task's range, ``<task>_range``."""
+    steps: dict = {}
+    for t in cfg.tasks:
+        for m in cfg.models:
+            steps.setdefault((t, cfg.model_config(m, t).train_steps), []).append(m)
+    return {f"{prefix}_steps": _listing(f"{t} {n} steps ({', '.join(ms)})" for (t, n), ms in steps.items()),
+            f"{prefix}_base_steps": cfg.train_steps, f"{prefix}_seeds": len(cfg.seeds),
+            f"{prefix}_samples": cfg.n_samples,
+            **{f"{t}_range": "[{:g}, {:g}]".format(*cfg.task(t).q_range) for t in cfg.tasks}}
 
 
 def mitigation_facts(table, results, verdicts) -> dict:
@@ -409,4 +425,7 @@ def mitigation_facts(table, results, verdicts) -> dict:
     }
     for v in verdicts:
         facts.update(claims.verdict_facts(v))
+        if v.claim == "C5c":
+            facts["c5c_units"] = claims.unit_details(v, ("task", "model"))
+    facts["papers_intervention"] = claims.PAPERS_INTERVENTION
     return facts

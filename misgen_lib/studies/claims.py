@@ -189,12 +189,14 @@ COUNTS, FAILS, UNDECIDED, NOT_TESTED = "counts", "fails", "undecided", "not test
 class UnitResult:
     """A unit of a claim: ``keys`` name it (task, model, seeds ...), ``conditions`` decide it,
     ``tested`` False puts it outside the claim (``note`` says why); ``details``: further numbers
-    for the display table."""
+    for the display table; ``beside``: statistics shown with their intervals that never decide
+    (C5c's alternatives to the paper's intervention)."""
     keys: dict
     conditions: list[Condition]
     tested: bool = True
     note: str = ""
     details: dict = field(default_factory=dict)
+    beside: list[Condition] = field(default_factory=list)
 
     @property
     def decision(self) -> str:
@@ -283,6 +285,9 @@ class Verdict:
                 row[c.name] = c.value
                 row[f"{c.name} 95% CI"] = [float(c.interval[0]), float(c.interval[1])]
                 row[f"{c.name} threshold"] = f"{'>' if c.above else '<'} {c.threshold:.3g}"
+            for c in u.beside:
+                row[f"{c.name}, not counted"] = c.value
+                row[f"{c.name}, not counted, 95% CI"] = [float(c.interval[0]), float(c.interval[1])]
             rows.append({**row, **u.details, "decision": u.decision, **({"note": u.note} if u.note else {})})
         return pd.DataFrame(rows)
 
@@ -437,17 +442,12 @@ def claim_c5(results) -> list[Verdict]:
                                              details={"simple task": simple}))
         informed = [k for k in named["C5c"] if k in pair]
         if informed:
-            beside = {}
-            for k in informed:
-                if k != PAPERS_INTERVENTION:
-                    c = condition(k, CLEARLY, True, "C5c")
-                    beside[f"{c.name}, not counted"] = c.value
-                    beside[f"{c.name}, not counted, 95% CI"] = [float(c.interval[0]), float(c.interval[1])]
             ran_it = PAPERS_INTERVENTION in pair
             out["C5c"].append(UnitResult(
                 keys(PAPERS_INTERVENTION if ran_it else informed[0]),
                 [condition(PAPERS_INTERVENTION, CLEARLY, True, "C5c")] if ran_it else [], tested=ran_it,
-                note="" if ran_it else f"the paper's intervention ({PAPERS_INTERVENTION}) not run", details=beside))
+                note="" if ran_it else f"the paper's intervention ({PAPERS_INTERVENTION}) not run",
+                beside=[condition(k, CLEARLY, True, "C5c") for k in informed if k != PAPERS_INTERVENTION]))
     return [Verdict(claim, units) for claim, units in out.items()]
 
 
@@ -536,11 +536,20 @@ def condition_values(verdict: Verdict, name: str, attr: str = "value") -> list[f
     return [float(getattr(c, attr)) for u in verdict.units if u.tested for c in u.conditions if c.name == name]
 
 
-def unit_details(verdict: Verdict, label: str = "model") -> str:
-    """Per unit of ``verdict``: each condition's statistic with its 95% interval and threshold,
-    and the unit's decision, joined by semicolons."""
+def unit_details(verdict: Verdict, label: str | tuple[str, ...] = "model") -> str:
+    """Per unit of ``verdict`` (named by its key ``label``, or several keys joined by " / "):
+    each condition's statistic with its 95% interval and threshold and the unit's decision (an
+    untested unit: its note), then any statistic shown beside it, not counted; joined by
+    semicolons."""
+    labels = (label,) if isinstance(label, str) else label
+
     def condition(c: Condition) -> str:
-        return (f"{c.name} {c.value:+.3g} [{c.interval[0]:+.3g}, {c.interval[1]:+.3g}] "
-                f"(needs {'>' if c.above else '<'} {c.threshold:.3g})")
-    return "; ".join(f"{u.keys[label]}: " + ", ".join(condition(c) for c in u.conditions) + f": {u.decision}"
-                     for u in verdict.units)
+        return f"{c.name} {c.value:+.3g} [{c.interval[0]:+.3g}, {c.interval[1]:+.3g}]"
+
+    def unit(u: UnitResult) -> str:
+        decided = ", ".join(f"{condition(c)} (needs {'>' if c.above else '<'} {c.threshold:.3g})"
+                            for c in u.conditions)
+        text = " / ".join(str(u.keys[k]) for k in labels) + ": " + (
+            f"{decided}: {u.decision}" if u.tested else f"{u.decision} ({u.note})")
+        return text + "".join(f"; beside it, not counted: {condition(c)}" for c in u.beside)
+    return "; ".join(unit(u) for u in verdict.units)
