@@ -194,9 +194,9 @@ def test_c5c_counts_the_coordinate_transform_and_shows_the_alternatives_beside_i
     assert c.units[1].note == "the paper's intervention (transform) not run"
     assert c.units[1].beside[0].value == pytest.approx(0.9, abs=0.02)
     text = claims.unit_details(c, ("task", "model"))
-    assert text.startswith("cone / m: TV reduction (transform) +0.8") and ": counts; beside it, not counted: " \
+    assert text.startswith("cone / m: TV reduction (transform) +0.8") and ": counts (beside it, not counted: " \
         "TV reduction (precompensate) +0.1" in text
-    assert "cone / vae: not tested (the paper's intervention (transform) not run); beside it" in text
+    assert "; cone / vae: not tested (the paper's intervention (transform) not run) (beside it" in text
     assert claim_c5(mitigation("cone", {"precompensate": 0.9}))[2].outcome == "not tested"
 
 

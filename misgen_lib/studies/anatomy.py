@@ -1,7 +1,8 @@
 """Where in the generative process the drift is made (the companion's extension): the probe
-kernel of each task x model pair at depths spanning the class's whole process (``kernel.process_depths``: diffusion,
-1 to all K reverse steps; transformer, clean prefixes from T/2 down to one step; VAE, 1 to 16
-round trips), each pooled over the seeds and validated against the pair's seed-mean drift.
+kernel of each task x model pair at depths spanning the class's whole process
+(``kernel.process_depths``: diffusion, 1 to all K reverse steps; transformer, clean prefixes from
+T/2 down to one step; VAE, 1 to 16 round trips), each pooled over the seeds and validated
+against the pair's seed-mean drift.
 
 The curve of share explained (over its noise ceiling) against the probe's locality index says
 where the drift is made: a class whose drift is reproduced by a probe that barely moves clean

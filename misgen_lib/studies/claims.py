@@ -539,8 +539,8 @@ def condition_values(verdict: Verdict, name: str, attr: str = "value") -> list[f
 def unit_details(verdict: Verdict, label: str | tuple[str, ...] = "model") -> str:
     """Per unit of ``verdict`` (named by its key ``label``, or several keys joined by " / "):
     each condition's statistic with its 95% interval and threshold and the unit's decision (an
-    untested unit: its note), then any statistic shown beside it, not counted; joined by
-    semicolons."""
+    untested unit: its note), then in brackets any statistic shown beside it, not counted;
+    joined by semicolons."""
     labels = (label,) if isinstance(label, str) else label
 
     def condition(c: Condition) -> str:
@@ -551,5 +551,6 @@ def unit_details(verdict: Verdict, label: str | tuple[str, ...] = "model") -> st
                             for c in u.conditions)
         text = " / ".join(str(u.keys[k]) for k in labels) + ": " + (
             f"{decided}: {u.decision}" if u.tested else f"{u.decision} ({u.note})")
-        return text + "".join(f"; beside it, not counted: {condition(c)}" for c in u.beside)
+        beside = ", ".join(condition(c) for c in u.beside)
+        return text + (f" (beside it, not counted: {beside})" if beside else "")
     return "; ".join(unit(u) for u in verdict.units)
