@@ -38,6 +38,9 @@ class ToyScale(ModelClass):
     def perturb(self, net, z, depth, q, cfg, generator, mode):
         return z * (1 + A * depth / DEEPEST)
 
+    def probe_is_sampler(self, cfg):
+        return True     # at the deepest depth the probe scales by 1 + A, as the samples are
+
 
 @pytest.fixture(scope="module")
 def entries():
@@ -62,6 +65,29 @@ def test_the_whole_process_explains_the_drift_and_the_shallow_probe_little(entri
     assert np.isnan(curve.locality_at(2.0))
     table = anatomy.curve_table([curve])
     assert table.loc[0, "chosen depth"] == 4 and table.loc[0, "seeds"] == 2
+
+
+def test_the_sampler_as_probe_reaches_the_calibrated_ceiling(entries):
+    """The positive control: the deepest probe is the sampler, a perfect predictor up to its own
+    draw noise, so share / ceiling reaches 1 within its interval."""
+    (curve,) = anatomy.depth_curves(entries, n_predict=2000, n_boot=200, workers=1, progress=False)
+    assert curve.sampler
+    (row,) = anatomy.positive_control([curve]).to_dict("records")
+    lo, hi = row["95% CI"]
+    assert row["depth"] == DEEPEST and row["control"] == anatomy.REACHES and row["short by"] == 0
+    assert lo < 1 <= hi and 0.8 < row["share / ceiling"] < 1.2
+    assert row["share explained"] == pytest.approx(curve.rows[-1]["share explained"], abs=0.01)
+
+
+def test_the_positive_control_falls_short_by_the_distance_of_its_interval_from_1():
+    def curve(share, interval, ceiling=0.8, sampler=True):
+        return anatomy.DepthCurve("t", "m", 3, [{"depth": 64, "locality": 1.4, "share ceiling": ceiling}], 0.25,
+                                  (share, interval), sampler)
+    table = anatomy.positive_control([curve(0.6, (0.56, 0.72)), curve(0.78, (0.7, 0.86)), curve(0.9, (0.85, 0.95)),
+                                      curve(0.1, (0.0, 0.2), ceiling=-0.1), curve(0.8, (0.7, 0.9), sampler=False)])
+    assert list(table.control) == [anatomy.FALLS_SHORT, anatomy.REACHES, anatomy.REACHES, anatomy.NO_CEILING]
+    assert table["short by"].tolist() == pytest.approx([0.1, 0, 0, 0])
+    assert table["95% CI"][0] == pytest.approx([0.7, 0.9])
 
 
 def test_deepest_local_picks_by_locality_alone(entries):

@@ -9,7 +9,8 @@
 * no notebook defines a function or class (that belongs in the library);
 * every chapter with a claim opens with an "at a glance" box whose numbers are glued from the run
   (``{glue:text}`` roles), and no glue role names a value the chapter does not glue;
-* no history of earlier builds in the book's text (that is what version control is for).
+* no history of earlier builds in the book's text (that is what version control is for);
+* no tracker words in the book's or the README's text: a reader knows no issue numbers.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ HIDDEN_TAGS = {"parameters", "remove-cell", "remove-input", "hide-input", "hide-
 FIGURE_CALL = "figures.show("   # as misgen_lib.runner.pages folds them
 CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.md"))
 HISTORY = re.compile(r"earlier build|before this revision|builds before|since the fix", re.I)
+TRACKER = re.compile(r"\bissues?\b|#\d+\b", re.I)
 
 
 def code_cells(path: Path) -> list:
@@ -82,4 +84,10 @@ def test_at_a_glance_box_opens_the_chapter_with_glued_numbers(path):
 def test_no_history_paragraphs_in_the_book():
     sources = [*CHAPTERS, *sorted((REPO / "book").glob("*.md"))]
     found = [f"{p.name}: {m.group(0)!r}" for p in sources for m in HISTORY.finditer(p.read_text())]
+    assert not found, found
+
+
+def test_no_tracker_words_in_the_book():
+    sources = [*CHAPTERS, *sorted((REPO / "book").glob("*.md")), REPO / "README.md"]
+    found = [f"{p.name}: {m.group(0)!r}" for p in sources for m in TRACKER.finditer(p.read_text())]
     assert not found, found

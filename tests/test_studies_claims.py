@@ -9,6 +9,7 @@ import pytest
 import misgen_lib as mg
 from misgen_lib.kernel.predict import monte_carlo_prediction
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6
+from misgen_lib.studies import claims
 from misgen_lib.studies.claims import (CLAIMS, FEW, MOST, RULE_HISTORY, RULES, Condition, claim_c5,
                                        claim_outcome)
 from misgen_lib.vocabulary import CLAIM_IDS
@@ -173,16 +174,30 @@ def test_c5b_is_tested_on_both_sides():
     assert c5_decisions(mitigation("maze", {"condition": 0.2}))[1] == ["undecided"]
 
 
-def test_c5c_takes_each_pairs_own_informed_fix():
-    assert c5_decisions(mitigation("cone", {"precompensate": 0.8}))[2] == ["counts"]
-    assert c5_decisions(mitigation("cone", {"precompensate": 0.1}))[2] == ["fails"]
-    assert c5_decisions(mitigation("cone", {"precompensate": 0.5}))[2] == ["undecided"]
-    both = mitigation("cone", {"precompensate": 0.8}) + mitigation("cone", {"latent-mixture": 0.1}, model="vae")
-    c = claim_c5(both)[2]
-    assert [u.details["fix"] for u in c.units] == ["precompensate", "latent-mixture"]
-    assert (c.counted, c.failed) == (1, 1)
-    with pytest.raises(ValueError, match="one informed fix per pair"):
-        claim_c5(mitigation("cone", {"precompensate": 0.6, "first-step": 0.1}))
+def test_c5c_counts_the_coordinate_transform_and_shows_the_alternatives_beside_it():
+    assert claims.PAPERS_INTERVENTION == "transform"
+    assert c5_decisions(mitigation("cone", {"transform": 0.8}))[2] == ["counts"]
+    assert c5_decisions(mitigation("cone", {"transform": 0.1}))[2] == ["fails"]
+    assert c5_decisions(mitigation("cone", {"transform": 0.5}))[2] == ["undecided"]      # at CLEARLY
+    # a strong alternative does not rescue a weak transform, nor a weak one sink a strong transform
+    assert c5_decisions(mitigation("cone", {"transform": 0.1, "precompensate": 0.9}))[2] == ["fails"]
+    assert c5_decisions(mitigation("cone", {"transform": 0.8, "precompensate": 0.0}))[2] == ["counts"]
+    c = claim_c5(mitigation("cone", {"transform": 0.8, "precompensate": 0.1}) +
+                 mitigation("cone", {"latent-mixture": 0.9}, model="vae"))[2]
+    assert [u.decision for u in c.units] == ["counts", "not tested"] and (c.counted, c.total) == (1, 1)
+    (beside,) = c.units[0].beside
+    assert beside.name == "TV reduction (precompensate)" and beside.value == pytest.approx(0.1, abs=0.02)
+    assert beside.interval[0] < 0.1 < beside.interval[1] < claims.CLEARLY
+    row = c.items.iloc[0]
+    assert row["TV reduction (precompensate), not counted"] == beside.value
+    assert row["TV reduction (precompensate), not counted, 95% CI"] == list(beside.interval)
+    assert c.units[1].note == "the paper's intervention (transform) not run"
+    assert c.units[1].beside[0].value == pytest.approx(0.9, abs=0.02)
+    text = claims.unit_details(c, ("task", "model"))
+    assert text.startswith("cone / m: TV reduction (transform) +0.8") and ": counts (beside it, not counted: " \
+        "TV reduction (precompensate) +0.1" in text
+    assert "; cone / vae: not tested (the paper's intervention (transform) not run) (beside it" in text
+    assert claim_c5(mitigation("cone", {"precompensate": 0.9}))[2].outcome == "not tested"
 
 
 def test_a_verdict_shows_each_condition_with_interval_and_threshold():

@@ -130,6 +130,18 @@ def test_one_training_budget_per_task_and_class_across_suites():
     assert suite_config("applied", "paper").model_config("transformer", "pendulum").train_steps == 20000
 
 
+def test_the_chapters_glue_the_budgets_as_configured():
+    """The training budgets the chapters quote are read from the configuration (no number typed)."""
+    from misgen_lib.studies import chapters
+    facts = chapters.budget_facts(suite_config("applied", "default", seeds=(0, 1)), "applied")
+    assert facts == {"applied_steps": "maze 1000 steps (diffusion-unet, transformer); pendulum 1000 steps "
+                                      "(diffusion-unet, transformer)",
+                     "applied_base_steps": 1500, "applied_seeds": 2, "applied_samples": 2000,
+                     "maze_range": "[1, 5]", "pendulum_range": "[5, 30]"}
+    synthetic = chapters.budget_facts(suite_config("synthetic", "ci", tasks="sine"), "s")["s_steps"]
+    assert synthetic == "sine 20 steps (diffusion-unet, transformer); sine 80 steps (diffusion-mlp, vae)"
+
+
 @pytest.mark.parametrize("scale, match", [({"moon": 0.5}, r"names 'moon', which is not a task; valid: \["),
                                           ({"maze": 0}, r"task_step_scale\['maze'\] must be a number in \(0, 1\], got 0"),
                                           ({"maze": "half"}, r"must be a number in \(0, 1\], got 'half'")])

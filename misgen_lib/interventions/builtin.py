@@ -7,15 +7,18 @@
 * ``condition``: a conditional model, sampled at ``q ~ p*``; the kernel predicts no change (the
   model's local errors are unchanged);
 * ``precompensate``: trained on a prior ``pi`` with ``P pi ~ p*`` (Richardson-Lucy), its support
-  one bin beyond the range on each side where the task's generator is defined there;
+  one bin beyond the range on each side where the task's generator is defined there (the
+  companion's alternative to the paper's intervention: C5c shows it beside, uncounted);
 * ``transform``: trained in coordinates where the measurement is linear (``transforms``; tasks
   without a transform skip it); the probe's locality index is carried into the new coordinates
-  as white noise (an approximation; no role: C5c's rule counts the pre-compensation);
+  as white noise (an approximation). The paper's kernel-informed intervention, by the secondary
+  summaries: the one C5c counts (``studies.claims.PAPERS_INTERVENTION``);
 * ``first-step`` (transformer) and ``latent-mixture`` (VAE): the fixes that follow from where
   these classes' drift comes from (chapter 03's origin experiments, ``studies.origins``): model A
   sampled with its first step drawn from the data, or with latents from a mixture fitted to its
-  aggregate posterior; nothing is trained, and other classes skip them. Their role is C5c's:
-  for a class whose drift is not made by local errors, they are the informed fix.
+  aggregate posterior; nothing is trained, and other classes skip them. For a class whose drift
+  is not made by local errors they are the companion's informed fix: C5c shows them beside the
+  paper's intervention, uncounted.
 
 Seeds: named streams of model A's seed (``misgen_lib.seeds``), one label per intervention.
 """
@@ -105,7 +108,7 @@ class Precompensate(Intervention):
 
 @register
 class CoordinateTransform(Intervention):
-    name = "transform"
+    name, role = "transform", "kernel-informed"
     description = "trained in coordinates where the measurement is linear, decoded before measuring"
 
     def plan(self, ctx):

@@ -1,7 +1,8 @@
-"""Where in the generative process the drift is made (issue 19): the probe kernel of each task x
-model pair at depths spanning the class's whole process (``kernel.process_depths``: diffusion,
-1 to all K reverse steps; transformer, clean prefixes from T/2 down to one step; VAE, 1 to 16
-round trips), each pooled over the seeds and validated against the pair's seed-mean drift.
+"""Where in the generative process the drift is made (the companion's extension): the probe
+kernel of each task x model pair at depths spanning the class's whole process
+(``kernel.process_depths``: diffusion, 1 to all K reverse steps; transformer, clean prefixes from
+T/2 down to one step; VAE, 1 to 16 round trips), each pooled over the seeds and validated
+against the pair's seed-mean drift.
 
 The curve of share explained (over its noise ceiling) against the probe's locality index says
 where the drift is made: a class whose drift is reproduced by a probe that barely moves clean
@@ -9,6 +10,14 @@ trajectories makes it locally (late denoising steps); one that needs the whole p
 globally (a transformer's first steps, a VAE's latent prior). ``locality_at(fraction)`` is the
 locality at which the ceiling-normalised share first reaches ``fraction`` (linear between the
 grid's depths; NaN when it never does).
+
+The positive control (``positive_control``): where the deepest probe *is* the class's sampler
+(``ModelClass.probe_is_sampler``: a diffusion model's full chain, from nearly pure noise), it is a
+perfect predictor of the drift up to its Monte Carlo noise, so its share explained must reach the
+calibrated noise ceiling (``kernel.noise_ceiling`` with the prediction's own draw noise): share /
+ceiling 1 within its 95% interval (seeds, samples and draws resampled, ``kernel.validate.
+seed_resampled``). A control that falls short says that the ceiling is biased or that the probe
+is not the sampler, and by how much.
 
 The chosen depth of the declared rule (``kernel.within_budget``, as ``kernel.deepest_local``:
 the deepest depth whose locality, mean over the seeds, is within ``kernel.LOCALITY_BUDGET``;
@@ -28,6 +37,7 @@ import numpy as np
 from .. import jobs, models
 from ..kernel import LOCALITY_BUDGET, process_depths, validate, within_budget
 from ..kernel.predict import clean_draws
+from ..kernel.validate import seed_resampled
 from ..seeds import derive
 from .kernel_study import by_pair, pair_drift, pooled, probe_prediction
 
@@ -37,12 +47,16 @@ class DepthCurve:
     """One task x model pair: per depth of the whole process (``rows``), the locality index of
     the probe (mean over seeds), the pooled prediction's correlation and share explained with
     the drift, each beside its noise ceiling; ``budget``: the locality budget of the declared
-    rule and ``chosen``, the deepest depth within it (by the mean locality)."""
+    rule and ``chosen``, the deepest depth within it (by the mean locality); ``deepest_share``:
+    the deepest depth's share explained with its 95% interval (seeds, samples and draws
+    resampled); ``sampler``: whether that deepest probe is the class's sampler."""
     task: str
     model: str
     seeds: int
     rows: list[dict]
     budget: float
+    deepest_share: tuple[float, tuple[float, float]] = (np.nan, (np.nan, np.nan))
+    sampler: bool = False
 
     @property
     def chosen(self) -> int:
@@ -115,7 +129,9 @@ def _curve(job: _CurveJob) -> DepthCurve:
             rows.append({"depth": depth, "locality": prediction.locality, "correlation": v.correlation,
                          "corr ceiling": v.ceiling.correlation, "share explained": v.share_explained,
                          "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised})
-    return DepthCurve(task_name, model_name, len(group), rows, job.budget)
+    deepest = seed_resampled(preds, [e.drift for e in group], job.n_boot, derive(vseed, "deepest"))
+    return DepthCurve(task_name, model_name, len(group), rows, job.budget, deepest["share_explained"],
+                      models.get_class(model_name).probe_is_sampler(first.model.config))
 
 
 def curve_table(curves: list[DepthCurve]):
@@ -142,3 +158,30 @@ def budget_table(curves: list[DepthCurve], budgets=SENSITIVITY):
                          "correlation": r["correlation"], "corr ceiling": r["corr ceiling"],
                          "share / ceiling": r["share / ceiling"]})
     return pd.DataFrame(rows)
+
+
+#: the words of the positive control
+REACHES, FALLS_SHORT, NO_CEILING = "reaches the ceiling", "falls short", "no positive ceiling"
+
+
+def positive_control(curves: list[DepthCurve]):
+    """pandas DataFrame, one row per pair whose deepest probe is its sampler (``DepthCurve.
+    sampler``): at that depth the share explained, the calibrated ceiling, share / ceiling with
+    its 95% interval (the share's interval over the ceiling) and the ``control``: it reaches the
+    ceiling when 1 lies within or below the interval, else it falls short, ``short by`` the
+    distance of the interval's upper end from 1 (the least shortfall the data allow)."""
+    import pandas as pd
+    rows = []
+    for c in curves:
+        if not c.sampler:
+            continue
+        last, (share, (lo, hi)) = c.rows[-1], c.deepest_share
+        ceiling = last["share ceiling"]
+        ratio, r_lo, r_hi = (share / ceiling, lo / ceiling, hi / ceiling) if ceiling > 0 else (np.nan,) * 3
+        control = NO_CEILING if not ceiling > 0 else REACHES if r_hi >= 1 else FALLS_SHORT
+        rows.append({"task": c.task, "model": c.model, "depth": last["depth"], "locality": last["locality"],
+                     "share explained": share, "share ceiling": ceiling, "share / ceiling": ratio,
+                     "95% CI": [float(r_lo), float(r_hi)], "control": control,
+                     "short by": float(1 - r_hi) if control == FALLS_SHORT else 0.0})
+    return pd.DataFrame(rows, columns=["task", "model", "depth", "locality", "share explained", "share ceiling",
+                                       "share / ceiling", "95% CI", "control", "short by"])

@@ -173,10 +173,11 @@ def anatomy_facts(curves, origins_table) -> dict:
     """Chapter 03's glued values on where the drift is made (``curves``: ``anatomy.depth_curves``)
     and where it comes from (``origins_table``: ``origins.origin_table``), over every pair: per
     class, the declared rule's depths and agreement, the best agreement anywhere on the curve and
-    the locality at which half of the ceiling-normalised share is reached; each variant's share
-    of the drift accounted for."""
-    from .anatomy import curve_table
-    curve = curve_table(curves)
+    the locality at which half of the ceiling-normalised share is reached; the positive control
+    (``anatomy.positive_control``: the full chain against the calibrated ceiling); each variant's
+    share of the drift accounted for."""
+    from .anatomy import FALLS_SHORT, REACHES, curve_table, positive_control
+    curve, control = curve_table(curves), positive_control(curves)
     smooth = curve[curve.model.str.startswith("diffusion") & curve.task.isin(SMOOTH_TASKS)]
     variants = origins_table.groupby(["model", "variant"], sort=False)["accounted"].median()
     return {
@@ -189,6 +190,12 @@ def anatomy_facts(curves, origins_table) -> dict:
         "smooth_diffusion_corr": _median(smooth["correlation (chosen)"]),
         "smooth_diffusion_share_norm": _median(smooth["share / ceiling (chosen)"]),
         "smooth_diffusion_pairs": len(smooth),
+        "positive_control_pairs": len(control),
+        "positive_control_reached": int((control.control == REACHES).sum()),
+        "positive_control": _listing(
+            f"{r['task']} / {r['model']}: {r['share / ceiling']:.2f} [{r['95% CI'][0]:.2f}, {r['95% CI'][1]:.2f}], "
+            f"{r['control']}" + (f" by {r['short by']:.2f}" if r["control"] == FALLS_SHORT else "")
+            for r in control.to_dict("records")),
         "origins_per_variant": _listing(f"{m}, {v}: {a:+.2f}" for (m, v), a in variants.items()),
         "n_origin_pairs": len(set(zip(origins_table.task, origins_table.model))),
     }
@@ -371,12 +378,28 @@ def mitigation_summary(table):
 def origin_fix_facts(table) -> dict:
     """Chapter 06's glued values on the origin-informed fixes (``table``: the outcome table of the
     transformer and the VAE): per class and intervention, the median TV reduction beside its
-    ceiling."""
+    ceiling; the latent mixture's components."""
+    from .origins import MIXTURE_COMPONENTS
     treated = table[table.intervention != "none"]
     per = treated.groupby(["model", "intervention"], sort=False)[["TV reduction", "reduction ceiling"]].median()
     return {"origin_fixes": _listing(f"{m}, {k}: {row['TV reduction']:+.0%} (ceiling {row['reduction ceiling']:+.0%})"
                                      for (m, k), row in per.iterrows()),
-            "origin_fix_tasks": ", ".join(dict.fromkeys(table.task))}
+            "origin_fix_tasks": ", ".join(dict.fromkeys(table.task)), "mixture_components": MIXTURE_COMPONENTS}
+
+
+def budget_facts(cfg, prefix: str) -> dict:
+    """What a chapter glues of suite ``cfg``'s sizes, read from the configuration, under
+    ``<prefix>_*``: ``steps``, the training steps per task and class (``SuiteConfig.
+    model_config``); ``base_steps``, the suite's base budget; ``seeds``; ``samples`` per model;
+    and each task's range, ``<task>_range``."""
+    steps: dict = {}
+    for t in cfg.tasks:
+        for m in cfg.models:
+            steps.setdefault((t, cfg.model_config(m, t).train_steps), []).append(m)
+    return {f"{prefix}_steps": _listing(f"{t} {n} steps ({', '.join(ms)})" for (t, n), ms in steps.items()),
+            f"{prefix}_base_steps": cfg.train_steps, f"{prefix}_seeds": len(cfg.seeds),
+            f"{prefix}_samples": cfg.n_samples,
+            **{f"{t}_range": "[{:g}, {:g}]".format(*cfg.task(t).q_range) for t in cfg.tasks}}
 
 
 def mitigation_facts(table, results, verdicts) -> dict:
@@ -402,4 +425,7 @@ def mitigation_facts(table, results, verdicts) -> dict:
     }
     for v in verdicts:
         facts.update(claims.verdict_facts(v))
+        if v.claim == "C5c":
+            facts["c5c_units"] = claims.unit_details(v, ("task", "model"))
+    facts["papers_intervention"] = claims.PAPERS_INTERVENTION
     return facts
