@@ -9,7 +9,7 @@ import pytest
 import misgen_lib as mg
 from misgen_lib.kernel.predict import monte_carlo_prediction
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6
-from misgen_lib.studies.claims import (ALPHA, CLAIMS, FEW, MOST, NOT_TESTED, RULE_HISTORY, RULES, UNDECIDED,
+from misgen_lib.studies.claims import (ALPHA, CLAIMS, CONTROLS, FEW, MOST, NOT_TESTED, RULE_HISTORY, RULES, UNDECIDED,
                                        Condition, claim_c5, claim_outcome, sign_test, with_baselines)
 from misgen_lib.vocabulary import CLAIM_IDS
 
@@ -49,7 +49,7 @@ UP, DOWN, FLAT = grid(np.sqrt), grid(lambda u: 1 - np.sqrt(1 - u)), grid(lambda 
 
 
 def test_every_claim_has_its_rule_and_history():
-    assert set(CLAIMS) == set(RULES) == set(RULE_HISTORY) == set(CLAIM_IDS)
+    assert set(CLAIMS) == set(RULES) == set(RULE_HISTORY) == set(CONTROLS) == set(CLAIM_IDS)
     for claim, history in RULE_HISTORY.items():
         assert history and all(len(h) == 3 and h[2] for h in history), claim
         assert history[0][2].startswith("declared"), claim

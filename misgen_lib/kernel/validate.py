@@ -285,5 +285,7 @@ def seed_resampled(predictions: list[Prediction], drifts: list[Drift], n_boot: i
 
 def _centred(draws: np.ndarray, point: float, lo: float, hi: float) -> tuple[float, tuple[float, float]]:
     """``point`` with the 95% interval of bootstrap ``draws`` moved to centre on it (clipped to
-    the statistic's range ``[lo, hi]``)."""
+    the statistic's range ``[lo, hi]``; NaN where no draw is finite)."""
+    if not np.isfinite(draws).any():
+        return point, (np.nan, np.nan)
     return point, _interval(np.clip(draws - np.nanmean(draws) + point, lo, hi))

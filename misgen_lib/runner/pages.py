@@ -361,6 +361,13 @@ def decision_sentence(found: dict[str, dict]) -> str:
             "between, and is *undecided* when it straddles either.")
 
 
+def _control_lines(r: dict) -> list[str]:
+    """What a record's statistic is measured against and, for a claim gated by baselines, each
+    baseline test (records written before controls were recorded show none)."""
+    lines = [f"**Control or baseline**: {r['control']}.", ""] if r.get("control") else []
+    return lines + [f"* {t}" for t in r.get("baselines", [])] + ([""] if r.get("baselines") else [])
+
+
 def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -> str:
     found = recorded_claims(executed_dir, specs, manifest)
     book_dir = Path(executed_dir).parent
@@ -400,7 +407,7 @@ def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -
                   f"**Statistic**: the {r['statistic']}, {_share(r)} (supports from "
                   f"{r['thresholds']['supports']:.0%}, does not support up to "
                   f"{r['thresholds']['does not support']:.0%}); units counted / failed / undecided: "
-                  f"{_units_cell(r)}.", "",
+                  f"{_units_cell(r)}.", "", *_control_lines(r),
                   f"**Rule**: {r['rule']}", "", "**The rule's history**:", "", *history, "",
                   items_table(r["items"])]
     return "\n".join(parts) + "\n"

@@ -73,6 +73,20 @@ N_BOOT = 1000
 #: the level of C6's one-sided exact sign test against each class-blind baseline
 ALPHA = 0.05
 
+#: what each claim's statistic is measured against (shown with its verdict on the claims page)
+CONTROLS = {
+    "C1": "the finite-sample null: TV between the prior and a clean sample of the same size",
+    "C2": "per unit, a class-blind control kernel: a white Gaussian of the probe's locality on the same clean "
+          "draws, scored by the same share explained (column share over control)",
+    "C3": "the finite-sample null of each location statistic (a clean sample of the same size)",
+    "C4": "per unit, the class-blind control kernel of C2",
+    "C5a": "model A, the same class trained on the curated data with the same seeds",
+    "C5b": "model A, the same class trained on the curated data with the same seeds",
+    "C5c": "model A, the same class trained on the curated data with the same seeds",
+    "C6": "class-blind baselines scored by the same rule (a white kernel of the declared family's locality, "
+          "the data's own Gaussian), each against the declared families by a one-sided exact sign test",
+}
+
 #: the claim-level statistic, the same for every claim
 STATISTIC = "share of the tested units that count"
 
@@ -605,8 +619,8 @@ def claim_c6(results, n_boot: int = N_BOOT) -> Verdict:
 def record(verdict: Verdict):
     """Write ``verdict`` as ``<$MISGEN_CLAIMS_DIR>/<claim>.json`` (claim, statement, outcome, the
     claim-level statistic with its interval and thresholds, units counted / failed / undecided /
-    not tested, rule and its history, the notebook/profile/revision of the run, and its items as a
-    table) for the book's claims page. Outside the runner (variable unset) nothing is written;
+    not tested, rule and its history, its control and baseline tests, the notebook/profile/revision
+    of the run, and its items as a table) for the book's claims page. Outside the runner (variable unset) nothing is written;
     returns the path written or ``None``."""
     import json
     import os
@@ -625,7 +639,7 @@ def record(verdict: Verdict):
               "counted": verdict.counted, "failed": verdict.failed, "undecided": verdict.undecided,
               "not_tested": verdict.not_tested, "passed": verdict.passed, "total": verdict.total,
               "rule": verdict.rule, "history": [list(h) for h in RULE_HISTORY[verdict.claim]],
-              "baselines": [t.describe() for t in verdict.baselines],
+              "control": CONTROLS[verdict.claim], "baselines": [t.describe() for t in verdict.baselines],
               "sentence": verdict.sentence(), **current_run(),
               "items": {"columns": items["columns"], "rows": items["data"]}}
     path = Path(folder) / f"{verdict.claim}.json"
@@ -637,9 +651,12 @@ def record(verdict: Verdict):
 def verdict_facts(verdict: Verdict) -> dict:
     """What a chapter glues of ``verdict``, under ``<claim>_*`` (claim in lower case): the
     ``claim`` statement, the ``verdict`` sentence, the ``outcome``, the ``rule``, ``passed``
-    (counted), ``failed``, ``undecided`` and ``total`` (tested units)."""
+    (counted), ``failed``, ``undecided`` and ``total`` (tested units), its ``control`` and its
+    ``baselines`` tests in words ("none" without)."""
     key = verdict.claim.lower()
     return {f"{key}_claim": verdict.statement, f"{key}_verdict": verdict.sentence(),
+            f"{key}_control": CONTROLS[verdict.claim],
+            f"{key}_baselines": "; ".join(t.describe() for t in verdict.baselines) or "none",
             f"{key}_outcome": verdict.outcome, f"{key}_rule": verdict.rule,
             f"{key}_passed": verdict.passed, f"{key}_failed": verdict.failed,
             f"{key}_undecided": verdict.undecided, f"{key}_total": verdict.total}

@@ -128,6 +128,11 @@ class ProbeResult:
     def validations(self) -> dict:
         return {"probe": self.validation}
 
+    @property
+    def class_blind(self) -> tuple[Prediction, Validation]:
+        """The class-blind control kernel's pooled prediction and its validation."""
+        return self.blind, self.blind_validation
+
 
 def by_pair(entries) -> list[list]:
     """The entries grouped by task x model (the seeds of one pair together), in order of first
@@ -339,6 +344,11 @@ class BeforeTrainingResult:
     @property
     def seed_label(self) -> str:
         return "+".join(str(e.seed) for e in self.entries)
+
+    @property
+    def class_blind(self) -> tuple[Prediction, Validation]:
+        """The white baseline of the declared family's locality: its prediction and validation."""
+        return self.baselines[WHITE_BASELINE], self.baseline_validations[WHITE_BASELINE]
 
 
 def observed_direction(entries, drift: metrics.Drift, n_boot: int, seed: int) -> dict:
