@@ -139,7 +139,7 @@ RULES = {
 }
 
 #: the revision of this module that added the class-blind controls of C2, C4 and C6
-_CONTROL_REV = "control"
+_CONTROL_REV = "ec24b43"
 _CONTROL_REASON = ("specificity: the probe must beat a class-blind white kernel of its locality by the "
                    "share explained (paired interval); the correlation condition dropped, since its null "
                    "(pure noise) is weaker than that control and any spreading kernel's overflow bins can "
@@ -563,9 +563,8 @@ class BaselineTest(Condition):
         lo, hi = self.interval
         p = f"p {self.value:.2g}" + (f" (open units resolved either way: {lo:.2g} to {hi:.2g})" if lo != hi else "")
         return (f"{self.name.removeprefix('sign test against ')}: {word}, the declared family right and it "
-                f"wrong on {self.wins} units, the reverse on {self.losses} ({self.open_wins + self.open_losses} "
-                f"open), {p}")
-
+                f"wrong on {self.wins} units, the reverse on {self.losses} (open units: up to {self.open_wins} "
+                f"more and {self.open_losses} more), {p}")
 
 
 def sign_test(wins: int, losses: int) -> float:
