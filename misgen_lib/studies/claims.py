@@ -597,7 +597,15 @@ def baseline_test(baseline: str, declared: list[UnitResult], blind: list[UnitRes
 def claim_c6(results, n_boot: int = N_BOOT) -> Verdict:
     """C6 over ``kernel_study.BeforeTrainingResult`` (one per task x model pair): the declared
     families' units and, per class-blind baseline (``baseline_directions``), its units by the
-    same rule on the same observed statistics and its ``BaselineTest``."""
+    same rule on the same observed statistics and its ``BaselineTest``.
+
+    The test, declared with this rule before any result of it was seen: per baseline, a one-sided
+    exact sign test (binomial, p = 1/2) over the pairs, counting the pairs where the declared
+    family is right (its unit counts) and the baseline is not (its unit fails or it predicts no
+    direction) against the reverse, ties left out. Its p-value's interval resolves the open pairs
+    (an undecided unit on either side) for and against the declared families; the baseline is
+    beaten when the whole interval lies below ``ALPHA``, not beaten when it lies above, and the
+    outcome is gated by ``with_baselines``."""
     from ..metrics import location_shift
     units, blind = [], {}
     for r in results:
