@@ -350,7 +350,8 @@ def _units_cell(r: dict) -> str:
 
 
 def decision_sentence(found: dict[str, dict]) -> str:
-    """How a claim is decided, with the statistic and thresholds its records carry."""
+    """How a claim is decided, with the statistic and thresholds its records carry, and the gate
+    of the claims that carry baseline tests."""
     r = next(iter(found.values()), None)
     if r is None or "thresholds" not in r:
         return ""
@@ -358,7 +359,11 @@ def decision_sentence(found: dict[str, dict]) -> str:
     return (f"A claim is decided on the {r['statistic']}, whose interval runs from the units that count to "
             f"those that count or are undecided: it *supports* the claim when that interval lies at or "
             f"above {most:.0%}, *does not support* it at or below {few:.0%}, *partly supports* it in "
-            "between, and is *undecided* when it straddles either.")
+            "between, and is *undecided* when it straddles either."
+            + "".join(f" {claim}'s units must also beat each of its class-blind baselines (its section below): "
+                      "its verdict is *does not support* when a baseline is not beaten, *undecided* while one is "
+                      "undecided."
+                      for claim, record in found.items() if record.get("baselines")))
 
 
 def _control_lines(r: dict) -> list[str]:
