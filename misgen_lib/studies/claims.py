@@ -315,7 +315,7 @@ class Verdict:
         share = f"{lo:.0%}" if lo == hi else f"{lo:.0%} to {hi:.0%}"
         said = "leaves the claim undecided" if self.outcome == UNDECIDED else f"{self.outcome} the claim"
         tests = "".join(f"; {t.describe()}" for t in self.baselines)
-        against = (f"; against each class-blind baseline, a one-sided exact sign test over the units (needs p "
+        against = (f"; against each class-blind baseline, a one-sided exact sign test over the pairs (needs p "
                    f"below {ALPHA:.2g})" if self.baselines else "")
         return (f"{said}: of {self.total} units, {self.counted} count, {self.failed} fail, "
                 f"{self.undecided} undecided (share that counts {share}; supports from {MOST:.0%}, does not "
@@ -561,10 +561,12 @@ class BaselineTest(Condition):
     def describe(self) -> str:
         word = {1: "beaten", -1: "not beaten", 0: "undecided"}[self.decision]
         lo, hi = self.interval
-        p = f"p {self.value:.2g}" + (f" (open units resolved either way: {lo:.2g} to {hi:.2g})" if lo != hi else "")
-        return (f"{self.name.removeprefix('sign test against ')}: {word}, the declared family right and it "
-                f"wrong on {self.wins} units, the reverse on {self.losses} (open units: up to {self.open_wins} "
-                f"more and {self.open_losses} more), {p}")
+        opened = (f", open pairs adding up to {self.open_wins} wins or {self.open_losses} losses"
+                  if self.open_wins or self.open_losses else "")
+        spread = f", {lo:.2g} to {hi:.2g} with the open pairs resolved either way" if lo != hi else ""
+        return (f"{self.name.removeprefix('sign test against ')}: {word} (the declared family right and the "
+                f"baseline wrong on {self.wins} pairs, the reverse on {self.losses}{opened}; sign test p "
+                f"{self.value:.2g}{spread})")
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -658,12 +660,9 @@ def record(verdict: Verdict):
 def verdict_facts(verdict: Verdict) -> dict:
     """What a chapter glues of ``verdict``, under ``<claim>_*`` (claim in lower case): the
     ``claim`` statement, the ``verdict`` sentence, the ``outcome``, the ``rule``, ``passed``
-    (counted), ``failed``, ``undecided`` and ``total`` (tested units), its ``control`` and its
-    ``baselines`` tests in words ("none" without)."""
+    (counted), ``failed``, ``undecided`` and ``total`` (tested units)."""
     key = verdict.claim.lower()
     return {f"{key}_claim": verdict.statement, f"{key}_verdict": verdict.sentence(),
-            f"{key}_control": CONTROLS[verdict.claim],
-            f"{key}_baselines": "; ".join(t.describe() for t in verdict.baselines) or "none",
             f"{key}_outcome": verdict.outcome, f"{key}_rule": verdict.rule,
             f"{key}_passed": verdict.passed, f"{key}_failed": verdict.failed,
             f"{key}_undecided": verdict.undecided, f"{key}_total": verdict.total}
