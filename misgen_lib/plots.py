@@ -43,6 +43,15 @@ def set_bin_ticks(ax, edges: np.ndarray, max_labels: int = 12):
     ax.set_xticks(shown, [labels[k] for k in shown], rotation=90)
 
 
+def mark_overflow(ax, n: int):
+    """Set the two overflow bins of an ``n``-bin axis (positions 0 and ``n - 1``) apart from the
+    bins in range: hatched, behind a dotted line at the range's edges."""
+    for lo in (-0.5, n - 1.5):
+        ax.axvspan(lo, lo + 1, facecolor="none", edgecolor="0.75", hatch="///", lw=0, zorder=-1)
+    for x in (0.5, n - 1.5):
+        ax.axvline(x, color="0.5", ls=":", lw=0.8)
+
+
 def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray | None = None,
                 label: str = "change", quantity: str = "q", color_by_sign: bool = True,
                 offset: float = 0.0, width: float = 0.8, **bar_kwargs):
@@ -56,7 +65,8 @@ def plot_change(ax, delta: np.ndarray, edges: np.ndarray, null_band: np.ndarray 
     ax.bar(pos + offset, delta, width=width, color=colors, label=label, **bar_kwargs)
     ax.axhline(0.0, color="0.3", lw=0.8)
     set_bin_ticks(ax, edges)
-    ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
+    mark_overflow(ax, len(delta))
+    ax.set_xlabel(f"{quantity} (bin centre; overflow bins hatched)")
     ax.set_ylabel("mass change per bin")
     return ax
 
@@ -69,20 +79,25 @@ def plot_masses(ax, edges: np.ndarray, masses: dict[str, np.ndarray], quantity: 
     for name, p in masses.items():
         ax.step(pos, p, where="mid", label=name, **styles.get(name.split()[0], {}))
     set_bin_ticks(ax, edges)
-    ax.set_xlabel(f"{quantity} (bin centre; overflow bins at the ends)")
+    mark_overflow(ax, len(pos))
+    ax.set_xlabel(f"{quantity} (bin centre; overflow bins hatched)")
     ax.set_ylabel("mass per bin")
     return ax
 
 
-def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity: str = "q"):
+def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity: str = "q", control=None):
     """Left: prior, observed and predicted bin masses; right: observed change (bars, null band)
-    with the predicted change (line and dots)."""
+    with the predicted change (line and dots) and, when given, the ``control`` prediction's
+    (dashed)."""
     plot_masses(ax_masses, drift.edges, {"prior": drift.p_star, "observed": drift.p_hat,
                                          "predicted": prediction.p_tilde}, quantity)
     plot_change(ax_change, drift.delta, drift.edges, drift.null_band, label="observed change",
                 quantity=quantity)
     ax_change.plot(np.arange(len(prediction.delta)), prediction.delta, "o-", color="k", ms=3,
                    lw=1, label="predicted change")
+    if control is not None:
+        ax_change.plot(np.arange(len(control.delta)), control.delta, "--", color="0.45", lw=1,
+                       label="class-blind control")
     return ax_masses, ax_change
 
 
@@ -119,20 +134,26 @@ def density_with_null(ax, q, drift, prior, task, data_q=None, pad: float = 0.25,
 
 
 def observed_vs_predicted_figure(rows, title: str):
-    """One row per ``(label, drift, prediction, validation)``: left, prior, observed and predicted
-    bin masses; right, the observed change with its null band and the predicted change, titled
-    with the validation numbers and their noise ceiling."""
+    """One row per ``(label, drift, prediction, validation, control)``: left, prior, observed and
+    predicted bin masses; right, the observed change with its null band, the predicted change and
+    the class-blind ``control``'s (a ``(prediction, validation)``, or None), titled with the
+    validation numbers over all bins and in range (the overflow bins, hatched, left out), the
+    noise ceiling and the control's share."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(len(rows), 2, figsize=(PAGE_WIDTH_IN, 3.6 * len(rows) + 0.8), squeeze=False,
                              constrained_layout=True)
-    for (ax_m, ax_c), (label, drift, prediction, v) in zip(axes, rows):
-        plot_observed_vs_predicted(ax_m, ax_c, drift, prediction)
+    for (ax_m, ax_c), (label, drift, prediction, v, control) in zip(axes, rows):
+        plot_observed_vs_predicted(ax_m, ax_c, drift, prediction, control=None if control is None else control[0])
         ax_m.set_title(wrap(f"{label}: recovered distribution"))
         ceiling = getattr(v, "ceiling", None)
         tail = f" (ceiling {ceiling.share:.2f})" if ceiling is not None else ""
-        ax_c.set_title(f"corr {v.correlation:+.2f} (noise 95% {v.correlation_null95:.2f})\n"
-                       f"share explained {v.share_explained:+.2f}{tail}")
-    legend_below(fig, axes[0, 0], axes[0, 1])
+        lines = [f"corr {v.correlation:+.2f} (noise 95% {v.correlation_null95:.2f})",
+                 f"share explained {v.share_explained:+.2f}{tail}",
+                 f"in range: corr {v.correlation_in_range:+.2f}, share {v.share_in_range:+.2f}"]
+        if control is not None:
+            lines.append(f"class-blind control's share {control[1].share_explained:+.2f}")
+        ax_c.set_title("\n".join(lines))
+    legend_below(fig, *axes[0])
     fig.suptitle(wrap(title, 70))
     return fig
 
@@ -322,13 +343,14 @@ def curated_density_figure(task_objs: dict, datasets: dict, drifts: dict, priors
 def observed_vs_predicted_task(results, task_name: str,
                                title: str = "observed (seed mean) vs probe-kernel prediction"):
     """``observed_vs_predicted_figure`` of one task's kernel-study results (probe results, or
-    before-training results, whose rows name the declared family)."""
+    before-training results, whose rows name the declared family), each with its class-blind
+    control (``class_blind``)."""
     rows = []
     for r in results:
         if r.entry.task.name != task_name:
             continue
         label = f"{r.entry.model.name} ({r.kernel.describe()})" if hasattr(r, "kernel") else r.model
-        rows.append((label, r.drift, r.prediction, r.validation))
+        rows.append((label, r.drift, r.prediction, r.validation, r.class_blind))
     return observed_vs_predicted_figure(rows, f"{task_name}: {title}")
 
 

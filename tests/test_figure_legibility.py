@@ -47,7 +47,8 @@ class Suite:
 
 
 def validation():
-    return NS(correlation=0.42, correlation_null95=0.31, share_explained=0.12, ceiling=NS(share=0.55))
+    return NS(correlation=0.42, correlation_null95=0.31, share_explained=0.12, ceiling=NS(share=0.55),
+              correlation_in_range=0.3, share_in_range=0.05)
 
 
 def probe(e):
@@ -56,7 +57,7 @@ def probe(e):
     view = NS(centers=d.centers, shift=RNG.normal(size=len(d.centers)), spread=np.ones(len(d.centers)),
               monte_carlo_delta=d.delta, continuity_delta=d.delta * 0.8, edges=d.edges, agreement=0.7)
     return NS(entry=e, task=e.task, model=e.model.name, drift=d, prediction=prediction, validation=validation(),
-              view=view)
+              view=view, class_blind=(NS(p_tilde=d.p_star, delta=d.delta * 0.2), validation()))
 
 
 def curve(task, model):

@@ -75,6 +75,14 @@ def test_calibrate_recovers_family_parameters():
     assert mg.kernel.calibrate("blur", blurred, clean=clean).scale == pytest.approx(1.7, rel=0.02)
 
 
+def test_white_of_locality_has_the_locality_it_controls():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(400, 32, 2))
+    kernel = apriori.white_of_locality(0.2, x)
+    assert kernel.family == "white" and kernel.scale == pytest.approx(0.2 * x.std())
+    assert mg.kernel.locality_index(x, kernel.apply(x, rng)) == pytest.approx(0.2, rel=0.01)
+
+
 def test_data_gaussian_draws_match_the_data_moments_and_ignore_the_input():
     data = mg.tasks.get("cone").curate(3000, seed=0)
     kernel = mg.kernel.family("data-gaussian", data=data)

@@ -194,3 +194,39 @@ def test_noise_ceiling_checks_the_contributions_shape():
     p, p_star = true_masses(0.5)
     with pytest.raises(ValueError, match="contributions must have shape"):
         noise_ceiling(p, p_star, 100, contributions=np.zeros((5, 3)))
+
+
+def mc_prediction(p_true: np.ndarray, p_star: np.ndarray, n: int, seed: int) -> Prediction:
+    """A Monte Carlo prediction of ``p_true``: ``n`` clean draws from the prior's bins, each moved
+    to a bin drawn from ``p_true`` (contributions: new minus old bin)."""
+    rng = np.random.default_rng(seed)
+    rows = np.arange(n)
+    contributions = np.zeros((n, len(p_star)))
+    contributions[rows, rng.choice(len(p_star), n, p=p_true)] += 1
+    contributions[rows, rng.choice(len(p_star), n, p=p_star)] -= 1
+    delta = contributions.mean(axis=0)
+    return Prediction(edges=mg.metrics.bin_edges((0, 1), BINS), p_star=p_star, p_tilde=p_star + delta, delta=delta,
+                      contributions=contributions, q_clean=np.zeros(n), q_pred=np.zeros(n), spread=None,
+                      method="monte-carlo", kernel="test")
+
+
+def test_seed_resampled_scores_a_control_in_the_same_rounds():
+    """A control changes none of the own kernel's numbers; the paired difference of the shares
+    is exactly 0 against itself and lies above 0 for the truth against a zero control; the scores
+    in range leave the overflow bins out."""
+    from misgen_lib.kernel.validate import IN_RANGE, seed_resampled
+    p_true, p_star = true_masses(0.6)
+    drifts = [drift_of(observed_q(p_true, 1000, s), seed=s) for s in range(3)]
+    own = [mc_prediction(p_true, p_star, 2000, s) for s in range(3)]
+    alone = seed_resampled(own, drifts, 200, seed=1)
+    same = seed_resampled(own, drifts, 200, seed=1, controls=own)
+    zero = seed_resampled(own, drifts, 200, seed=1, controls=[mc_prediction(p_star, p_star, 2000, s) for s in range(3)])
+    assert all(same[k] == v for k, v in alone.items())
+    assert same["share_over_control"] == (0.0, (0.0, 0.0))
+    assert same["control_share_explained"] == alone["share_explained"]
+    assert zero["share_over_control"][1][0] > 0
+    d = drifts[0]
+    leaves_only = fixed_prediction(np.where(np.arange(len(p_star)) == len(p_star) - 1, p_true, p_star), p_star)
+    v = mg.kernel.validate(leaves_only, d, n_boot=1, n_ceiling=10)
+    in_range = 1 - np.abs(leaves_only.p_tilde - d.p_hat)[IN_RANGE].sum() / np.abs(d.delta)[IN_RANGE].sum()
+    assert v.share_in_range == pytest.approx(in_range) and v.share_in_range < 0.01 < v.share_explained

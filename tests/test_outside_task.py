@@ -32,6 +32,10 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
     for p in probes:
         assert len(p.depths) == 2 and p.agreement is not None and p.prediction.n == 400
         assert 0 < p.locality and np.isfinite(p.validation.ceiling.share)
+        # the class-blind control: a white kernel of each seed's probe locality, on the same clean draws
+        for own, blind in zip(p.per_seed, p.blind_per_seed):
+            np.testing.assert_array_equal(own.q_clean, blind.q_clean)
+            assert blind.kernel.startswith("white") and np.isclose(blind.locality, own.locality, rtol=0.15)
     assert len(mg.studies.kernel_study.probe_table(probes)) == 2
     store = ArtifactStore(tmp_path)
     before = mg.studies.before_training_study(result, probe_steps=5, n_calibrate=50, n_predict=200, n_boot=20,
@@ -51,7 +55,9 @@ def test_a_registered_outside_task_runs_through_suite_kernel_and_claims(tmp_path
         np.testing.assert_array_equal(a.prediction.p_tilde, b.prediction.p_tilde)
         np.testing.assert_equal((a.validation.correlation, a.validation.share_explained),
                                 (b.validation.correlation, b.validation.share_explained))
-    assert len(mg.studies.claim_c6(before).items) == 2
+    c6 = mg.studies.claim_c6(before)
+    assert len(c6.items) == 2 and [t.name for t in c6.baselines] == [
+        "sign test against white, same locality", "sign test against data-Gaussian"]
     # the ladder's first rung is the before-training prediction; its later rungs were read after it
     ladder = mg.studies.kernel_study.before_training_ladder(before)
     rungs = mg.studies.kernel_study.LADDER

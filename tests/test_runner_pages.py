@@ -89,11 +89,16 @@ def test_claims_page_shows_recorded_verdicts_and_untested_claims(executed, monke
     units = [unit("sine", (0.2, 0.4)), unit("cone", (-0.2, -0.1)), unit("logistic", (-0.1, 0.1)),
              claims.UnitResult({"task": "maze"}, [], tested=False, note="implausible samples")]
     assert claims.record(claims.Verdict("C1", units)).name == "C1.json"
+    blind = claims.baseline_test("a blind kernel", units, units)     # right wherever the units are: not beaten
+    claims.record(claims.Verdict("C6", units, [blind]))
     write_generated_pages(executed)
     text = page.read_text()
     assert ("| [C1](#claim-c1) | **partly supports** | 33% to 67% | 1 / 1 / 1 (1 not tested) | `ci` | "
             "{doc}`01_prior` |") in text
-    assert "| sine | 0.31 | [0.2, 0.4] | > 0 | counts |" in text and "| C6 | not tested |" in text
+    assert "| sine | 0.31 | [0.2, 0.4] | > 0 | counts |" in text and "| C5a | not tested |" in text
+    assert f"**Control or baseline**: {claims.CONTROLS['C1']}." in text
+    assert "| [C6](#claim-c6) | **does not support** |" in text and f"* {blind.describe()}" in text
+    assert "a blind kernel: not beaten" in blind.describe()
     revision, date, reason = claims.RULE_HISTORY["C1"][0]
     assert f"* `{revision}` ({date}): {reason}" in text
     assert "declared before any result" not in text

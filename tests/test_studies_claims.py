@@ -10,8 +10,8 @@ import misgen_lib as mg
 from misgen_lib.kernel.predict import monte_carlo_prediction
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6
 from misgen_lib.studies import claims
-from misgen_lib.studies.claims import (CLAIMS, FEW, MOST, RULE_HISTORY, RULES, Condition, claim_c5,
-                                       claim_outcome)
+from misgen_lib.studies.claims import (ALPHA, CLAIMS, CONTROLS, FEW, MOST, NOT_TESTED, RULE_HISTORY, RULES, UNDECIDED,
+                                       Condition, claim_c5, claim_outcome, sign_test, with_baselines)
 from misgen_lib.vocabulary import CLAIM_IDS
 
 PRIOR = mg.priors.Uniform(0.0, 1.0)
@@ -50,7 +50,7 @@ UP, DOWN, FLAT = grid(np.sqrt), grid(lambda u: 1 - np.sqrt(1 - u)), grid(lambda 
 
 
 def test_every_claim_has_its_rule_and_history():
-    assert set(CLAIMS) == set(RULES) == set(RULE_HISTORY) == set(CLAIM_IDS)
+    assert set(CLAIMS) == set(RULES) == set(RULE_HISTORY) == set(CONTROLS) == set(CLAIM_IDS)
     for claim, history in RULE_HISTORY.items():
         assert history and all(len(h) == 3 and h[2] for h in history), claim
         assert history[0][2].startswith("declared"), claim
@@ -109,23 +109,57 @@ def test_c1_and_c2_leave_implausible_pairs_untested_alike():
     assert claim_c4([probe(UP, np.sqrt, ratio=5.0)]).outcome == "supports"   # C4: every pendulum pair
 
 
-def probe(observed, transport, ratio=1.0, n_pred=3000):
+def probe(observed, transport, ratio=1.0, n_pred=3000, control=lambda q: q):
     """A probe result whose kernel moves each clean quantity by ``transport`` (the truth's
-    inverse CDF composed with the prior's CDF: a perfect kernel for ``np.sqrt`` and ``UP``)."""
+    inverse CDF composed with the prior's CDF: a perfect kernel for ``np.sqrt`` and ``UP``), and
+    whose class-blind control moves the same clean quantities by ``control`` (default: not at
+    all, a control that predicts no drift)."""
     entries = pair(observed, ratio=ratio)
-    preds = []
+    preds, blinds = [], []
     for s in SEEDS:
         q = np.random.default_rng(s).uniform(0, 1, n_pred)
         preds.append(monte_carlo_prediction(PRIOR, EDGES, q, transport(q), "test", np.nan))
+        blinds.append(monte_carlo_prediction(PRIOR, EDGES, q, control(q), "control", np.nan))
     validation = mg.kernel.validate(preds[0], entries[0].drift, n_boot=20)
-    return NS(entries=entries, per_seed=preds, validation=validation)
+    return NS(entries=entries, per_seed=preds, blind_per_seed=blinds, validation=validation)
+
+
+def halves(first, second):
+    """A transport that moves the first half of the clean draws by ``first``, the rest by
+    ``second`` (the draws are uniform, so each half is a random half of the prior)."""
+    def transport(q):
+        half = np.arange(len(q)) < len(q) // 2
+        return np.where(half, first(q), second(q))
+    return transport
+
+
+HALF_UP = lambda q: (q + np.sqrt(q)) / 2     # noqa: E731 -- half of the true drift's move
 
 
 @pytest.mark.parametrize("claim", [claim_c2, claim_c4])
-def test_c2_and_c4_need_magnitude_and_correlation(claim):
-    assert claim([probe(UP, np.sqrt)]).units[0].decision == "counts"            # the true kernel
+def test_c2_and_c4_need_magnitude_and_to_beat_the_class_blind_control(claim):
+    def decisions(*args, **kw):
+        return [c.decision for c in claim([probe(UP, *args, **kw)]).units[0].conditions]
+    assert claim([probe(UP, np.sqrt)]).units[0].decision == "counts"      # the true kernel; the control: no drift
+    assert decisions(np.sqrt, control=HALF_UP) == [1, 1]                  # beats a control that gets half
+    assert decisions(HALF_UP, control=np.sqrt) == [1, -1]                 # explains, but the control explains more
+    assert claim([probe(UP, HALF_UP, control=np.sqrt)]).units[0].decision == "fails"
     assert claim([probe(UP, lambda q: 1 - np.sqrt(1 - q))]).units[0].decision == "fails"   # the opposite drift
     assert claim([probe(UP, lambda q: q)]).units[0].decision == "undecided"     # predicts no drift: share 0
+    # own and control each move a different random half of the draws by the truth: equally good
+    even = claim([probe(UP, halves(np.sqrt, lambda q: q), control=halves(lambda q: q, np.sqrt))]).units[0]
+    assert [c.decision for c in even.conditions] == [1, 0] and even.decision == "undecided"
+
+
+def test_c2_reports_the_in_range_bins_and_the_control_apart():
+    """Mass that leaves the range: a kernel that predicts only the leakage explains the overflow
+    bins but nothing in range."""
+    leaks = np.concatenate([UP[:-200], np.full(200, 1.5)])
+    row = claim_c2([probe(leaks, lambda q: np.where(q > 0.9, 1.5, q))]).items.iloc[0]
+    assert row["share explained (in range)"] < 0 < row["share explained"]
+    assert row["control share explained"] == 0 and row["share over control"] == row["share explained"]
+    lo, hi = row["share explained (in range) 95% CI"]
+    assert lo <= row["share explained (in range)"] <= hi
 
 
 def test_c3_counts_an_upward_shift_and_fails_a_downward_or_null_one():
@@ -137,15 +171,53 @@ def test_c3_counts_an_upward_shift_and_fails_a_downward_or_null_one():
     assert c3(FLAT + edge) == "undecided"
 
 
+def before_training(q, location, outside=0, baselines=None, task="t"):
+    """A before-training result of observed quantities ``q`` whose declared family predicts
+    ``location`` and ``outside``; ``baselines``: name -> (location, outside) of each baseline."""
+    def direction(location, outside):
+        return {"location": location, "outside": outside}
+    return NS(entries=pair(q, task=task), predicted_direction=direction(location, outside), family="white",
+              baseline_directions={k: direction(*v) for k, v in (baselines or {}).items()})
+
+
 def test_c6_compares_the_predicted_direction_with_the_observation():
     def c6(q, location, outside=0):
-        r = NS(entries=pair(q), predicted_direction={"location": location, "outside": outside}, family="white")
-        return claim_c6([r], n_boot=300).units[0].decision
+        return claim_c6([before_training(q, location, outside)], n_boot=300).units[0].decision
     assert c6(UP, 1) == "counts" and c6(UP, -1) == "fails" and c6(DOWN, -1) == "counts"
     assert c6(FLAT, 1) == "undecided"                       # no shift: the prediction cannot be checked
     assert c6(UP, 0) == "not tested"                        # no direction predicted
     leaves_above = np.concatenate([FLAT[:-200], np.full(200, 1.5)])
     assert c6(leaves_above, 0, outside=1) == "counts" and c6(leaves_above, 0, outside=-1) == "fails"
+
+
+def test_c6_needs_the_declared_families_to_beat_each_class_blind_baseline():
+    """Every declared family is right; the sign test against a baseline decides the claim: a
+    baseline wrong on five pairs is beaten (p = 1/32), one that is right wherever the declared
+    family is cannot be, and four wins with one open pair leave the claim undecided."""
+    def c6(blind):
+        return claim_c6([before_training(UP, 1, baselines={"blind": b}, task=f"t{i}") for i, b in enumerate(blind)],
+                        n_boot=200)
+    beaten, tied, open_ = c6([(-1, 0)] * 5), c6([(1, 0)] * 5), c6([(-1, 0)] * 4 + [(0, 1)])
+    assert (beaten.counted, beaten.total) == (5, 5)
+    assert (beaten.baselines[0].wins, beaten.baselines[0].value) == (5, sign_test(5, 0)) and sign_test(5, 0) < ALPHA
+    assert beaten.outcome == "supports" and beaten.baselines[0].decision == 1
+    assert tied.baselines[0].decision == -1 and tied.outcome == "does not support"      # no skill beyond it
+    t = open_.baselines[0]    # the open pair: UP leaves no mass outside, so the baseline's side is undecided
+    assert (t.wins, t.losses, t.open_wins, t.open_losses) == (4, 0, 1, 0)
+    assert t.interval == (sign_test(5, 0), sign_test(4, 0)) and t.decision == 0
+    assert open_.outcome == "undecided" and "not beaten" in tied.sentence()
+    assert c6([(-1, 0)] * 4 + [(0, 0)]).baselines[0].wins == 5     # a baseline that predicts nothing is not right
+
+
+def test_a_baseline_test_moving_to_or_from_undecided_moves_the_claim_only_to_or_from_undecided():
+    words = ["supports", "partly supports", "does not support", UNDECIDED, NOT_TESTED]
+    for word, tests in product(words, product((1, 0, -1), repeat=2)):
+        before = with_baselines(word, list(tests))
+        for i, t in enumerate(tests):
+            for moved in ({0} if t else {1, -1}):
+                after = with_baselines(word, [moved if j == i else s for j, s in enumerate(tests)])
+                assert after == before or UNDECIDED in (before, after), (word, tests, before, after)
+    assert with_baselines("supports", [1, 1]) == "supports" and with_baselines("supports", []) == "supports"
 
 
 def mitigation(task, reductions, model="m", tv_a=0.2):

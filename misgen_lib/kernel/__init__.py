@@ -12,7 +12,7 @@ observed drift (``validate``).
     view = mg.kernel.qspace_view(pred)                                 # b(q), s(q), continuity equation
     print(mg.kernel.validate_seed_mean(pred, drifts_over_seeds).summary())
 """
-from .apriori import calibrate, families, family, scale_from_data  # noqa: F401
+from .apriori import calibrate, families, family, scale_from_data, white_of_locality  # noqa: F401
 from .base import DeviationKernel, GaussianForm, locality_index  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401

@@ -14,6 +14,11 @@ Families (``scale`` is always in the data's units, ``length`` in time steps):
   an ``x``-dependent mean and zero covariance.
 * ``zero``: no deviation (a perfect model), the control.
 
+``white_of_locality`` gives the class-blind control kernel of a given locality: the white
+kernel whose locality index (``base.locality_index``) on the given clean trajectories equals
+that of the kernel it controls (the control of chapters 03-05's probe kernels and chapter 04's
+declared families).
+
 Setting the scale cheaply (companion's choice, documented in ``scale_from_data``): without any
 training, the noise families default to a fixed fraction of the data's per-coordinate standard
 deviation and ``blur`` to one time step. At small scales the predicted per-bin change of the
@@ -189,6 +194,15 @@ def scale_from_data(x, relative: float = DEFAULT_RELATIVE_SCALE) -> float:
     x = check_trajectories(x, "data")
     relative = _check_nonnegative("relative", relative)
     return relative * float(x.std())
+
+
+def white_of_locality(locality: float, x) -> White:
+    """The class-blind control kernel of ``locality``: the white kernel whose locality index on
+    the clean trajectories ``x`` equals ``locality`` in expectation (its RMS deviation is its
+    scale, so the scale is ``locality`` times the spread of ``x`` that ``locality_index`` divides
+    by)."""
+    x = check_trajectories(getattr(x, "x", x), "clean")
+    return White(_check_nonnegative("locality", locality) * float(np.std(x)))
 
 
 def family(name: str, scale: float | None = None, length: float | None = None,

@@ -24,9 +24,15 @@ chapter "The data deviation kernel").
   perfect prediction of the ceiling carries the same, each of its draws being the truth plus the
   scored prediction's draws resampled minus their mean (``contributions``), so a predictor as good
   as the truth reaches share / ceiling 1 within its band (tests).
-* ``seed_resampled``: correlation and share explained of seed-pooled predictions against the
-  seed-mean drift, with 95% intervals of a hierarchical bootstrap that resamples the seeds, then
-  each drawn seed's samples and its prediction's draws (the unit intervals of C2 and C4).
+* **in range**: ``correlation_in_range`` and ``share_in_range`` score the bins inside the
+  quantity's range alone (``IN_RANGE``: the peaks and troughs), without the two overflow bins,
+  whose leakage any spreading kernel predicts and which can carry a correlation on their own.
+* ``seed_resampled``: correlation and share explained (all bins and in range) of seed-pooled
+  predictions against the seed-mean drift, with 95% intervals of a hierarchical bootstrap that
+  resamples the seeds, then each drawn seed's samples and its prediction's draws (the unit
+  intervals of C2 and C4); given a control's predictions on the same clean draws, also the
+  control's share and the paired difference of the shares, own minus control, every round
+  scoring both on the same seeds, samples and clean draws.
 
 Intervals are 95% bootstrap percentiles: the observed histogram is resampled as a multinomial of
 its own sample size (equivalent to resampling the measured samples), the prediction by resampling
@@ -41,6 +47,9 @@ import numpy as np
 from ..metrics import Drift
 from ..seeds import derive
 from .predict import Prediction
+
+#: the bins inside the quantity's range (the overflow bins are the first and the last)
+IN_RANGE = slice(1, -1)
 
 
 @dataclass
@@ -113,6 +122,8 @@ class Validation:
     tv_predicted: float
     ceiling: Ceiling | None = None
     share_normalised: float = np.nan
+    correlation_in_range: float = np.nan
+    share_in_range: float = np.nan
 
     def summary(self) -> dict[str, float]:
         out = {}
@@ -120,7 +131,8 @@ class Validation:
             out[name] = getattr(self, name)
             out[f"{name}_lo"], out[f"{name}_hi"] = getattr(self, f"{name}_ci")
         out.update(correlation_null95=self.correlation_null95, n_beyond_null=self.n_beyond_null,
-                   tv_observed=self.tv_observed, tv_predicted=self.tv_predicted)
+                   tv_observed=self.tv_observed, tv_predicted=self.tv_predicted,
+                   correlation_in_range=self.correlation_in_range, share_in_range=self.share_in_range)
         if self.ceiling is not None:
             out.update(share_ceiling=self.ceiling.share, share_ceiling_lo=self.ceiling.share_band[0],
                        share_ceiling_hi=self.ceiling.share_band[1],
@@ -182,6 +194,8 @@ def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int
     p_star, p_hat, p_tilde = drift.p_star, drift.p_hat, prediction.p_tilde
     beyond = drift.beyond_null()
     corr, sign, share = (float(v[0]) for v in _scores(p_tilde[None], p_hat[None], p_star, beyond))
+    corr_in, _, share_in = (float(v[0]) for v in _scores(p_tilde[None, IN_RANGE], p_hat[None, IN_RANGE],
+                                                         p_star[IN_RANGE], beyond[IN_RANGE]))
 
     rng = np.random.default_rng(seed)
     boot = {"corr": [], "sign": [], "share": []}
@@ -208,40 +222,70 @@ def validate(prediction: Prediction, drift: Drift, n_boot: int = 1000, seed: int
         sign_agreement=sign, sign_agreement_ci=_interval(boot["sign"]), n_beyond_null=int(beyond.sum()),
         share_explained=share, share_explained_ci=_interval(boot["share"]),
         tv_observed=float(drift.tv), tv_predicted=prediction.tv, ceiling=ceiling,
-        share_normalised=normalised)
+        share_normalised=normalised, correlation_in_range=corr_in, share_in_range=share_in)
 
 
 def seed_resampled(predictions: list[Prediction], drifts: list[Drift], n_boot: int = 1000,
-                   seed: int = 0) -> dict[str, tuple[float, tuple[float, float]]]:
+                   seed: int = 0, controls: list[Prediction] | None = None
+                   ) -> dict[str, tuple[float, tuple[float, float]]]:
     """Correlation and share explained of the seeds' pooled prediction (mean of ``predictions``,
     one per seed) against their pooled drift (the mean of the seeds' histograms, weighted by
-    their sample sizes), each with the 95% interval of a hierarchical bootstrap: each round draws
-    the seeds with replacement, then for each drawn seed its samples (``Drift.resampled``) and
-    its prediction's clean draws, pools the round and scores it. The draws are centred on the
-    point value (the resampling's own bias removed, as ``metrics.seed_mean_interval``).
+    their sample sizes), over all bins and in range (``*_in_range``), each with the 95% interval
+    of a hierarchical bootstrap: each round draws the seeds with replacement, then for each drawn
+    seed its samples (``Drift.resampled``) and its prediction's clean draws, pools the round and
+    scores it. The draws are centred on the point value (the resampling's own bias removed, as
+    ``metrics.seed_mean_interval``).
+
+    ``controls`` (one per seed, on the same clean draws as the seed's prediction): a control
+    kernel's predictions, scored in the same rounds with the same clean draws resampled, giving
+    ``control_share_explained`` and the paired ``share_over_control`` (own minus control share).
     Returns ``{name: (value, (lo, hi))}``."""
     from ..metrics import seed_draws
     if len(predictions) != len(drifts) or not drifts:
         raise ValueError(f"seed_resampled needs one prediction per drift, got {len(predictions)} and {len(drifts)}")
+    if controls is not None and [c.contributions.shape for c in controls] != [p.contributions.shape
+                                                                             for p in predictions]:
+        raise ValueError("seed_resampled needs one control per prediction, each on the same clean draws")
     rng = np.random.default_rng(seed)
     p_star = drifts[0].p_star
     sizes = np.array([d.n for d in drifts], dtype=float)
     point_obs = (sizes[:, None] * np.stack([d.p_hat for d in drifts])).sum(0) / sizes.sum()
-    point_pred = np.mean([p.p_tilde for p in predictions], axis=0)
-    corr, _, share = (float(v[0]) for v in _scores(point_pred[None], point_obs[None], p_star,
-                                                   np.zeros(len(p_star), dtype=bool)))
+    kernels = {"": predictions, **({"control_": controls} if controls is not None else {})}
     picks = seed_draws(len(drifts), n_boot, rng)
-    obs, pred = np.zeros((n_boot, len(p_star))), np.zeros((n_boot, len(p_star)))
+    obs = np.zeros((n_boot, len(p_star)))
+    pred = {name: np.zeros((n_boot, len(p_star))) for name in kernels}
     weight = np.zeros(n_boot)
-    for s, (d, p) in enumerate(zip(drifts, predictions)):
+    for s, d in enumerate(drifts):
         times = (picks == s).sum(axis=1)          # how often each round drew seed s
         for j in range(1, times.max() + 1):
             rows = np.flatnonzero(times >= j)
             obs[rows] += d.n * d.resampled(rows.size, int(rng.integers(2 ** 32)))
-            pred[rows] += p.p_star + _resampled_mean(p.contributions, rows.size, rng)
+            m = len(predictions[s].contributions)
+            clean_weights = rng.multinomial(m, np.full(m, 1.0 / m), size=rows.size) / m
+            for name, preds in kernels.items():
+                pred[name][rows] += preds[s].p_star + clean_weights @ preds[s].contributions
             weight[rows] += d.n
     obs /= weight[:, None]
-    pred /= picks.shape[1]
-    c, _, sh = _scores(pred, obs, p_star, np.zeros(len(p_star), dtype=bool))
-    return {"correlation": (corr, _interval(np.clip(c - np.nanmean(c) + corr, -1, 1))),
-            "share_explained": (share, _interval(np.minimum(sh - np.nanmean(sh) + share, 1)))}
+    none = np.zeros(len(p_star), dtype=bool)
+    out, shares = {}, {}
+    for name, preds in kernels.items():
+        point_pred = np.mean([p.p_tilde for p in preds], axis=0)
+        for tail, bins in (("", slice(None)), ("_in_range", IN_RANGE)):
+            c, _, sh = _scores(point_pred[None, bins], point_obs[None, bins], p_star[bins], none[bins])
+            c_draws, _, sh_draws = _scores(pred[name][:, bins] / picks.shape[1], obs[:, bins], p_star[bins],
+                                           none[bins])
+            out[f"{name}correlation{tail}"] = _centred(c_draws, float(c[0]), -1, 1)
+            out[f"{name}share_explained{tail}"] = _centred(sh_draws, float(sh[0]), -np.inf, 1)
+            shares[name + tail] = float(sh[0]), sh_draws
+    if controls is not None:
+        (own, own_draws), (ctrl, ctrl_draws) = shares[""], shares["control_"]
+        out["share_over_control"] = _centred(own_draws - ctrl_draws, own - ctrl, -np.inf, np.inf)
+    return out
+
+
+def _centred(draws: np.ndarray, point: float, lo: float, hi: float) -> tuple[float, tuple[float, float]]:
+    """``point`` with the 95% interval of bootstrap ``draws`` moved to centre on it (clipped to
+    the statistic's range ``[lo, hi]``; NaN where no draw is finite)."""
+    if not np.isfinite(draws).any():
+        return point, (np.nan, np.nan)
+    return point, _interval(np.clip(draws - np.nanmean(draws) + point, lo, hi))

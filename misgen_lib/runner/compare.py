@@ -60,7 +60,7 @@ TOLERANCE = {"count": (0.1, 1), "float": (0.2, 0.05)}
 INTERVAL_SUFFIXES = (" CI", " 95% CI", " interval", " 95% interval")
 #: claim record fields that describe the claim or the run rather than state the verdict
 DESCRIPTIVE = ("claim", "statement", "rule", "sentence", "notebook", "profile", "revision", "items",
-               "statistic", "thresholds", "history")
+               "statistic", "thresholds", "history", "control")
 #: the columns naming a claim's unit (a task x model x seed entry, or a model class)
 UNIT_KEYS = ("task", "model", "seed")
 #: the claim items that give a pair's TV per seed, with its finite-sample null

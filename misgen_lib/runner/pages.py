@@ -350,7 +350,8 @@ def _units_cell(r: dict) -> str:
 
 
 def decision_sentence(found: dict[str, dict]) -> str:
-    """How a claim is decided, with the statistic and thresholds its records carry."""
+    """How a claim is decided, with the statistic and thresholds its records carry, and the gate
+    of the claims that carry baseline tests."""
     r = next(iter(found.values()), None)
     if r is None or "thresholds" not in r:
         return ""
@@ -358,7 +359,18 @@ def decision_sentence(found: dict[str, dict]) -> str:
     return (f"A claim is decided on the {r['statistic']}, whose interval runs from the units that count to "
             f"those that count or are undecided: it *supports* the claim when that interval lies at or "
             f"above {most:.0%}, *does not support* it at or below {few:.0%}, *partly supports* it in "
-            "between, and is *undecided* when it straddles either.")
+            "between, and is *undecided* when it straddles either."
+            + "".join(f" {claim}'s units must also beat each of its class-blind baselines (its section below): "
+                      "its verdict is *does not support* when a baseline is not beaten, *undecided* while one is "
+                      "undecided."
+                      for claim, record in found.items() if record.get("baselines")))
+
+
+def _control_lines(r: dict) -> list[str]:
+    """What a record's statistic is measured against and, for a claim gated by baselines, each
+    baseline test (records written before controls were recorded show none)."""
+    lines = [f"**Control or baseline**: {r['control']}.", ""] if r.get("control") else []
+    return lines + [f"* {t}" for t in r.get("baselines", [])] + ([""] if r.get("baselines") else [])
 
 
 def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -> str:
@@ -400,7 +412,7 @@ def claims_page(executed_dir: Path, specs: list[NotebookSpec], manifest: dict) -
                   f"**Statistic**: the {r['statistic']}, {_share(r)} (supports from "
                   f"{r['thresholds']['supports']:.0%}, does not support up to "
                   f"{r['thresholds']['does not support']:.0%}); units counted / failed / undecided: "
-                  f"{_units_cell(r)}.", "",
+                  f"{_units_cell(r)}.", "", *_control_lines(r),
                   f"**Rule**: {r['rule']}", "", "**The rule's history**:", "", *history, "",
                   items_table(r["items"])]
     return "\n".join(parts) + "\n"

@@ -148,7 +148,8 @@ def probe_table_with_plausibility(probes, c2):
 
 def kernel_facts(table, c2) -> dict:
     """Chapter 03's glued values over the plausible pairs (``table``: the probe table with
-    ``plausible``): agreement beside its noise quantile and ceiling, per model class, C2's verdict."""
+    ``plausible``): agreement beside its noise quantile and ceiling, in range, beside the
+    class-blind control's, per model class, C2's verdict."""
     good = table[table["plausible"]]
     by_class = good.groupby("model")[["correlation", "share / ceiling"]].median()
     implausible = table[~table["plausible"]]
@@ -157,12 +158,23 @@ def kernel_facts(table, c2) -> dict:
         "n_pairs": len(table), "n_plausible": len(good),
         "median_corr": _median(good["correlation"]), "median_share_norm": _median(good["share / ceiling"]),
         "median_corr_ceiling": _median(good["corr ceiling"]),
-        "median_corr_null": _median(claims.condition_values(c2, "correlation", "threshold")),
+        "median_corr_null": _median(good["corr null 95%"]),
+        **_control_facts(good, ""),
         "per_class": _listing(f"{m}: correlation {row['correlation']:+.2f}, share / ceiling "
                               f"{row['share / ceiling']:+.2f}" for m, row in by_class.iterrows()),
         "implausible_pairs": ", ".join(f"{t} / {m}" for t, m in zip(implausible.task, implausible.model)) or "none",
         "median_continuity": float(table["continuity vs Monte Carlo"].median()),
     }
+
+
+def _control_facts(table, prefix: str) -> dict:
+    """Medians over the rows of a probe table: the share explained, in range, and the class-blind
+    control kernel's, glued as ``<prefix>median_share``, ``..._share_in_range``, ``..._share_control``,
+    ``..._corr_in_range``."""
+    return {f"{prefix}median_share": _median(table["share explained"]),
+            f"{prefix}median_share_in_range": _median(table["share explained (in range)"]),
+            f"{prefix}median_share_control": _median(table["control share explained"]),
+            f"{prefix}median_corr_in_range": _median(table["correlation (in range)"])}
 
 
 #: the tasks whose quantity is a smooth function of the trajectory (issue 19's targets)
@@ -335,8 +347,9 @@ def applied_facts(suite, shifts: dict, on_manifold_shifts: dict, c3, c4, table, 
         "maze_prior_median": float(shifts[models[0]].prior_median),
         "maze_crossings": "; ".join(f"{m}: {v:.0%}" for m, v in crossing_share.items()),
         "c4_details": claims.unit_details(c4),
-        "c4_median_corr": _median(claims.condition_values(c4, "correlation")),
-        "c4_median_corr_null": _median(claims.condition_values(c4, "correlation", "threshold")),
+        "c4_median_corr": _median(pend["correlation"]),
+        "c4_median_corr_null": _median(pend["corr null 95%"]),
+        **_control_facts(pend, "c4_"),
         "c4_median_corr_ceiling": _median(pend["corr ceiling"]),
         "c4_overflow": "; ".join(f"{m}: {v:.0%}" for m, v in overflow_share.items()),
         "pend_energy_var": "; ".join(

@@ -21,6 +21,12 @@ every unit and returns a ``Verdict``. How a verdict is decided (the design's sec
   supports`` when strictly between them, ``undecided`` when it straddles either, ``not tested``
   with no unit. A rounding-level change of the numbers moves a unit only to or from undecided,
   and so a claim only to or from undecided (tests enumerate it).
+* **Controls and baselines.** C2 and C4 test specificity inside each unit: the model's own probe
+  kernel must beat a class-blind control kernel of the same locality (a white Gaussian) by the
+  share explained, on a paired interval. C6 scores class-blind baselines by its own rule and
+  gates the outcome on a one-sided exact sign test against each (``BaselineTest``,
+  ``with_baselines``): the declared families must be right where the baseline is not more often
+  than a coin would make them.
 
 Chapters print ``verdict.sentence()`` and show ``verdict.items`` (a display table built from the
 units); they never decide themselves.
@@ -70,6 +76,22 @@ PAPERS_INTERVENTION = "transform"
 MOST, FEW = 0.75, 0.25
 #: bootstrap rounds of every unit interval
 N_BOOT = 1000
+#: the level of C6's one-sided exact sign test against each class-blind baseline
+ALPHA = 0.05
+
+#: what each claim's statistic is measured against (shown with its verdict on the claims page)
+CONTROLS = {
+    "C1": "the finite-sample null: TV between the prior and a clean sample of the same size",
+    "C2": "per unit, a class-blind control kernel: a white Gaussian of the probe's locality on the same clean "
+          "draws, scored by the same share explained (column share over control)",
+    "C3": "the finite-sample null of each location statistic (a clean sample of the same size)",
+    "C4": "per unit, the class-blind control kernel of C2",
+    "C5a": "model A, the same class trained on the curated data with the same seeds",
+    "C5b": "model A, the same class trained on the curated data with the same seeds",
+    "C5c": "model A, the same class trained on the curated data with the same seeds",
+    "C6": "class-blind baselines scored by the same rule (a white kernel of the declared family's locality, "
+          "the data's own Gaussian), each against the declared families by a one-sided exact sign test",
+}
 
 #: the claim-level statistic, the same for every claim
 STATISTIC = "share of the tested units that count"
@@ -84,15 +106,18 @@ RULES = {
           "fresh clean trajectories (an implausible pair is shown, not tested). It counts when its TV excess, "
           "the mean over seeds of TV minus the 95% quantile of the seed's finite-sample null, lies above 0",
     "C2": f"{_UNIT}. A pair is tested when its samples are plausible (as in C1). It counts when the "
-          "share explained by the probe kernel's prediction (seeds pooled) lies above 0 AND its correlation "
-          "with the observed per-bin change lies above the 95% quantile of the same correlation under pure "
-          "finite-sample noise",
+          "share explained by the probe kernel's prediction (seeds pooled, all bins) lies above 0 (magnitude) "
+          "AND the probe's share minus that of a class-blind control kernel of the same locality (a white "
+          "Gaussian whose locality index equals the probe's, predicted on the same clean draws) lies above 0 "
+          "(specificity), the difference's interval resampling seeds, samples and clean draws jointly for "
+          "both kernels; the correlation and the scores in range (without the two overflow bins) are "
+          "reported, not tested",
     "C3": "a model of the maze, over its seeds. It counts when both the mean shift of travel distance "
           "and the share of samples above the prior's median, each taken as the mean over seeds of the "
           "statistic minus the upper edge (97.5%) of its finite-sample null, lie above 0 (95% interval, "
           "seeds and samples resampled); it fails when one lies below 0",
     "C4": f"{_UNIT}. Every pendulum pair is tested; it counts under the agreement conditions of C2 (share "
-          "explained above 0 and correlation above the noise quantile)",
+          "explained above 0, and above the share of the class-blind control kernel of the same locality)",
     "C5a": f"{_UNIT}. It counts when the TV reduction (1 - TV_B / TV_A, mean over seeds) of every "
            "reweighting intervention run on it (resampled dataset, importance-weighted loss) lies below "
            f"{HELPS:.0%}; a reduction above {HELPS:.0%} fails it",
@@ -110,9 +135,23 @@ RULES = {
           "of the mean shift of the quantity and, where it sends mass out of the range, whether more leaves "
           "above or below. For each component it predicts, the observed statistic signed by the prediction "
           "(the mean shift; the mass above minus below the range) must lie above 0: the pair counts when all "
-          "do, fails when one lies below 0; a pair whose prediction gives no direction is not tested",
+          "do, fails when one lies below 0; a pair whose prediction gives no direction is not tested. The same "
+          "rule scores two class-blind baselines on the same observed statistics: a white kernel of the declared "
+          "family's locality (its locality index on the same clean draws) and the data's own Gaussian. Against "
+          "each, a one-sided exact sign test over the pairs (the declared family right, its unit counting, and "
+          "the baseline not, against the reverse; a prediction of no direction is not right; a pair with an "
+          "undecided decision that could go either way is open, and resolving the open pairs for and against "
+          "the declared families gives the p-value's interval) must give p below "
+          f"{ALPHA:.2g} for the claim to be supported: a baseline not beaten makes the claim not supported, "
+          "one undecided leaves it undecided",
 }
 
+#: the revision of this module that added the class-blind controls of C2, C4 and C6
+_CONTROL_REV = "ec24b43"
+_CONTROL_REASON = ("specificity: the probe must beat a class-blind white kernel of its locality by the "
+                   "share explained (paired interval); the correlation condition dropped, since its null "
+                   "(pure noise) is weaker than that control and any spreading kernel's overflow bins can "
+                   "carry it; the scores in range reported apart")
 _MEAN = "the claim-level rule (share of tested units that count, thresholds MOST and FEW) and unit intervals"
 #: each rule's history, assembled from the repository's log of this module: (revision, date,
 #: one-line reason). The first entry declared the rule; the last is the rule in ``RULES``.
@@ -128,14 +167,16 @@ RULE_HISTORY = {
            ("39baa04", "2026-12-02", "after results existed: the probe's depth by the declared locality "
                                      "budget (deepest depth within it)"),
            ("426d374", "2026-12-06", f"{_MEAN}: share explained above 0 added (magnitude), sign agreement "
-                                      "dropped")],
+                                      "dropped"),
+           (_CONTROL_REV, "2026-12-06", _CONTROL_REASON)],
     "C3": [("cd3c87e", "2026-11-26", "declared: mean shift and share above the median, bootstrap "
                                      "intervals above the null's band, samples pooled over seeds"),
            ("426d374", "2026-12-06", f"{_MEAN}: seeds resampled (the between-seed variance counted)")],
     "C4": [("cd3c87e", "2026-11-26", "declared: the agreement rule of C2, no plausibility filter"),
            ("24498ee", "2026-11-26", "the probe kernel, pooled over seeds"),
            ("39baa04", "2026-12-02", "after results existed: the probe's depth by the declared locality budget"),
-           ("426d374", "2026-12-06", f"{_MEAN}: share explained above 0 added, sign agreement dropped")],
+           ("426d374", "2026-12-06", f"{_MEAN}: share explained above 0 added, sign agreement dropped"),
+           (_CONTROL_REV, "2026-12-06", _CONTROL_REASON)],
     "C5a": [("24498ee", "2026-11-26", "declared: the resampled model's TV stays above its null's 95% quantile"),
             ("426d374", "2026-12-06", f"{_MEAN}: the reduction's interval below HELPS (the old rule could "
                                        "not fail at the book's training budgets)")],
@@ -156,7 +197,11 @@ RULE_HISTORY = {
                                      "mass) instead of the correlation; scale from a short probe run"),
            ("39baa04", "2026-12-02", "after results existed: calibration at the declared locality budget's depth"),
            ("426d374", "2026-12-06", f"{_MEAN}: the components the prediction makes, each observed "
-                                      "statistic's interval against 0")],
+                                      "statistic's interval against 0"),
+           (_CONTROL_REV, "2026-12-06", "scored against class-blind baselines (a white kernel of the declared "
+                                        "family's locality, the data's own Gaussian) by the same rule; the "
+                                        f"declared families must beat each by a one-sided exact sign test (p "
+                                        f"below {ALPHA:.2g}), else the claim is not supported")],
 }
 
 
@@ -218,13 +263,26 @@ def claim_outcome(counted: int, failed: int, undecided: int) -> tuple[str, tuple
     return word, (lo, hi)
 
 
+def with_baselines(word: str, tests: list[int]) -> str:
+    """The outcome word ``word`` of the share of units that count, gated by the decisions of the
+    claim's baseline tests (+1 the baseline is beaten, -1 not, 0 undecided): unchanged when every
+    baseline is beaten, ``does not support`` when one is not, and ``undecided`` while one is
+    undecided (unless the share already does not support). A test moving to or from undecided
+    moves the outcome only to or from undecided (tests enumerate it)."""
+    if word == NOT_TESTED or all(t == 1 for t in tests):
+        return word
+    return "does not support" if -1 in tests or word == "does not support" else UNDECIDED
+
+
 @dataclass
 class Verdict:
-    """A claim's outcome over its ``units`` (``UnitResult``). ``claim`` must be one of
-    ``vocabulary.CLAIM_IDS`` (a ``ValueError`` otherwise: the claims page lists only those, so
-    another id would vanish from it)."""
+    """A claim's outcome over its ``units`` (``UnitResult``), gated by its ``baselines``
+    (``BaselineTest``, C6: the units must beat each class-blind baseline; ``with_baselines``).
+    ``claim`` must be one of ``vocabulary.CLAIM_IDS`` (a ``ValueError`` otherwise: the claims
+    page lists only those, so another id would vanish from it)."""
     claim: str
     units: list[UnitResult]
+    baselines: list[BaselineTest] = field(default_factory=list)
 
     def __post_init__(self):
         check_claim(self.claim)
@@ -256,7 +314,8 @@ class Verdict:
 
     @property
     def outcome(self) -> str:
-        return claim_outcome(self.counted, self.failed, self.undecided)[0]
+        return with_baselines(claim_outcome(self.counted, self.failed, self.undecided)[0],
+                              [t.decision for t in self.baselines])
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -269,9 +328,12 @@ class Verdict:
         lo, hi = self.interval
         share = f"{lo:.0%}" if lo == hi else f"{lo:.0%} to {hi:.0%}"
         said = "leaves the claim undecided" if self.outcome == UNDECIDED else f"{self.outcome} the claim"
+        tests = "".join(f"; {t.describe()}" for t in self.baselines)
+        against = (f"; against each class-blind baseline, a one-sided exact sign test over the pairs (needs p "
+                   f"below {ALPHA:.2g})" if self.baselines else "")
         return (f"{said}: of {self.total} units, {self.counted} count, {self.failed} fail, "
                 f"{self.undecided} undecided (share that counts {share}; supports from {MOST:.0%}, does not "
-                f"support up to {FEW:.0%})")
+                f"support up to {FEW:.0%}){against}{tests}")
 
     @property
     def items(self):
@@ -328,23 +390,36 @@ def claim_c1(entries, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
     return Verdict("C1", units)
 
 
-def agreement_conditions(result, claim: str) -> list[Condition]:
-    """C2's and C4's conditions of a ``kernel_study.ProbeResult``: share explained above 0 and
-    correlation above the noise quantile, intervals with the seeds resampled."""
+def agreement_conditions(result, claim: str) -> tuple[list[Condition], dict]:
+    """C2's and C4's conditions of a ``kernel_study.ProbeResult``, intervals with the seeds and
+    samples resampled (``kernel.validate.seed_resampled``): the probe kernel's share explained
+    above 0 (magnitude), and its share minus the class-blind control's (``result.blind_per_seed``:
+    a white kernel of the probe's locality, on the same clean draws) above 0 (specificity), the
+    two shares scored in the same bootstrap rounds. Returns the conditions and the unit's
+    details: the control's share, and the correlation and scores in range (the overflow bins
+    left out), each with its interval."""
     scores = seed_resampled(result.per_seed, [e.drift for e in result.entries], N_BOOT,
-                            _interval_seed(claim, result.entries[0], "agreement"))
-    share, corr = scores["share_explained"], scores["correlation"]
-    return [Condition("share explained", share[0], share[1], 0.0),
-            Condition("correlation", corr[0], corr[1], float(result.validation.correlation_null95))]
+                            _interval_seed(claim, result.entries[0], "agreement"), controls=result.blind_per_seed)
+    conditions = [Condition("share explained", *scores["share_explained"], 0.0),
+                  Condition("share over control", *scores["share_over_control"], 0.0)]
+    shown = {"control share explained": "control_share_explained", "correlation": "correlation",
+             "share explained (in range)": "share_explained_in_range",
+             "correlation (in range)": "correlation_in_range"}
+    details = {}
+    for label, name in shown.items():
+        value, (lo, hi) = scores[name]
+        details[label], details[f"{label} 95% CI"] = value, [lo, hi]
+    return conditions, details
 
 
 def _agreement_units(results, claim: str, plausible_factor: float | None) -> list[UnitResult]:
     units = []
     for r in results:
         ok = True if plausible_factor is None else plausible(r.entries, plausible_factor)
-        units.append(UnitResult(_pair_keys(r.entries), agreement_conditions(r, claim), tested=ok,
+        conditions, details = agreement_conditions(r, claim)
+        units.append(UnitResult(_pair_keys(r.entries), conditions, tested=ok,
                                 note="" if ok else "implausible samples",
-                                details={"share ceiling": float(r.validation.ceiling.share),
+                                details={**details, "share ceiling": float(r.validation.ceiling.share),
                                          "bins beyond null": int(r.validation.n_beyond_null)}))
     return units
 
@@ -458,42 +533,122 @@ def direction(shift) -> str:
     return "upward" if signs == {1} else "downward" if signs == {-1} else "no clear shift"
 
 
-def _outside_condition(group, sign: int, seed: int) -> Condition:
-    """The mass above the range minus below, signed by the prediction, mean over seeds."""
-    points = [sign * (e.drift.p_hat[-1] - e.drift.p_hat[0]) for e in group]
+def _outside_condition(group, seed: int) -> Condition:
+    """The mass above the range minus below, mean over seeds."""
+    points = [e.drift.p_hat[-1] - e.drift.p_hat[0] for e in group]
     draws = []
     for e in group:
         h = e.drift.resampled(N_BOOT, derive(seed, e.seed))
-        draws.append(sign * (h[:, -1] - h[:, 0]))
+        draws.append(h[:, -1] - h[:, 0])
     value, ci = seed_mean_interval(points, draws, N_BOOT, seed)
-    return Condition("outside above - below, predicted side", value, ci, 0.0)
+    return Condition("outside above - below", value, ci, 0.0)
+
+
+#: the names of C6's conditions, per component of a predicted direction
+_DIRECTION_NAMES = {"location": "mean shift, predicted side", "outside": "outside above - below, predicted side"}
+
+
+def _signed(c: Condition, sign: int, name: str) -> Condition:
+    """Condition ``c`` (threshold 0) of its statistic multiplied by ``sign`` (+1 or -1)."""
+    lo, hi = c.interval
+    return Condition(name, sign * c.value, (lo, hi) if sign > 0 else (-hi, -lo), c.threshold, c.above)
+
+
+def direction_unit(observed: dict[str, Condition], predicted: dict, keys: dict, details: dict) -> UnitResult:
+    """C6's unit of one predicted direction (``predicted``: a sign per component, 0 where it
+    predicts none) against a pair's ``observed`` statistics (unsigned conditions per component):
+    each predicted component's statistic signed by the prediction."""
+    conditions = [_signed(observed[k], predicted[k], name) for k, name in _DIRECTION_NAMES.items() if predicted[k]]
+    return UnitResult(keys, conditions, tested=bool(conditions), note="" if conditions else "no direction predicted",
+                      details=details)
+
+
+@dataclass
+class BaselineTest(Condition):
+    """C6's comparison of the declared families with one class-blind baseline over the units:
+    ``wins`` units where the declared family's direction counts and the baseline's does not (it
+    fails, or predicts no direction), ``losses`` the reverse, ``open_wins`` / ``open_losses`` the
+    units with an undecided decision that could still resolve to a win / a loss. The statistic
+    is the one-sided exact sign test's p-value (``sign_test``), open units counted as ties; its
+    interval runs from every open unit resolved for the declared families to every one resolved
+    against them, against ``ALPHA`` (``above`` False: the claim wants it below)."""
+    wins: int = 0
+    losses: int = 0
+    open_wins: int = 0
+    open_losses: int = 0
+
+    def describe(self) -> str:
+        word = {1: "beaten", -1: "not beaten", 0: "undecided"}[self.decision]
+        lo, hi = self.interval
+        opened = (f", open pairs adding up to {self.open_wins} wins or {self.open_losses} losses"
+                  if self.open_wins or self.open_losses else "")
+        spread = f", {lo:.2g} to {hi:.2g} with the open pairs resolved either way" if lo != hi else ""
+        return (f"{self.name.removeprefix('sign test against ')}: {word} (the declared family right and the "
+                f"baseline wrong on {self.wins} pairs, the reverse on {self.losses}{opened}; sign test p "
+                f"{self.value:.2g}{spread})")
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """One-sided exact sign test: the probability of ``wins`` or more of ``wins + losses``
+    discordant units under a fair coin (1 with no discordant unit)."""
+    from scipy.stats import binomtest
+    n = wins + losses
+    return float(binomtest(wins, n, 0.5, alternative="greater").pvalue) if n else 1.0
+
+
+def baseline_test(baseline: str, declared: list[UnitResult], blind: list[UnitResult]) -> BaselineTest:
+    """``BaselineTest`` of the declared families' units against the baseline's units (the same
+    pairs, in order); a unit's direction is right when it counts, wrong when it fails or predicts
+    none, open when undecided."""
+    right = {COUNTS: {1}, FAILS: {0}, NOT_TESTED: {0}, UNDECIDED: {0, 1}}
+    wins = losses = open_wins = open_losses = 0
+    for d, b in zip(declared, blind, strict=True):
+        diffs = {x - y for x in right[d.decision] for y in right[b.decision]}
+        if diffs == {1}:
+            wins += 1
+        elif diffs == {-1}:
+            losses += 1
+        else:
+            open_wins, open_losses = open_wins + (1 in diffs), open_losses + (-1 in diffs)
+    interval = (sign_test(wins + open_wins, losses), sign_test(wins, losses + open_losses))
+    return BaselineTest(f"sign test against {baseline}", sign_test(wins, losses), interval, ALPHA, False,
+                        wins=wins, losses=losses, open_wins=open_wins, open_losses=open_losses)
 
 
 def claim_c6(results, n_boot: int = N_BOOT) -> Verdict:
-    """C6 over ``kernel_study.BeforeTrainingResult`` (one per task x model pair)."""
+    """C6 over ``kernel_study.BeforeTrainingResult`` (one per task x model pair): the declared
+    families' units and, per class-blind baseline (``baseline_directions``), its units by the
+    same rule on the same observed statistics and its ``BaselineTest``.
+
+    The test, declared with this rule before any result of it was seen: per baseline, a one-sided
+    exact sign test (binomial, p = 1/2) over the pairs, counting the pairs where the declared
+    family is right (its unit counts) and the baseline is not (its unit fails or it predicts no
+    direction) against the reverse, ties left out. Its p-value's interval resolves the open pairs
+    (an undecided unit on either side) for and against the declared families; the baseline is
+    beaten when the whole interval lies below ``ALPHA``, not beaten when it lies above, and the
+    outcome is gated by ``with_baselines``."""
     from ..metrics import location_shift
-    units = []
+    units, blind = [], {}
     for r in results:
-        group, pred = r.entries, r.predicted_direction
+        group, keys = r.entries, _pair_keys(r.entries)
         seed = _interval_seed("C6", group[0], "direction")
-        conditions = []
-        if pred["location"]:
-            shifts = [location_shift(e.q_hat, e.prior, n_boot=n_boot, seed=derive(seed, e.seed)) for e in group]
-            conditions.append(_shift_condition("mean shift, predicted side", shifts, "mean_shift", pred["location"],
-                                               derive(seed, "mean"), False))
-        if pred["outside"]:
-            conditions.append(_outside_condition(group, pred["outside"], derive(seed, "outside")))
-        units.append(UnitResult(_pair_keys(group), conditions, tested=bool(conditions),
-                                note="" if conditions else "no direction predicted",
-                                details={"family": r.family, "predicted": str(pred)}))
-    return Verdict("C6", units)
+        shifts = [location_shift(e.q_hat, e.prior, n_boot=n_boot, seed=derive(seed, e.seed)) for e in group]
+        observed = {"location": _shift_condition("mean shift", shifts, "mean_shift", 1, derive(seed, "mean"), False),
+                    "outside": _outside_condition(group, derive(seed, "outside"))}
+        details = {"family": r.family, "predicted": str(r.predicted_direction)}
+        for name, predicted in r.baseline_directions.items():
+            blind.setdefault(name, []).append(direction_unit(observed, predicted, keys, {}))
+            details[f"{name}: predicted"] = str(predicted)
+            details[f"{name}: decision"] = blind[name][-1].decision
+        units.append(direction_unit(observed, r.predicted_direction, keys, details))
+    return Verdict("C6", units, [baseline_test(name, units, b) for name, b in blind.items()])
 
 
 def record(verdict: Verdict):
     """Write ``verdict`` as ``<$MISGEN_CLAIMS_DIR>/<claim>.json`` (claim, statement, outcome, the
     claim-level statistic with its interval and thresholds, units counted / failed / undecided /
-    not tested, rule and its history, the notebook/profile/revision of the run, and its items as a
-    table) for the book's claims page. Outside the runner (variable unset) nothing is written;
+    not tested, rule and its history, its control and baseline tests, the notebook/profile/revision
+    of the run, and its items as a table) for the book's claims page. Outside the runner (variable unset) nothing is written;
     returns the path written or ``None``."""
     import json
     import os
@@ -512,6 +667,7 @@ def record(verdict: Verdict):
               "counted": verdict.counted, "failed": verdict.failed, "undecided": verdict.undecided,
               "not_tested": verdict.not_tested, "passed": verdict.passed, "total": verdict.total,
               "rule": verdict.rule, "history": [list(h) for h in RULE_HISTORY[verdict.claim]],
+              "control": CONTROLS[verdict.claim], "baselines": [t.describe() for t in verdict.baselines],
               "sentence": verdict.sentence(), **current_run(),
               "items": {"columns": items["columns"], "rows": items["data"]}}
     path = Path(folder) / f"{verdict.claim}.json"
@@ -529,11 +685,6 @@ def verdict_facts(verdict: Verdict) -> dict:
             f"{key}_outcome": verdict.outcome, f"{key}_rule": verdict.rule,
             f"{key}_passed": verdict.passed, f"{key}_failed": verdict.failed,
             f"{key}_undecided": verdict.undecided, f"{key}_total": verdict.total}
-
-
-def condition_values(verdict: Verdict, name: str, attr: str = "value") -> list[float]:
-    """``attr`` (``value`` or ``threshold``) of the condition ``name`` of each tested unit."""
-    return [float(getattr(c, attr)) for u in verdict.units if u.tested for c in u.conditions if c.name == name]
 
 
 def unit_details(verdict: Verdict, label: str | tuple[str, ...] = "model") -> str:

@@ -35,7 +35,7 @@ from .. import jobs, metrics, models
 from ..cache import ArtifactStore, default_store
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
                       calibrated, deepest_local, estimate, family, predict, probe, qspace_view, resolve_mode,
-                      seed_agreement, seed_mean_drift, validate)
+                      seed_agreement, seed_mean_drift, validate, white_of_locality)
 from ..kernel.predict import Prediction, clean_draws, monte_carlo_prediction
 from ..provenance import kind_hash
 from ..seeds import derive
@@ -82,8 +82,11 @@ class ProbeResult:
     the pooled prediction against it, with its noise ceiling; ``agreement``: the between-seed
     agreement of the observed changes (the reliability ceiling; None with one seed); ``view``: the
     pooled prediction in q-space (b(q), s(q), continuity equation); ``locality``: mean locality
-    index of the kernels; ``control``: the transformer's teacher-forced one-step prediction
-    (pooled), None for other classes."""
+    index of the kernels; ``blind_per_seed``: per seed, the class-blind control kernel's
+    prediction on the same clean draws (``control_prediction``: a white Gaussian of the seed's
+    probe's locality), ``blind`` their pooled prediction and ``blind_validation`` its validation;
+    ``control``: the transformer's teacher-forced one-step prediction (pooled), None for other
+    classes."""
     entries: list
     depths: list[DepthChoice]
     per_seed: list[Prediction]
@@ -93,6 +96,9 @@ class ProbeResult:
     agreement: SeedAgreement | None
     view: QSpaceView
     locality: float
+    blind_per_seed: list[Prediction]
+    blind: Prediction
+    blind_validation: Validation
     control: Prediction | None = None
     control_validation: Validation | None = None
 
@@ -121,6 +127,11 @@ class ProbeResult:
     @property
     def validations(self) -> dict:
         return {"probe": self.validation}
+
+    @property
+    def class_blind(self) -> tuple[Prediction, Validation]:
+        """The class-blind control kernel's pooled prediction and its validation."""
+        return self.blind, self.blind_validation
 
 
 def by_pair(entries) -> list[list]:
@@ -188,7 +199,7 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
     """``probe_study`` for one task x model pair (a job)."""
     group, n_predict, n_depth, n_boot = job.group, job.n_predict, job.n_depth, job.n_boot
     task_name, model_name = group[0].task.name, group[0].model.name
-    depths, preds, controls = [], [], []
+    depths, preds, blinds, controls = [], [], [], []
     with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
@@ -196,18 +207,20 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
                       if job.depth is None else DepthChoice(job.depth, [job.depth], [np.nan], resolve_mode(e.model, None)))
             depths.append(choice)
             preds.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-draws")))
+            blinds.append(control_prediction(e, preds[-1].locality, clean, _streams(e, "blind-control-draws")))
             if model_name == "transformer":
                 controls.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-control"),
                                                  mode="one-step"))
         drift = pair_drift(group)
         prediction = pooled(preds)
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
-        control = pooled(controls) if controls else None
+        control, blind = (pooled(controls) if controls else None), pooled(blinds)
         return ProbeResult(
             entries=group, depths=depths, per_seed=preds, prediction=prediction, drift=drift,
             validation=validate(prediction, drift, n_boot=n_boot, seed=vseed),
             agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
-            view=qspace_view(prediction), locality=prediction.locality, control=control,
+            view=qspace_view(prediction), locality=prediction.locality, blind_per_seed=blinds, blind=blind,
+            blind_validation=validate(blind, drift, n_boot=n_boot, seed=vseed), control=control,
             control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
 
 
@@ -234,17 +247,34 @@ def probe_prediction(e, depth: int, clean: np.ndarray, seed: int, mode: str | No
     draws, the seed and the code of the kernel, the tasks and the metrics: the clean and deviated
     quantities and the locality, from which the prediction is rebuilt
     (``kernel.predict.monte_carlo_prediction``)."""
-    kernel = probe(e.model, depth, mode=mode, task=e.task)
+    return _cached_prediction("probe-predictions", e, probe(e.model, depth, mode=mode, task=e.task), clean, seed,
+                              store)
+
+
+def control_prediction(e, locality: float, clean: np.ndarray, seed: int,
+                       store: ArtifactStore | None = None) -> Prediction:
+    """The class-blind control of a prediction of ``locality`` on the ``clean`` trajectories of
+    suite entry ``e`` (``kernel.white_of_locality``: a white Gaussian kernel of the same locality
+    index), predicted by Monte Carlo on the same clean draws, binned as ``e``'s drift. Cached
+    (kind ``control-predictions``) like ``probe_prediction``, under the white kernel's scale."""
+    return _cached_prediction("control-predictions", e, white_of_locality(locality, clean), clean, seed, store)
+
+
+def _cached_prediction(kind: str, e, kernel, clean: np.ndarray, seed: int,
+                       store: ArtifactStore | None) -> Prediction:
+    """``predict`` (Monte Carlo) of ``kernel`` on the ``clean`` trajectories of suite entry ``e``,
+    cached as artifact ``kind`` under the kernel, the task, the clean draws, the seed and the
+    kind's code (``provenance.kind_hash``)."""
     edges = metrics.bin_edges((e.prior.lo, e.prior.hi), len(e.drift.edges) - 1)
     inputs = {"kernel": kernel.to_dict(), "task": e.task.describe(), "clean": clean, "seed": int(seed),
-              "library": kind_hash("probe-predictions")}
+              "library": kind_hash(kind)}
 
     def compute():
         pred = predict(e.task, kernel, e.prior, clean=clean, seed=seed, bins=len(edges) - 1, progress=False)
         buf = io.BytesIO()
         np.savez(buf, q_clean=pred.q_clean, q_pred=pred.q_pred, locality=pred.locality)
         return {"quantities.npz": buf.getvalue()}
-    files = (store or default_store()).get_or_compute("probe-predictions", inputs, compute)
+    files = (store or default_store()).get_or_compute(kind, inputs, compute)
     stored = np.load(io.BytesIO(files["quantities.npz"]))
     return monte_carlo_prediction(e.prior, edges, stored["q_clean"], stored["q_pred"], kernel.describe(),
                                   float(stored["locality"]))
@@ -252,7 +282,8 @@ def probe_prediction(e, depth: int, clean: np.ndarray, seed: int, mode: str | No
 
 def probe_table(results: list[ProbeResult]):
     """pandas DataFrame, one row per task x model: the pooled probe prediction against the
-    seed-mean drift, beside its noise ceiling and the between-seed reliability ceiling."""
+    seed-mean drift, beside its noise ceiling and the between-seed reliability ceiling, over all
+    bins and in range (without the overflow bins), and the class-blind control's share."""
     import pandas as pd
     rows = []
     for r in results:
@@ -262,32 +293,44 @@ def probe_table(results: list[ProbeResult]):
                      "TV (seed mean)": r.drift.tv, "TV null 95%": r.drift.null_q95("tv"),
                      "correlation": v.correlation, "corr ceiling": v.ceiling.correlation,
                      "corr reliability ceiling": a.correlation_ceiling if a else np.nan,
-                     "share explained": v.share_explained, "share ceiling": v.ceiling.share,
-                     "share / ceiling": v.share_normalised, "sign agreement": v.sign_agreement,
+                     "corr null 95%": v.correlation_null95, "share explained": v.share_explained,
+                     "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised,
+                     "share explained (in range)": v.share_in_range, "correlation (in range)": v.correlation_in_range,
+                     "control share explained": r.blind_validation.share_explained,
+                     "control share (in range)": r.blind_validation.share_in_range,
+                     "sign agreement": v.sign_agreement,
                      "continuity vs Monte Carlo": r.view.agreement,
                      "one-step control corr": r.control_validation.correlation if r.control_validation else np.nan})
     return pd.DataFrame(rows)
+
+
+#: chapter 04's class-blind baselines (C6), in order: a white kernel of the declared family's
+#: locality on the same clean draws (``kernel.white_of_locality``), and the data's own Gaussian
+#: (no training, no parameter)
+WHITE_BASELINE, DATA_GAUSSIAN = "white, same locality", "data-Gaussian"
 
 
 @dataclass
 class BeforeTrainingResult:
     """One task x model pair, predicted before the pair's model was trained: the family declared
     for the class (``FAMILY_OF_CLASS``) with its scale calibrated on a short probe run
-    (``calibration``), its Monte Carlo prediction and, beside it, the zero-parameter data-Gaussian
-    prediction; both validated against the seed-mean drift; the predicted and observed
-    ``direction`` (``location``: sign of the mean shift of the quantity; ``outside``: sign of the
-    mass leaving above minus below; 0 where the observation is within its null)."""
+    (``calibration``), its Monte Carlo prediction and, beside it, the class-blind ``baselines``
+    (``WHITE_BASELINE``, ``DATA_GAUSSIAN``) on the same clean draws; all validated against the
+    seed-mean drift; the predicted and observed ``direction`` (``location``: sign of the mean
+    shift of the quantity; ``outside``: sign of the mass leaving above minus below; 0 where the
+    observation is within its null), and each baseline's predicted direction."""
     entries: list
     family: str
     kernel: object
     calibration: str
     prediction: Prediction
-    data_gaussian: Prediction
+    baselines: dict[str, Prediction]
     drift: metrics.Drift
     validation: Validation
-    data_gaussian_validation: Validation
+    baseline_validations: dict[str, Validation]
     observed_direction: dict
     predicted_direction: dict
+    baseline_directions: dict[str, dict]
     seconds: float                 # short training (as it was trained) + probe + prediction, wall clock
     #: read only after the prediction, on the first seed's trained model at the declared rule's
     #: depth: where the before-training prediction loses (``LADDER``; its first rung is
@@ -301,6 +344,11 @@ class BeforeTrainingResult:
     @property
     def seed_label(self) -> str:
         return "+".join(str(e.seed) for e in self.entries)
+
+    @property
+    def class_blind(self) -> tuple[Prediction, Validation]:
+        """The white baseline of the declared family's locality: its prediction and validation."""
+        return self.baselines[WHITE_BASELINE], self.baseline_validations[WHITE_BASELINE]
 
 
 def observed_direction(entries, drift: metrics.Drift, n_boot: int, seed: int) -> dict:
@@ -364,8 +412,10 @@ def _before_training(job: _BeforeTrainingJob) -> BeforeTrainingResult:
         kw = dict(clean=clean, bins=len(first.drift.edges) - 1, progress=False)
         pred = predict(first.task, kernel, first.prior, seed=_streams(first, "before-training-draws"), **kw)
         seconds = short.meta["train_seconds"] + time.perf_counter() - start
-        gauss = predict(first.task, family("data-gaussian", data=first.data), first.prior,
-                        seed=_streams(first, "data-gaussian-draws"), **kw)
+        blind = {WHITE_BASELINE: (white_of_locality(pred.locality, clean), "white-baseline-draws"),
+                 DATA_GAUSSIAN: (family("data-gaussian", data=first.data), "data-gaussian-draws")}
+        baselines = {name: predict(first.task, k, first.prior, seed=_streams(first, stream), **kw)
+                     for name, (k, stream) in blind.items()}
         drift = pair_drift(group)
         vseed = derive(first.seed, "validation-pooled", task_name, model_name)
         after = {name: validate(predict(first.task, k, first.prior, seed=_streams(first, f"ladder-draws-{i}"), **kw),
@@ -374,12 +424,14 @@ def _before_training(job: _BeforeTrainingJob) -> BeforeTrainingResult:
         return BeforeTrainingResult(
             entries=group, family=fam, kernel=kernel,
             calibration=f"{probe_steps}-step {model_name}, probed at the declared rule's depth",
-            prediction=pred, data_gaussian=gauss, drift=drift,
+            prediction=pred, baselines=baselines, drift=drift,
             validation=validate(pred, drift, n_boot=n_boot, seed=vseed),
-            data_gaussian_validation=validate(gauss, drift, n_boot=n_boot, seed=vseed),
+            baseline_validations={k: validate(p, drift, n_boot=n_boot, seed=vseed) for k, p in baselines.items()},
             observed_direction=observed_direction(group, drift, n_boot,
                                                   derive(first.seed, "direction", task_name, model_name)),
-            predicted_direction=predicted_direction(pred), seconds=seconds, after_training=after)
+            predicted_direction=predicted_direction(pred),
+            baseline_directions={k: predicted_direction(p) for k, p in baselines.items()},
+            seconds=seconds, after_training=after)
 
 
 def _after_training_kernels(entry, fam: str, clean, store=None) -> dict:
@@ -398,20 +450,22 @@ def before_training_ladder(results: list[BeforeTrainingResult]):
     return pd.DataFrame([{"task": r.entry.task.name, "model": r.entry.model.name,
                           LADDER[0]: r.validation.share_normalised,
                           **{name: v.share_normalised for name, v in r.after_training.items()},
-                          "data-Gaussian": r.data_gaussian_validation.share_normalised} for r in results])
+                          DATA_GAUSSIAN: r.baseline_validations[DATA_GAUSSIAN].share_normalised} for r in results])
 
 
 def before_training_table(results: list[BeforeTrainingResult]):
     """pandas DataFrame, one row per task x model: the declared family's calibrated kernel and its
-    agreement with the seed-mean drift, the data-Gaussian reference, and the directions."""
+    agreement with the seed-mean drift, the class-blind baselines' correlations, and the directions
+    (the declared family's and each baseline's)."""
     import pandas as pd
     return pd.DataFrame([{
         "task": r.entry.task.name, "model": r.entry.model.name, "family": r.family, "kernel": r.kernel.describe(),
         "correlation": r.validation.correlation, "corr null 95%": r.validation.correlation_null95,
         "share explained": r.validation.share_explained, "share ceiling": r.validation.ceiling.share,
-        "data-Gaussian correlation": r.data_gaussian_validation.correlation,
+        **{f"{k} correlation": v.correlation for k, v in r.baseline_validations.items()},
         "observed location": r.observed_direction["location"], "predicted location": r.predicted_direction["location"],
         "observed outside": r.observed_direction["outside"], "predicted outside": r.predicted_direction["outside"],
+        **{f"{k} {c}": d[c] for k, d in r.baseline_directions.items() for c in ("location", "outside")},
         "prediction seconds": r.seconds, "training seconds": np.mean([e.model.meta.get("train_seconds", np.nan)
                                                                        for e in r.entries])}
         for r in results])
