@@ -29,7 +29,6 @@ ARTIFACT_CODE = {
     "samples": (),
     "probe-depths": ("kernel", "tasks", "metrics"),
     "probe-predictions": ("kernel", "tasks", "metrics"),
-    "control-predictions": ("kernel", "tasks", "metrics"),
     "notebooks": (),
 }
 

@@ -212,12 +212,6 @@ class ModelClass:
     #: what ``depth`` counts for this class (named in errors)
     probe_depth_meaning: str = "depth"
 
-    def probe_is_sampler(self, cfg: ModelConfig) -> bool:
-        """Whether the probe at the deepest depth of ``process_depths`` regenerates a trajectory
-        as the class's sampler does (then it *is* the sampler: the positive control of the noise
-        ceiling, ``studies.anatomy.positive_control``)."""
-        return False
-
     def max_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
         raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
 

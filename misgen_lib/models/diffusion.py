@@ -172,11 +172,6 @@ class DiffusionClass(ModelClass):
     def default_probe_depth(self, cfg, horizon):
         return min(2, cfg.diffusion_steps)
 
-    def probe_is_sampler(self, cfg):
-        """At all ``K`` reverse steps the probe starts from nearly pure noise (``alpha_bar`` of the
-        last step) and runs the sampler's steps: every step (ancestral, or DDIM over all ``K``)."""
-        return cfg.sampler == "ancestral" or cfg.sample_steps in (0, cfg.diffusion_steps)
-
     def perturb(self, net, z, depth, q, cfg, generator, mode):
         """SDEdit at ``depth`` = number of reverse steps: ``z_t = sqrt(ab_t) z + sqrt(1 - ab_t) eps``
         at step ``t = depth - 1`` (0-based), then the model's reverse process over the steps

@@ -247,24 +247,24 @@ def probe_prediction(e, depth: int, clean: np.ndarray, seed: int, mode: str | No
     draws, the seed and the code of the kernel, the tasks and the metrics: the clean and deviated
     quantities and the locality, from which the prediction is rebuilt
     (``kernel.predict.monte_carlo_prediction``)."""
-    return _cached_prediction("probe-predictions", e, probe(e.model, depth, mode=mode, task=e.task), clean, seed,
-                              store)
+    return _cached_prediction(e, probe(e.model, depth, mode=mode, task=e.task), clean, seed, store)
 
 
 def control_prediction(e, locality: float, clean: np.ndarray, seed: int,
                        store: ArtifactStore | None = None) -> Prediction:
     """The class-blind control of a prediction of ``locality`` on the ``clean`` trajectories of
     suite entry ``e`` (``kernel.white_of_locality``: a white Gaussian kernel of the same locality
-    index), predicted by Monte Carlo on the same clean draws, binned as ``e``'s drift. Cached
-    (kind ``control-predictions``) like ``probe_prediction``, under the white kernel's scale."""
-    return _cached_prediction("control-predictions", e, white_of_locality(locality, clean), clean, seed, store)
+    index), predicted by Monte Carlo on the same clean draws, binned as ``e``'s drift. Cached like
+    ``probe_prediction``, under the white kernel's description."""
+    return _cached_prediction(e, white_of_locality(locality, clean), clean, seed, store)
 
 
-def _cached_prediction(kind: str, e, kernel, clean: np.ndarray, seed: int,
-                       store: ArtifactStore | None) -> Prediction:
+def _cached_prediction(e, kernel, clean: np.ndarray, seed: int, store: ArtifactStore | None) -> Prediction:
     """``predict`` (Monte Carlo) of ``kernel`` on the ``clean`` trajectories of suite entry ``e``,
-    cached as artifact ``kind`` under the kernel, the task, the clean draws, the seed and the
-    kind's code (``provenance.kind_hash``)."""
+    cached (kind ``probe-predictions``: every kernel's Monte Carlo prediction, told apart by the
+    kernel's description) under the kernel, the task, the clean draws, the seed and the code
+    (``provenance.kind_hash``)."""
+    kind = "probe-predictions"
     edges = metrics.bin_edges((e.prior.lo, e.prior.hi), len(e.drift.edges) - 1)
     inputs = {"kernel": kernel.to_dict(), "task": e.task.describe(), "clean": clean, "seed": int(seed),
               "library": kind_hash(kind)}
