@@ -8,12 +8,16 @@ it, or the chapters named) and compares it with the reference of its profile:
 * each value is ``equal`` (to the record's six significant digits), ``within`` its interval or
   tolerance, or ``beyond`` it; ``absent`` when the build lacks a value the reference has, ``new``
   the other way round, ``reported`` for wall-clock values;
-* each claim is ``same`` when every word of its verdict (the outcome) is the reference's, else
-  ``changed``; its counts are values like any other, and the units whose verdict moved are named;
+* each claim is ``same`` when every word of its verdict (the outcome) is the reference's,
+  ``undecided`` when only its outcome differs and one of the two is "undecided" (a rounding-level
+  change, such as another CPU's, may move a claim to or from undecided and no further: the
+  design's rule of a verdict), else ``changed``; its counts are values like any other, and the
+  units whose verdict moved are named;
 * chapters that the build lacks (or did not execute at this profile, or not asked for) are
   skipped, and the report says so.
 
-It exits nonzero when a value is beyond or absent, or a claim changed.
+It exits nonzero when a value is beyond or absent, or a claim changed (a move through undecided
+is reported, not a failure).
 
 Intervals and tolerances (companion's choice). Bit equality is not expected across CPUs: oneDNN
 picks its fp32 and bfloat16 kernels by the CPU's units, so another host trains other weights from
@@ -234,8 +238,8 @@ class Row:
 
 @dataclass
 class ClaimRow:
-    """One claim compared: ``status`` is same, changed or new; ``moved``: the units whose verdict
-    differs."""
+    """One claim compared: ``status`` is same, undecided (moved to or from it), changed or new;
+    ``moved``: the units whose verdict differs."""
     claim: str
     chapter: str
     reference: dict | None
@@ -293,6 +297,16 @@ def _words(verdict: dict) -> dict:
     return {k: v for k, v in verdict.items() if isinstance(v, (str, bool))}
 
 
+def claim_status(reference: dict, build: dict) -> str:
+    """``same``, ``undecided`` (only the outcome differs, through "undecided") or ``changed``."""
+    r, b = _words(reference), _words(build)
+    if r == b:
+        return "same"
+    through_undecided = "undecided" in (r.get("outcome"), b.get("outcome"))
+    others_equal = {k: v for k, v in r.items() if k != "outcome"} == {k: v for k, v in b.items() if k != "outcome"}
+    return "undecided" if through_undecided and others_equal else "changed"
+
+
 def _numbers(claim: str, verdict: dict) -> dict:
     return {f"{claim} {k}": v for k, v in verdict.items() if _is_number(v) or v is None}
 
@@ -313,7 +327,7 @@ def compare_chapter(stem: str, reference: dict, build: dict) -> tuple[list[Row],
             continue
         rows += _rows(stem, _numbers(claim, r), _numbers(claim, b), lambda name, x, y: judge(x, y))
         units = dict.fromkeys([*r["units"], *b["units"]])
-        claims.append(ClaimRow(claim, stem, r, b, "same" if _words(r) == _words(b) else "changed",
+        claims.append(ClaimRow(claim, stem, r, b, claim_status(r, b),
                                [u for u in units if r["units"].get(u, "absent") != b["units"].get(u, "absent")]))
     return rows, claims
 
@@ -357,8 +371,10 @@ class Comparison:
                   + (f" ({r.against})" if r.against else "") for r in self.values if everything or r.status != "equal"]
         counts = {s: sum(r.status == s for r in self.values) for s in dict.fromkeys(r.status for r in self.values)}
         changed = sum(c.status == "changed" for c in self.claims)
+        through = sum(c.status == "undecided" for c in self.claims)
         lines += ["", "summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" values; "
-                  f"{len(self.claims) - changed} claims same, {changed} changed",
+                  f"{len(self.claims) - changed - through} claims same, "
+                  + (f"{through} moved to or from undecided, " if through else "") + f"{changed} changed",
                   "result: " + ("differs from the reference" if self.failed else "matches the reference")]
         return "\n".join(lines)
 
