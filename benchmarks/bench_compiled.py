@@ -1,7 +1,8 @@
 """Eager against compiled, fused Mish against torch's, on this host: the ratios behind
 ``models.inference`` (which classes ``auto`` compiles) and ``models.activations``.
 
-One torch thread (as the book's workers), each pair timed alternately, best of ``--repeats``:
+One torch thread (as the book's workers), each pair timed alternately after a warm-up call,
+best of ``--repeats``:
 
 * Mish alone on 4.2 M values, fp32 and bfloat16: ``F.mish`` eager against the fused form compiled;
 * the denoiser's forward pass on 1000 trajectories (the book's U-Net: width 32, mults (1, 2),
@@ -24,6 +25,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from datetime import date
+from unittest.mock import patch
 
 import numpy as np
 import torch
@@ -38,17 +40,6 @@ from misgen_lib.vocabulary import INFERENCE_ENV
 HORIZON, DIM, BATCH = 64, 2, 1000
 
 
-def best_of(fn, repeats: int) -> float:
-    """Seconds of ``fn()``: the best of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def timed_once(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -56,12 +47,14 @@ def timed_once(fn) -> float:
 
 
 def pair(name: str, eager, fast, repeats: int, rows: list) -> None:
-    """Time ``eager`` and ``fast`` alternately; the first call of ``fast`` (its compilation) apart."""
+    """Time ``eager`` and ``fast`` alternately, best of ``repeats`` each, after one warm-up call
+    of each (``fast``'s, its compilation, reported apart)."""
     compile_s = timed_once(fast)
+    timed_once(eager)
     e, f = [], []
     for _ in range(repeats):
-        e.append(best_of(eager, 1))
-        f.append(best_of(fast, 1))
+        e.append(timed_once(eager))
+        f.append(timed_once(fast))
     rows.append({"measure": name, "eager_ms": 1e3 * min(e), "compiled_ms": 1e3 * min(f),
                  "speed-up": min(e) / min(f), "first_call_s": compile_s})
     r = rows[-1]
@@ -101,13 +94,10 @@ def model(name: str, precision: str) -> TrainedModel:
 
 
 def with_inference(mode: str, fn):
+    """``fn`` run with ``$MISGEN_INFERENCE`` set to ``mode`` (the environment restored after)."""
     def run():
-        before = os.environ.get(INFERENCE_ENV)
-        os.environ[INFERENCE_ENV] = mode
-        try:
+        with patch.dict(os.environ, {INFERENCE_ENV: mode}):
             return fn()
-        finally:
-            os.environ.pop(INFERENCE_ENV) if before is None else os.environ.__setitem__(INFERENCE_ENV, before)
     return run
 
 
