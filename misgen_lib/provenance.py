@@ -32,6 +32,13 @@ ARTIFACT_CODE = {
     "notebooks": (),
 }
 
+#: library modules that record, name, store or report results and compute none of them: the
+#: cache and its keys (this module), the shared names, the progress bars. They import only each
+#: other (a test checks it), so no code that computes a result hides behind them, and editing
+#: them (a new claim's name, a progress message) re-keys nothing. ``code_closure`` neither hashes
+#: nor follows them.
+BOOKKEEPING = ("misgen_lib.provenance", "misgen_lib.vocabulary", "misgen_lib.cache", "misgen_lib.progress")
+
 
 def module_file(name: str) -> Path | None:
     """The file of library module or package ``name`` (dotted, relative to ``misgen_lib`` or
@@ -55,6 +62,13 @@ def module_name(path: Path) -> str:
 def imported_names(path: Path) -> set[str]:
     """Absolute names of the ``misgen_lib`` modules, packages or attributes that the file
     ``path`` imports, at any depth (lazy imports inside functions count too)."""
+    stat = path.stat()
+    return set(_imported_names(path, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=None)
+def _imported_names(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    """``imported_names`` of ``path`` as it was at ``(mtime_ns, size)``: parsed once per version."""
     here = module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
     out = set()
@@ -66,14 +80,15 @@ def imported_names(path: Path) -> set[str]:
             out.update(f"{target}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
-    return {m for m in out if m.split(".")[0] == PACKAGE_DIR.name}
+    return frozenset(m for m in out if m.split(".")[0] == PACKAGE_DIR.name)
 
 
 def code_closure(*roots: str) -> list[Path]:
     """The library files that the modules ``roots`` (dotted, relative to ``misgen_lib``) are made
     of: the roots and, transitively, every library module they import. A package that encloses
     the importing module is not followed (its ``__init__`` only re-exports), one imported by name
-    (``from .. import models``) is."""
+    (``from .. import models``) is; ``BOOKKEEPING`` modules are neither followed nor included."""
+    bookkeeping = {module_file(m) for m in BOOKKEEPING}
     todo = [module_file(r) for r in roots]
     missing = [r for r, f in zip(roots, todo) if f is None]
     if missing:
@@ -87,7 +102,8 @@ def code_closure(*roots: str) -> list[Path]:
         here = module_name(path)
         for name in imported_names(path):
             dep = module_file(name)
-            if dep is not None and not (dep.name == "__init__.py" and here.startswith(name + ".")):
+            if dep is not None and dep not in bookkeeping and not (
+                    dep.name == "__init__.py" and here.startswith(name + ".")):
                 todo.append(dep)
     return sorted(seen)
 

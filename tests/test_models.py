@@ -325,8 +325,9 @@ def test_a_model_key_hashes_the_import_closure_of_the_code_its_class_runs_and_no
     assert code_modules("diffusion-unet") == ["misgen_lib.models.base", "misgen_lib.models.diffusion",
                                               "misgen_lib.models.unet"]
     closure = {p.relative_to(PACKAGE_DIR).as_posix() for p in code_closure("models.training", *code_modules("vae"))}
-    assert {"models/vae.py", "models/base.py", "models/training.py", "seeds.py", "cache.py"} <= closure
-    assert not closure & {"models/unet.py", "models/transformer.py", "kernel/probe.py", "cli.py"}
+    assert {"models/vae.py", "models/base.py", "models/training.py", "seeds.py"} <= closure
+    assert not closure & {"models/unet.py", "models/transformer.py", "kernel/probe.py", "cli.py",
+                          "cache.py", "vocabulary.py", "provenance.py", "progress.py"}
     assert not any(p.startswith(("runner/", "studies/", "kernel/", "tasks/")) for p in closure)
     data, cfg = sine_dataset(), tiny("vae")
     inputs = mg.models.training.cache_inputs("vae", mg.models.make_config("vae", cfg), data, 0, False)
@@ -335,7 +336,7 @@ def test_a_model_key_hashes_the_import_closure_of_the_code_its_class_runs_and_no
 
 def test_editing_a_module_in_a_models_closure_changes_its_key_and_an_unrelated_one_does_not(tmp_path, monkeypatch):
     """On a copy of the library: an edit to ``seeds.py`` (training's batch order) re-keys a model,
-    an edit to the kernel, the runner or another class does not."""
+    an edit to the kernel, the runner, another class or a bookkeeping module does not."""
     import shutil
     from misgen_lib import provenance
     copy = tmp_path / "misgen_lib"
@@ -343,8 +344,29 @@ def test_editing_a_module_in_a_models_closure_changes_its_key_and_an_unrelated_o
     monkeypatch.setattr(provenance, "PACKAGE_DIR", copy)
     roots = ("models.training", "models.vae")
     before = provenance.code_hash(*roots)
-    for unrelated in ("kernel/probe.py", "runner/build.py", "cli.py", "models/unet.py"):
+    for unrelated in ("kernel/probe.py", "runner/build.py", "cli.py", "models/unet.py", "vocabulary.py",
+                      "cache.py", "progress.py", "provenance.py"):
         (copy / unrelated).write_text((copy / unrelated).read_text() + "\n# edited\n")
         assert provenance.code_hash(*roots) == before, unrelated
     (copy / "seeds.py").write_text((copy / "seeds.py").read_text() + "\n# edited\n")
     assert provenance.code_hash(*roots) != before
+
+
+def test_bookkeeping_modules_import_only_each_other_so_no_computation_hides_behind_them(tmp_path, monkeypatch):
+    """``provenance.BOOKKEEPING`` is left out of every key: that is sound only while those modules
+    import no other library module. A bookkeeping module that imported ``seeds`` would hide it."""
+    import shutil
+    from misgen_lib import provenance
+
+    def leaks():
+        return {(m, name) for m in provenance.BOOKKEEPING for name in
+                provenance.imported_names(provenance.module_file(m))
+                if provenance.module_file(name) is not None
+                and provenance.module_file(name) not in {provenance.module_file(b) for b in provenance.BOOKKEEPING}}
+
+    assert leaks() == set()
+    copy = tmp_path / "misgen_lib"
+    shutil.copytree(provenance.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", copy)
+    (copy / "progress.py").write_text((copy / "progress.py").read_text() + "\nfrom .seeds import derive\n")
+    assert leaks() == {("misgen_lib.progress", "misgen_lib.seeds")}
