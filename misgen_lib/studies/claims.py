@@ -159,7 +159,7 @@ RULE_HISTORY = {
            ("39baa04", "2026-12-02", "after results existed: calibration at the declared locality budget's depth"),
            ("426d374", "2026-12-06", f"{_MEAN}: the components the prediction makes, each observed "
                                       "statistic's interval against 0")],
-    "C7": [("scaling", "2026-12-06", "declared before any result: TV_inf's interval above the null's 95% "
+    "C7": [("83589cb", "2026-12-06", "declared before any result: TV_inf's interval above the null's 95% "
                                      "quantile, samples plausible and not memorised at the largest checkpoint")],
 }
 

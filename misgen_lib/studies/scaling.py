@@ -54,6 +54,7 @@ import numpy as np
 
 from .. import jobs, metrics
 from ..cache import ArtifactStore, default_store, key_of
+from ..checks import check_names
 from ..models import checkpoints
 from ..models.base import torch_threads
 from ..seeds import derive
@@ -70,7 +71,8 @@ TEMPERATURES = (0.0, 0.5, 1.0)
 @dataclass
 class ScalingConfig:
     """What the scaling study trains. The base (width, training set size, batch, budget per task x
-    class, bins, null draws, device) is the suite configuration ``synthetic`` at ``profile``."""
+    class, bins, null draws, device) is the suite configuration ``synthetic`` at ``profile``.
+    Names and factors may be given as comma-separated strings."""
     profile: str = "default"
     tasks: tuple[str, ...] = ("cone", "maze")
     models: tuple[str, ...] = ("diffusion-unet", "transformer")
@@ -87,14 +89,13 @@ class ScalingConfig:
     def __post_init__(self):
         self.suite = suite_config("synthetic", self.profile, tasks=self.tasks, models=self.models,
                                   seeds=self.seeds, n_samples=self.n_samples)
+        self.size_tasks = check_names(self.size_tasks, "task", self.suite.tasks) if self.size_tasks else ()
         for name in ("factors", "width_factors", "n_train_factors"):
-            values = tuple(float(v) for v in getattr(self, name))
+            given = getattr(self, name)
+            values = tuple(float(v) for v in (given.split(",") if isinstance(given, str) else given) if str(v).strip())
             if any(not v > 0 for v in values) or (name == "factors" and not values):
                 raise ValueError(f"ScalingConfig.{name} must be positive numbers, got {getattr(self, name)!r}")
             setattr(self, name, values)
-        bad = sorted(set(self.size_tasks) - set(self.suite.tasks))
-        if bad:
-            raise ValueError(f"ScalingConfig.size_tasks names {bad}, not among the tasks {list(self.suite.tasks)}")
 
     def budget(self, model: str, task: str) -> int:
         """The book's training steps for ``model`` on ``task`` at this profile."""
