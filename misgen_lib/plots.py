@@ -532,6 +532,14 @@ def precompensation_figure(results, seed: int):
     return fig
 
 
+def step_axis(ax, steps):
+    """A log x axis of training steps, ticked and labelled at ``steps`` only."""
+    from matplotlib.ticker import NullLocator
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(list(steps), [f"{s:g}" for s in steps], rotation=90)
+
+
 def scaling_figure(result, plausible_factor: float):
     """The drift against training. One panel per task (rows) and model class (columns): each
     seed's TV at each checkpoint (filled where that seed's samples are plausible, i.e. their
@@ -543,7 +551,7 @@ def scaling_figure(result, plausible_factor: float):
     tasks = list(dict.fromkeys(f.task for f in fits))
     models = list(dict.fromkeys(f.model for f in fits))
     fig, axes = plt.subplots(len(tasks), len(models), figsize=(PAGE_WIDTH_IN, 2.6 * len(tasks) + 0.8),
-                             sharex=True, squeeze=False, constrained_layout=True)
+                             squeeze=False, constrained_layout=True)
     for f in fits:
         ax = axes[tasks.index(f.task), models.index(f.model)]
         grid = np.geomspace(f.steps[0], f.steps[-1], 100)
@@ -556,10 +564,10 @@ def scaling_figure(result, plausible_factor: float):
             ok = np.array([e.distance_ratio <= plausible_factor for e in curve])
             ax.plot(steps[ok], tv[ok], "o", color="C1", ms=5, label="seed, plausible samples")
             ax.plot(steps[~ok], tv[~ok], "o", mfc="none", color="C1", ms=5, label="seed, implausible samples")
-        ax.set_xscale("log")
+        step_axis(ax, f.steps)
         ax.set_ylim(bottom=0)
         ax.set_title(f"{f.task} / {f.model}")
-    for ax in axes[-1]:
+    for ax in axes.ravel():
         ax.set_xlabel("training steps")
     for ax in axes[:, 0]:
         ax.set_ylabel("TV")
@@ -575,7 +583,7 @@ def fit_quality_figure(table, plausible_factor: float, memorised: float):
     import matplotlib.pyplot as plt
     tasks = list(dict.fromkeys(table["task"]))
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(3, len(tasks), figsize=(PAGE_WIDTH_IN, 6.6), sharex=True, sharey="row",
+    fig, axes = plt.subplots(3, len(tasks), figsize=(PAGE_WIDTH_IN, 6.6), sharex="col", sharey="row",
                              squeeze=False, constrained_layout=True)
     rows = (("distance ratio", plausible_factor, "plausibility factor"),
             ("memorisation", memorised, "memorisation limit"), ("loss gap", None, None))
@@ -589,7 +597,7 @@ def fit_quality_figure(table, plausible_factor: float, memorised: float):
         for i, (name, line, label) in enumerate(rows):
             if line is not None:
                 axes[i, j].axhline(line, color="0.3", ls="--", lw=1, label=label)
-            axes[i, j].set_xscale("log")
+            step_axis(axes[i, j], sorted(set(table.loc[table["task"] == task_name, "step"])))
         axes[0, j].set_title(task_name)
         axes[-1, j].set_xlabel("training steps")
     for i, label in enumerate(("distance ratio", "memorisation index", "held-out - train loss")):
