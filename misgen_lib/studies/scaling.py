@@ -469,6 +469,7 @@ def scaling_facts(result: ScalingResult, verdict, agreement, temperature) -> dic
         "max_memorisation": float(laws["memorisation (largest)"].max()),
         "n_agree": int(agreement["agree"].sum()), "n_agreement": len(agreement),
         "train_minutes": result.run_seconds() / 60,
+        "temperatures": ", ".join(f"{t:g}" for t in TEMPERATURES[:-1]) + f" and {TEMPERATURES[-1]:g}",
     }
     for scale in TEMPERATURES:
         key = f"{scale:g}".replace(".", "_")
