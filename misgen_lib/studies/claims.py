@@ -46,7 +46,8 @@ PLAUSIBLE_FACTOR = 2.0
 #: not memorised (companion's choice: 0.6, fewer than a fifth of the samples copies)
 MEMORISED = 0.6
 
-#: the paper's claims, in the companion's words (the design's C1-C6), one per ``vocabulary.CLAIM_IDS``
+#: the paper's claims, in the companion's words (the design's C1-C6 and its last claim, C7), one per
+#: ``vocabulary.CLAIM_IDS``
 CLAIMS = {
     "C1": "each model class shows a drift of the quantity's distribution well above the finite-sample "
           "null while single samples stay plausible",

@@ -54,7 +54,7 @@ import numpy as np
 
 from .. import jobs, metrics
 from ..cache import ArtifactStore, default_store, key_of
-from ..checks import check_names
+from ..checks import check_names, check_positive_int
 from ..models import checkpoints
 from ..models.base import torch_threads
 from ..seeds import derive
@@ -82,6 +82,7 @@ class ScalingConfig:
     n_train_factors: tuple[float, ...] = (4,)           # further training set sizes, likewise
     size_tasks: tuple[str, ...] = ("cone",)             # the tasks of the size points
     size_factor: float = 1                              # the size points' largest checkpoint
+    size_seeds: int = 0                                 # the size points' seeds: the first k (0: all)
     n_samples: int = 1000                               # samples per checkpoint
     n_eval: int = 500                                   # trajectories of each evaluation loss
     workers: int = 0                                    # parallel training processes (0: free cores)
@@ -89,6 +90,11 @@ class ScalingConfig:
     def __post_init__(self):
         self.suite = suite_config("synthetic", self.profile, tasks=self.tasks, models=self.models,
                                   seeds=self.seeds, n_samples=self.n_samples)
+        for name in ("n_samples", "n_eval", "size_seeds", "workers"):
+            check_positive_int(f"ScalingConfig.{name}", getattr(self, name),
+                               minimum=0 if name in ("size_seeds", "workers") else 1)
+        if isinstance(self.size_factor, bool) or not self.size_factor > 0:
+            raise ValueError(f"ScalingConfig.size_factor must be a number > 0, got {self.size_factor!r}")
         self.size_tasks = check_names(self.size_tasks, "task", self.suite.tasks) if self.size_tasks else ()
         for name in ("factors", "width_factors", "n_train_factors"):
             given = getattr(self, name)
@@ -113,8 +119,9 @@ class ScalingConfig:
                for m in self.suite.models for s in self.suite.seeds]
         sizes = [(round(base_width * f), base_n) for f in self.width_factors]
         sizes += [(base_width, round(base_n * f)) for f in self.n_train_factors]
+        seeds = self.suite.seeds[:self.size_seeds or None]
         out += [Run(t, m, s, w, n, self.steps(m, t, self.size_factor)) for t in self.size_tasks
-                for m in self.suite.models for w, n in sizes for s in self.suite.seeds]
+                for m in self.suite.models for w, n in sizes for s in seeds]
         return out
 
 
@@ -435,7 +442,7 @@ def temperature_sweep(suite, scales=TEMPERATURES, n_samples: int | None = None):
         for scale in scales:
             x = tempered(e.model, scale).sample(n, seed=derive(e.seed, "temperature", e.task.name))
             drift = metrics.drift(e.task.measure(x), e.prior, bins=suite.config.bins, n_null=suite.config.n_null,
-                                  seed=derive(e.seed, "temperature-null", e.task.name, scale))
+                                  seed=derive(e.seed, "temperature-null", e.task.name, f"{scale:g}"))
             nearest = metrics.nearest_clean(x, e.data.x)[1]
             rows.append({"task": e.task.name, "seed": e.seed, "scale": scale, "TV": drift.tv,
                          "TV null 95%": drift.null_q95("tv"), "outside": drift.outside,
@@ -461,7 +468,8 @@ def scaling_facts(result: ScalingResult, verdict, agreement, temperature) -> dic
         "laws": listing(f"{r.task} / {r.model}: TV_inf {r.TV_inf:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}] against a "
                         f"null 95% quantile of {r.null:.3f} ({units[(r.task, r.model)].decision})"
                         for r in laws.rename(columns={"TV_inf 95% CI": "ci", "null 95%": "null"}).itertuples()),
-        "first_plausible": listing(f"{r.task} / {r.model} at {r['first plausible step']}" for _, r in laws.iterrows()),
+        "first_plausible": listing(f"{f.task} / {f.model} " + (f"at {f.first_plausible()} steps" if f.first_plausible()
+                                                                else "not within the grid") for f in result.fits),
         "underfitting": listing(f"{u.keys['task']} / {u.keys['model']}" for u in verdict.units if not u.tested),
         "largest_factor": max(cfg.factors), "smallest_factor": min(cfg.factors), "n_checkpoints": len(cfg.factors),
         "n_runs": len(cfg.runs()), "n_seeds": len(cfg.suite.seeds), "n_samples": cfg.n_samples,
