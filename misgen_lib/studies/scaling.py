@@ -369,7 +369,8 @@ def run_scaling(cfg: ScalingConfig, store: ArtifactStore | None = None, progress
     def keep(made):   # saved as each run arrives
         for kind, key, files, inputs in made:
             store.save(kind, key, files, inputs)
-    missing = [(cfg, r) for r in runs if not _cached(cfg, r, store)]
+    # the longest runs first, so that the pool's last job is a short one
+    missing = sorted(((cfg, r) for r in runs if not _cached(cfg, r, store)), key=lambda j: -j[1].steps[-1] * j[1].width)
     jobs.run(_train_and_sample, missing, workers=cfg.workers, desc="checkpointed runs", progress=progress,
              on_result=keep)
     evals = {r: evaluate(cfg, r, store) for r in runs}
