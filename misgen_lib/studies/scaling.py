@@ -341,6 +341,11 @@ class ScalingResult:
         keys = ["task", "model", "width", "n_train", "step"]
         return self.table().drop(columns="seed").groupby(keys, sort=False).mean().reset_index()
 
+    def base_summary(self):
+        """``summary`` at the book's width and training set size."""
+        table = self.summary()
+        return table[(table["width"] == self.config.suite.width) & (table["n_train"] == self.config.suite.n_train)]
+
     def laws(self):
         """pandas DataFrame, one row per task x class: the law's parameters, ``TV_inf``'s interval
         beside the null, where the samples first become plausible and the largest checkpoint's
