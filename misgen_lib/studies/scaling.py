@@ -60,7 +60,7 @@ from ..models.base import torch_threads
 from ..seeds import derive
 from .claims import MEMORISED, N_BOOT, PLAUSIBLE_FACTOR, plausible
 from .config import suite_config
-from .suite import cached_samples, run_suite, samples_inputs
+from .suite import SuiteEntry, cached_samples, plausibility, run_suite, samples_inputs
 
 #: the exponents ``b`` of the saturating law tried in its fit
 EXPONENTS = np.geomspace(0.1, 2.0, 40)
@@ -234,20 +234,50 @@ def _train_and_sample(job: tuple[ScalingConfig, Run]) -> list:
         return store.entries()
 
 
-def evaluate(cfg: ScalingConfig, run: Run, store: ArtifactStore) -> list[CheckpointEval]:
-    """Every checkpoint of ``run`` evaluated (models and samples from ``store``)."""
+def checkpoint_entries(cfg: ScalingConfig, run: Run, store: ArtifactStore) -> dict:
+    """Each checkpoint of ``run`` as a suite entry (``suite.SuiteEntry``: its samples measured and
+    their drift and plausibility), by step; models and samples from ``store``."""
     task, prior, data, heldout, reference = _sets(cfg, run)
-    ref_distance = metrics.nearest_clean(reference.x, data.x)[1]
-    budget = cfg.budget(run.model, run.task)
-    out = []
+    reference_plausibility = plausibility(task, reference.x, data)
+    out = {}
     for step, model in _models(cfg, run, data, heldout, store).items():
         x = cached_samples(model, cfg.n_samples, _sample_seed(run, step), store)
-        drift = metrics.drift(task.measure(x), prior, bins=cfg.suite.bins, n_null=cfg.suite.n_null,
+        q_hat = np.asarray(task.measure(x), dtype=float)
+        drift = metrics.drift(q_hat, prior, bins=cfg.suite.bins, n_null=cfg.suite.n_null,
                               seed=derive(run.seed, "scaling-null", run.task, run.model, run.width, run.n_train, step))
-        out.append(CheckpointEval(run, step, step / budget, drift, metrics.nearest_clean(x, data.x)[1], ref_distance,
-                                  model.history["eval_train"], model.history["eval_heldout"],
-                                  model.meta["run_seconds"]))
+        out[step] = SuiteEntry(task, prior, data, model, run.seed, x, q_hat, drift, plausibility(task, x, data),
+                               reference_plausibility)
     return out
+
+
+def evaluate(cfg: ScalingConfig, run: Run, store: ArtifactStore) -> list[CheckpointEval]:
+    """Every checkpoint of ``run`` evaluated (models and samples from ``store``)."""
+    budget = cfg.budget(run.model, run.task)
+    return [CheckpointEval(run, step, step / budget, e.drift, e.plausibility["nearest_clean_rms"],
+                           e.reference_plausibility["nearest_clean_rms"], e.model.history["eval_train"],
+                           e.model.history["eval_heldout"], e.model.meta["run_seconds"])
+            for step, e in checkpoint_entries(cfg, run, store).items()]
+
+
+def probe_checkpoints(result: "ScalingResult", factors, n_predict: int, n_depth: int, n_boot: int,
+                      store: ArtifactStore | None = None, progress: bool | None = None):
+    """The probe kernel (chapter 03's study, ``kernel_study.probe_study``: the declared depth rule,
+    pooled over seeds, beside its noise ceiling) of each task x class at the book's size, at the
+    checkpoints of ``factors`` (multiples of the book's budget); pandas DataFrame, one row per
+    task x class x checkpoint (``kernel_study.probe_table`` with the step)."""
+    import pandas as pd
+    from .kernel_study import probe_study, probe_table
+    cfg, store = result.config, store or default_store()
+    base = [r for r in cfg.runs() if (r.width, r.n_train) == (cfg.suite.width, cfg.suite.n_train)]
+    tables = []
+    for factor in factors:
+        step = {r: max(1, round(cfg.budget(r.model, r.task) * factor)) for r in base}
+        entries = [checkpoint_entries(cfg, r, store)[step[r]] for r in base if step[r] in r.steps]
+        table = probe_table(probe_study(entries, n_predict, n_depth, n_boot, workers=cfg.workers, progress=progress))
+        tables.append(table.assign(**{"x budget": factor}))
+    columns = ["task", "model", "x budget", "depths", "locality", "TV (seed mean)", "correlation", "corr ceiling",
+               "share explained", "share ceiling", "share / ceiling"]
+    return pd.concat(tables, ignore_index=True)[columns]
 
 
 def fit_law(steps, tv) -> tuple[float, float, float]:
