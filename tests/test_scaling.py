@@ -116,3 +116,18 @@ def test_the_grid_is_multiples_of_each_pairs_budget():
         scaling.ScalingConfig("ci", factors="0,1")
     with pytest.raises(ValueError, match="unknown task"):
         scaling.ScalingConfig("ci", size_tasks="sine")
+
+
+def test_the_study_trains_each_run_once_and_fits_each_pair(tmp_path):
+    cfg = scaling.ScalingConfig("ci", tasks="sine", models="transformer", factors="0.5,1", width_factors="2",
+                                n_train_factors="", size_tasks="sine", size_factor=0.5, size_seeds=1, n_samples=40, n_eval=20, workers=1)
+    store = ArtifactStore(tmp_path)
+    result = scaling.run_scaling(cfg, store=store, progress=False)
+    runs = list((tmp_path / checkpoints.ARTIFACT_KIND).iterdir())
+    assert len(runs) == 3                                       # two seeds, one more width at one seed
+    assert [len(f.curves) for f in result.fits] == [2] and list(result.fits[0].steps) == [10, 20]
+    assert set(result.table()["width"]) == {8, 16} and len(result.table()) == 2 * 2 + 1
+    again = scaling.run_scaling(cfg, store=store, progress=False)
+    assert list((tmp_path / checkpoints.ARTIFACT_KIND).iterdir()) == runs
+    assert again.table().equals(result.table())
+    assert len(result.base_summary()) == 2 and result.laws()["largest step"].tolist() == [20]
