@@ -106,7 +106,8 @@ def test_temperature_zero_samples_the_mean_and_one_the_model(tiny, tmp_path):
 
 
 def test_the_grid_is_multiples_of_each_pairs_budget():
-    cfg = scaling.ScalingConfig("default", factors="0.25,0.5,1,2,4", width_factors="2", n_train_factors="4")
+    cfg = scaling.ScalingConfig("default", factors="0.25,0.5,1,2,4", width_factors="2", n_train_factors="4",
+                                size_factor=1, size_seeds=0)
     assert cfg.steps("diffusion-unet", "cone") == (375, 750, 1500, 3000, 6000)
     assert cfg.steps("transformer", "maze") == (250, 500, 1000, 2000, 4000)   # the applied tasks' 2/3
     runs = cfg.runs()

@@ -81,8 +81,8 @@ class ScalingConfig:
     width_factors: tuple[float, ...] = (2,)             # further widths, multiples of the book's
     n_train_factors: tuple[float, ...] = (4,)           # further training set sizes, likewise
     size_tasks: tuple[str, ...] = ("cone",)             # the tasks of the size points
-    size_factor: float = 1                              # the size points' largest checkpoint
-    size_seeds: int = 0                                 # the size points' seeds: the first k (0: all)
+    size_factor: float = 0.5                            # the size points' largest checkpoint
+    size_seeds: int = 1                                 # the size points' seeds: the first k (0: all)
     n_samples: int = 1000                               # samples per checkpoint
     n_eval: int = 500                                   # trajectories of each evaluation loss
     workers: int = 0                                    # parallel training processes (0: free cores)
