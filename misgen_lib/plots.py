@@ -552,3 +552,95 @@ def precompensation_figure(results, seed: int):
     axes[0].set_ylabel("mass per bin")
     legend_below(fig, axes[0], ncols=2)
     return fig
+
+
+def step_axis(ax, steps):
+    """A log x axis of training steps, ticked and labelled at ``steps`` only."""
+    from matplotlib.ticker import NullLocator
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(list(steps), [f"{s:g}" for s in steps], rotation=90)
+
+
+def scaling_figure(result, plausible_factor: float):
+    """The drift against training. One panel per task (rows) and model class (columns): each
+    seed's TV at each checkpoint (filled where that seed's samples are plausible, i.e. their
+    distance ratio is at most ``plausible_factor``; hollow where not), the saturating law fitted
+    to the mean over seeds (line), its TV_inf with the 95% interval (band) and the finite-sample
+    null's 95% quantile at the largest checkpoint (dashed)."""
+    import matplotlib.pyplot as plt
+    fits = result.fits
+    tasks = list(dict.fromkeys(f.task for f in fits))
+    models = list(dict.fromkeys(f.model for f in fits))
+    fig, axes = plt.subplots(len(tasks), len(models), figsize=(PAGE_WIDTH_IN, 2.6 * len(tasks) + 0.8),
+                             squeeze=False, constrained_layout=True)
+    for f in fits:
+        ax = axes[tasks.index(f.task), models.index(f.model)]
+        grid = np.geomspace(f.steps[0], f.steps[-1], 100)
+        ax.axhspan(*f.tv_inf_interval, color="0.85", label="TV_inf, 95% interval")
+        ax.plot(grid, f.law(grid), color="C0", label="fitted law (mean over seeds)")
+        ax.axhline(f.null95, color="0.3", ls="--", lw=1, label="null 95% quantile")
+        for curve in f.curves:
+            steps = np.array([e.step for e in curve])
+            tv = np.array([e.drift.tv for e in curve])
+            ok = np.array([e.distance_ratio <= plausible_factor for e in curve])
+            ax.plot(steps[ok], tv[ok], "o", color="C1", ms=5, label="seed, plausible samples")
+            ax.plot(steps[~ok], tv[~ok], "o", mfc="none", color="C1", ms=5, label="seed, implausible samples")
+        step_axis(ax, f.steps)
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{f.task} / {f.model}")
+    for ax in axes.ravel():
+        ax.set_xlabel("training steps")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("TV")
+    legend_below(fig, *axes.ravel(), ncols=2)
+    return fig
+
+
+def fit_quality_figure(table, plausible_factor: float, memorised: float):
+    """How well the models fit, against training: per task (columns), the distance ratio (top),
+    the memorisation index (middle) and the held-out minus the training loss (bottom) at each
+    checkpoint, the mean over seeds, one line per model class; the plausibility factor and the
+    memorisation limit dashed. ``table``: ``ScalingResult.summary()`` at the book's size."""
+    import matplotlib.pyplot as plt
+    tasks = list(dict.fromkeys(table["task"]))
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(3, len(tasks), figsize=(PAGE_WIDTH_IN, 6.6), sharex="col", sharey="row",
+                             squeeze=False, constrained_layout=True)
+    rows = (("distance ratio", plausible_factor, "plausibility factor"),
+            ("memorisation", memorised, "memorisation limit"), ("loss gap", None, None))
+    for j, task_name in enumerate(tasks):
+        for model in models:
+            part = table[(table["task"] == task_name) & (table["model"] == model)]
+            values = {"distance ratio": part["distance ratio"], "memorisation": part["memorisation"],
+                      "loss gap": part["held-out loss"] - part["train loss"]}
+            for i, (name, _, _) in enumerate(rows):
+                axes[i, j].plot(part["step"], values[name], "o-", ms=4, color=f"C{models.index(model)}", label=model)
+        for i, (name, line, label) in enumerate(rows):
+            if line is not None:
+                axes[i, j].axhline(line, color="0.3", ls="--", lw=1, label=label)
+            step_axis(axes[i, j], sorted(set(table.loc[table["task"] == task_name, "step"])))
+        axes[0, j].set_title(task_name)
+        axes[-1, j].set_xlabel("training steps")
+    for i, label in enumerate(("distance ratio", "memorisation index", "held-out - train loss")):
+        axes[i, 0].set_ylabel(label)
+    legend_below(fig, *axes.ravel(), ncols=2)
+    return fig
+
+
+def temperature_figure(table):
+    """The transformer's sampling temperature: TV against the distance ratio at each scale of its
+    Gaussian head's standard deviation, one line per task through the means over seeds (each
+    point labelled with its scale), seeds as small dots."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN * 0.7, 3.6), constrained_layout=True)
+    for k, (task_name, part) in enumerate(table.groupby("task", sort=False)):
+        mean = part.groupby("scale")[["TV", "distance ratio"]].mean()
+        ax.plot(part["distance ratio"], part["TV"], ".", color=f"C{k}", alpha=0.5)
+        ax.plot(mean["distance ratio"], mean["TV"], "o-", color=f"C{k}", label=task_name)
+        for scale, row in mean.iterrows():
+            ax.annotate(f"x{scale:g}", (row["distance ratio"], row["TV"]), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("distance ratio (samples / clean)")
+    ax.set_ylabel("TV")
+    ax.legend()
+    return fig

@@ -26,6 +26,7 @@ RESULT_PACKAGES = ("torch", "numpy", "scipy")
 ARTIFACT_CODE = {
     "model": ("models.training",),
     "model, trained vectorised": ("models.vectorised",),
+    "checkpointed-run": ("models.checkpoints",),
     "samples": (),
     "probe-depths": ("kernel", "tasks", "metrics"),
     "probe-predictions": ("kernel", "tasks", "metrics"),

@@ -13,7 +13,7 @@ both import the name from here. This module imports nothing, so every layer may 
 PROFILES = ("ci", "default", "paper")
 
 #: the paper's claims, as the design numbers them (rules and verdicts: ``studies.claims``)
-CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5a", "C5b", "C5c", "C6")
+CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5a", "C5b", "C5c", "C6", "C7")
 
 # Environment variables (all begin with MISGEN_; none other is read or set anywhere).
 CACHE_DIR_ENV = "MISGEN_CACHE_DIR"            # root of the artifact cache (default: .misgen_cache)

@@ -86,6 +86,23 @@ def mitigation_results():
     return out
 
 
+def scaling_result():
+    """A ``scaling.ScalingResult`` of two tasks and two classes whose TV falls with the steps."""
+    from misgen_lib.studies import scaling
+    steps, fits, evals = (375, 750, 1500, 3000, 6000), [], []
+    for t in ("cone", "maze"):
+        for m in ("diffusion-unet", "transformer"):
+            curves = []
+            for s in (0, 1):
+                e = entry(t, m, 200)
+                run = scaling.Run(t, m, s, 32, 2000, steps)
+                curves.append([scaling.CheckpointEval(run, c, c / 1500, e.drift, RNG.uniform(1, 3, 50),
+                                                      RNG.uniform(1, 2, 50), 1 / c, 1.2 / c) for c in steps])
+            fits.append(scaling.law_fit(curves, n_boot=20))
+            evals += [e for c in curves for e in c]
+    return scaling.ScalingResult(NS(), evals, fits)
+
+
 def builders(synthetic, applied):
     """Each chapter figure, built from the stand-ins: ``{name: () -> figure}``."""
     probes = [probe(synthetic.get(t, m)) for t in synthetic.config.tasks for m in MODELS]
@@ -126,12 +143,18 @@ def builders(synthetic, applied):
         "fidelity": lambda: plots.fidelity_figure({t: (fid, r.base.task) for t, r in
                                                    zip(("cone", "maze", "pendulum"), results)}),
         "precompensation": lambda: plots.precompensation_figure(results, 0),
+        "scaling": lambda: plots.scaling_figure(scaling_result(), 2.0),
+        "fit_quality": lambda: plots.fit_quality_figure(scaling_result().summary(), 2.0, 0.6),
+        "temperature": lambda: plots.temperature_figure(pd.DataFrame(
+            [{"task": t, "seed": s, "scale": k, "TV": 0.1 + k, "distance ratio": 1 + k}
+             for t in ("cone", "maze") for s in (0, 1) for k in (0.0, 0.5, 1.0)])),
     }
 
 
 NAMES = ["task_samples", "maze_layouts", "curated_histograms", "density_grid", "change_grid", "sample_grid",
          "observed_vs_predicted", "qspace", "depth_curves", "origins", "applied_density_grid", "maze_samples",
-         "pendulum_samples", "location_shift", "mitigations_tv", "fidelity", "precompensation"]
+         "pendulum_samples", "location_shift", "mitigations_tv", "fidelity", "precompensation", "scaling",
+         "fit_quality", "temperature"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,9 +9,9 @@ import pytest
 import misgen_lib as mg
 from misgen_lib.kernel.predict import monte_carlo_prediction
 from misgen_lib.studies import claim_c1, claim_c2, claim_c3, claim_c4, claim_c6
-from misgen_lib.studies import claims
+from misgen_lib.studies import claims, scaling
 from misgen_lib.studies.claims import (ALPHA, CLAIMS, CONTROLS, FEW, MOST, NOT_TESTED, RULE_HISTORY, RULES, UNDECIDED,
-                                       Condition, claim_c5, claim_outcome, sign_test, with_baselines)
+                                       Condition, claim_c5, claim_c7, claim_outcome, sign_test, with_baselines)
 from misgen_lib.vocabulary import CLAIM_IDS
 
 PRIOR = mg.priors.Uniform(0.0, 1.0)
@@ -278,3 +278,38 @@ def test_a_verdict_shows_each_condition_with_interval_and_threshold():
     lo, hi = row["TV excess over null 95% 95% CI"]
     assert lo <= row["TV excess over null 95%"] <= hi and row["decision"] == "counts"
     assert row["TV excess over null 95% threshold"] == "> 0"
+
+
+STEPS = (375, 750, 1500, 3000, 6000)
+REFERENCE = np.linspace(1.0, 2.0, 400)   # fresh clean trajectories' nearest-training distances
+
+
+def law(tv_inf, a=0.2, b=float(scaling.EXPONENTS[20]), ratio=1.0, memorised=False, seeds=SEEDS):
+    """A ``scaling.LawFit`` of checkpoints whose TV follows ``tv_inf + a (C / C_0)^-b`` exactly
+    (noise-free quantities), with samples ``ratio`` times as far from the training set as fresh
+    clean trajectories (``memorised``: at distance 0, copies)."""
+    nearest = np.zeros_like(REFERENCE) if memorised else ratio * REFERENCE
+    curves = []
+    for s in seeds:
+        run = scaling.Run("t", "m", s, 32, 2000, STEPS)
+        curves.append([scaling.CheckpointEval(run, c, c / 1500, entry(shifted_mass(tv_inf + a * (c / STEPS[0]) ** -b),
+                                                                      seed=s).drift, nearest, REFERENCE, 0.0, 0.0)
+                       for c in STEPS])
+    return scaling.law_fit(curves, n_boot=300, seed=1)
+
+
+def test_c7_counts_a_drift_that_levels_off_and_fails_one_that_vanishes_or_is_copied():
+    assert claim_c7([law(0.2)]).units[0].decision == "counts"
+    vanishing = law(0.0, a=0.3, b=1.0)
+    assert vanishing.tv_inf_interval[1] < NULL_Q95 and claim_c7([vanishing]).units[0].decision == "fails"
+    assert claim_c7([law(0.2, memorised=True)]).units[0].decision == "fails"
+    at_null = law(NULL_Q95)
+    assert at_null.tv_inf_interval[0] < NULL_Q95 < at_null.tv_inf_interval[1]
+    assert claim_c7([at_null]).units[0].decision == "undecided"
+
+
+def test_c7_leaves_a_pair_that_is_still_implausible_untested_as_underfitting():
+    unit = claim_c7([law(0.2, ratio=3.0)]).units[0]
+    assert unit.decision == "not tested" and "underfitting" in unit.note
+    assert unit.details["first plausible step"] == "none"
+    assert law(0.2).first_plausible() == STEPS[0]

@@ -35,8 +35,8 @@ def test_an_unknown_claim_is_an_error_in_the_library():
     with pytest.raises(ValueError, match=r"unknown claim id 'C9'; valid claim ids: C1, C2, .*C5a.*C6"):
         claims.Verdict("C9", pd.DataFrame({"counts": [True]}))
     verdict = claims.Verdict("C1", pd.DataFrame({"counts": [True]}))
-    verdict.claim = "C7"
-    with pytest.raises(ValueError, match="unknown claim id 'C7'"):
+    verdict.claim = "C8"
+    with pytest.raises(ValueError, match="unknown claim id 'C8'"):
         claims.record(verdict)
 
 

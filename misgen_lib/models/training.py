@@ -24,10 +24,10 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cache import ArtifactStore, default_store, key_of
+from ..progress import bar
 from ..provenance import PACKAGE_DIR, git_revision, kind_hash, module_name, package_versions
 from ..seeds import derive
 from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, autocast, bf16_numerics, device_description,
@@ -118,8 +118,8 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
         xt = torch.as_tensor(x, device=device)
         qt = torch.as_tensor(q, device=device) if q is not None else None
         losses = []
-        bar = tqdm(range(cfg.train_steps), desc=desc or mc.name, disable=not progress, leave=False)
-        for step in bar:
+        steps = bar(range(cfg.train_steps), desc=desc or mc.name, progress=bool(progress), leave=False)
+        for step in steps:
             idx = next(orders).to(device)
             net.train()
             with autocast(cfg):
@@ -137,8 +137,8 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
                         be.copy_(b)
             losses.append(loss.item())
             if step % 50 == 0:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        bar.close()
+                steps.set_postfix(loss=f"{losses[-1]:.4f}")
+        steps.close()
     return ema.eval(), {"loss": losses}
 
 

@@ -17,7 +17,7 @@ Beside the chapters, two pages the table of contents names:
 * ``book/executed/figure_index.md``: every figure (``book/executed/figures/<notebook>/*.png``)
   as a thumbnail with chapter, caption, profile, seed, revision and the command that regenerates
   it, linked both ways with the figure's provenance line on its chapter page;
-* ``book/executed/claims.md``: each paper claim (C1-C6), the verdict this build computed
+* ``book/executed/claims.md``: each paper claim (C1-C7), the verdict this build computed
   (recorded by ``misgen_lib.studies.claims.record`` into ``book/executed/claims/<notebook>/``),
   the numbers behind it and the chapter that computed it, beside the verdict of the reference
   book of the same profile where one is committed (``runner.reference``).

@@ -47,8 +47,13 @@ from ..vocabulary import CLAIMS_DIR_ENV, check_claim
 #: nearest-clean distance of a model's samples at most this many times that of fresh clean
 #: trajectories
 PLAUSIBLE_FACTOR = 2.0
+#: memorisation index (``studies.scaling``: the chance that a sample lies nearer the training set
+#: than a fresh clean trajectory; 0.5 for fresh draws, 1 for copies) below which C7 calls samples
+#: not memorised (companion's choice: 0.6, fewer than a fifth of the samples copies)
+MEMORISED = 0.6
 
-#: the paper's claims, in the companion's words (the design's C1-C6), one per ``vocabulary.CLAIM_IDS``
+#: the paper's claims, in the companion's words (the design's C1-C6 and its last claim, C7), one per
+#: ``vocabulary.CLAIM_IDS``
 CLAIMS = {
     "C1": "each model class shows a drift of the quantity's distribution well above the finite-sample "
           "null while single samples stay plausible",
@@ -60,6 +65,8 @@ CLAIMS = {
     "C5b": "conditioning on the quantity helps in simple cases only",
     "C5c": "a kernel-informed intervention reduces the drift clearly",
     "C6": "an a-priori kernel, declared before training, predicts the direction of the drift",
+    "C7": "the drift survives training: it levels off above the finite-sample null as the models fit better, "
+          "while their samples are plausible and not memorised (misgeneralization, not underfitting)",
 }
 
 #: the tasks counted as "simple" by C5b (companion's choice: the synthetic ones)
@@ -91,6 +98,8 @@ CONTROLS = {
     "C5c": "model A, the same class trained on the curated data with the same seeds",
     "C6": "class-blind baselines scored by the same rule (a white kernel of the declared family's locality, "
           "the data's own Gaussian), each against the declared families by a one-sided exact sign test",
+    "C7": "the finite-sample null (TV between the prior and a clean sample of the same size) at the largest "
+          "checkpoint; for memorisation, fresh clean trajectories, whose index is one half by construction",
 }
 
 #: the claim-level statistic, the same for every claim
@@ -144,6 +153,14 @@ RULES = {
           "the declared families gives the p-value's interval) must give p below "
           f"{ALPHA:.2g} for the claim to be supported: a baseline not beaten makes the claim not supported, "
           "one undecided leaves it undecided",
+    "C7": f"{_UNIT}, at the book's width and training set, over the checkpoints of one long run per seed "
+          "(linear warm-up, then a constant learning rate; steps on a log grid to at least 4x the book's "
+          "budget). The saturating law TV = TV_inf + a (C / C_0)^-b is fitted to the mean TV over seeds by "
+          "least squares (TV_inf >= 0, a >= 0, b in [0.1, 2]); its interval refits bootstrap rounds that "
+          "draw the seeds, then each checkpoint's samples. A pair is tested when its samples at the largest "
+          "checkpoint are plausible (as in C1; an implausible pair is underfitting: shown, not tested). It "
+          "counts when TV_inf minus the null's 95% quantile at the largest checkpoint lies above 0 AND the "
+          f"memorisation index at the largest checkpoint lies below {MEMORISED}",
 }
 
 #: the revision of this module that added the class-blind controls of C2, C4 and C6
@@ -202,6 +219,8 @@ RULE_HISTORY = {
                                         "family's locality, the data's own Gaussian) by the same rule; the "
                                         f"declared families must beat each by a one-sided exact sign test (p "
                                         f"below {ALPHA:.2g}), else the claim is not supported")],
+    "C7": [("83589cb", "2026-12-06", "declared before any result: TV_inf's interval above the null's 95% "
+                                     "quantile, samples plausible and not memorised at the largest checkpoint")],
 }
 
 
@@ -642,6 +661,26 @@ def claim_c6(results, n_boot: int = N_BOOT) -> Verdict:
             details[f"{name}: decision"] = blind[name][-1].decision
         units.append(direction_unit(observed, r.predicted_direction, keys, details))
     return Verdict("C6", units, [baseline_test(name, units, b) for name, b in blind.items()])
+
+
+def claim_c7(fits) -> Verdict:
+    """C7 over ``scaling.LawFit`` (one per task x model pair at the book's size)."""
+    units = []
+    for f in fits:
+        seed = derive(f.final[0].seed, "claim-interval", "C7", f.task, f.model)
+        null, (lo, hi) = f.null95, f.tv_inf_interval
+        draws = [e.memorisation_draws(N_BOOT, derive(seed, e.seed)) for e in f.final]
+        memorised, ci = seed_mean_interval([e.memorisation for e in f.final], draws, N_BOOT, seed)
+        ok = plausible(f.final)
+        units.append(UnitResult(
+            {"task": f.task, "model": f.model, "seeds": "+".join(str(e.seed) for e in f.final)},
+            [Condition("TV_inf minus null 95%", f.tv_inf - null, (lo - null, hi - null), 0.0),
+             Condition("memorisation index", memorised, ci, MEMORISED, above=False)],
+            tested=ok, note="" if ok else "implausible at the largest budget: underfitting",
+            details={"TV_inf": f.tv_inf, "null 95%": null, "largest step": int(f.steps[-1]),
+                     "first plausible step": f.first_plausible() or "none",
+                     "distance ratio": float(np.median([e.distance_ratio for e in f.final]))}))
+    return Verdict("C7", units)
 
 
 def record(verdict: Verdict):
