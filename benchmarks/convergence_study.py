@@ -83,16 +83,15 @@ def at_setting(field: str, value, tasks: str, models: str, n_curve: int, n_predi
     curves = anatomy.depth_curves(suite, n_predict=n_curve, n_boot=n_boot)
     probes = kernel_study.probe_study(suite, n_predict=n_predict, n_boot=n_boot,
                                       depths={(c.task, c.model): c.chosen for c in curves})
-    c1, c2 = mg.studies.claim_c1(suite), mg.studies.claim_c2(probes, "probe")
+    c1, c2 = mg.studies.claim_c1(suite), mg.studies.claim_c2(probes)
     rows = []
     for r in probes:
         tv = [e.drift.tv for e in r.entries]
-        items = c1.items[(c1.items.task == r.task.name) & (c1.items.model == r.model)]
         v = r.validation
         rows.append({"cpu": cpu_name(), field: value, "task": r.task.name, "model": r.model, "seeds": len(tv),
                      "TV median": float(np.median(tv)), "TV lowest seed": min(tv), "TV highest seed": max(tv),
                      "TV null 95%": float(np.median([e.drift.null_q95("tv") for e in r.entries])),
-                     "plausible seeds": int(items["plausible"].sum()), "depth": r.depths[0].depth,
+                     "plausible seeds": sum(mg.studies.claims.plausible([e]) for e in r.entries), "depth": r.depths[0].depth,
                      **agreement(v), "C1": f"{c1.passed}/{c1.total}",
                      "C2": f"{c2.passed}/{c2.total}", "suite seconds": round(trained, 1)})
     return rows
