@@ -49,7 +49,8 @@ class DepthCurve:
     the drift, each beside its noise ceiling; ``budget``: the locality budget of the declared
     rule and ``chosen``, the deepest depth within it (by the mean locality); ``deepest_share``:
     the deepest depth's share explained with its 95% interval (seeds, samples and draws
-    resampled); ``sampler``: whether that deepest probe is the class's sampler."""
+    resampled); ``sampler``: whether that deepest probe is the class's sampler; ``smooth``:
+    whether the task is smooth (``Task.smooth``)."""
     task: str
     model: str
     seeds: int
@@ -57,6 +58,7 @@ class DepthCurve:
     budget: float
     deepest_share: tuple[float, tuple[float, float]] = (np.nan, (np.nan, np.nan))
     sampler: bool = False
+    smooth: bool = True
 
     @property
     def chosen(self) -> int:
@@ -131,7 +133,7 @@ def _curve(job: _CurveJob) -> DepthCurve:
                          "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised})
     deepest = seed_resampled(preds, [e.drift for e in group], job.n_boot, derive(vseed, "deepest"))
     return DepthCurve(task_name, model_name, len(group), rows, job.budget, deepest["share_explained"],
-                      models.get_class(model_name).probe_is_sampler(first.model.config))
+                      models.get_class(model_name).probe_is_sampler(first.model.config), first.task.smooth)
 
 
 def curve_table(curves: list[DepthCurve]):
