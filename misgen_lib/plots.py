@@ -8,10 +8,9 @@ import matplotlib
 import numpy as np
 
 #: Okabe & Ito's colour-blind-safe palette (blue, vermillion, green, reddish purple, orange, sky
-#: blue, yellow, black), set once here as matplotlib's colour cycle, so ``C0``, ``C1``, ... of every
+#: blue, yellow, black), matplotlib's colour cycle in ``use_style``, so ``C0``, ``C1``, ... of every
 #: figure of the book are distinguishable under the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
-matplotlib.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=list(PALETTE))
 GAIN, LOSS = PALETTE[0], PALETTE[1]
 
 #: the width (CSS px) at which the book shows a figure: a chapter cell's output area in
@@ -20,11 +19,25 @@ GAIN, LOSS = PALETTE[0], PALETTE[1]
 COLUMN_PX, MIN_PT = 676, 8.0
 #: the widest figure (inches) whose text keeps ``MIN_PT`` at these fonts once scaled to the column
 PAGE_WIDTH_IN = 6.6
-#: base fonts of every figure of the book, set once here: at ``PAGE_WIDTH_IN`` and ``figures.DPI``
+#: base fonts of every figure of the book (``use_style``): at ``PAGE_WIDTH_IN`` and ``figures.DPI``
 #: (about 816 px shown in 676) 10 pt text reads as 8.3 pt
 FONTS = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 10,
          "ytick.labelsize": 10, "legend.fontsize": 10, "figure.titlesize": 11}
-matplotlib.rcParams.update(FONTS)
+
+
+def use_style() -> None:
+    """The book's figure style, set in matplotlib's ``rcParams``: the ``PALETTE`` as the colour
+    cycle and the ``FONTS``. Every figure of this module is made by ``subplots``, which sets it
+    first; it stays set for figures made afterwards."""
+    matplotlib.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=list(PALETTE))
+    matplotlib.rcParams.update(FONTS)
+
+
+def subplots(*args, **kwargs):
+    """``matplotlib.pyplot.subplots`` in the book's style (``use_style``)."""
+    import matplotlib.pyplot as plt
+    use_style()
+    return plt.subplots(*args, **kwargs)
 
 
 def bin_labels(edges: np.ndarray) -> list[str]:
@@ -139,9 +152,8 @@ def observed_vs_predicted_figure(rows, title: str):
     the class-blind ``control``'s (a ``(prediction, validation)``, or None), titled with the
     validation numbers over all bins and in range (the overflow bins, hatched, left out), the
     noise ceiling and the control's share."""
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(rows), 2, figsize=(PAGE_WIDTH_IN, 3.6 * len(rows) + 0.8), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = subplots(len(rows), 2, figsize=(PAGE_WIDTH_IN, 3.6 * len(rows) + 0.8), squeeze=False,
+                         constrained_layout=True)
     for (ax_m, ax_c), (label, drift, prediction, v, control) in zip(axes, rows):
         plot_observed_vs_predicted(ax_m, ax_c, drift, prediction, control=None if control is None else control[0])
         ax_m.set_title(wrap(f"{label}: recovered distribution"))
@@ -162,9 +174,8 @@ def qspace_figure(views: dict, task):
     """Per model (``{label: kernel.QSpaceView}``), left: the kernel's mean shift b(q) with its
     spread s(q) as a band; right: the per-bin change predicted by the continuity equation against
     the Monte Carlo one (peaks where b converges, troughs where it diverges)."""
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(views), 2, figsize=(PAGE_WIDTH_IN, 3.4 * len(views) + 0.8), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = subplots(len(views), 2, figsize=(PAGE_WIDTH_IN, 3.4 * len(views) + 0.8), squeeze=False,
+                         constrained_layout=True)
     for (ax_b, ax_d), (label, view) in zip(axes, views.items()):
         c = view.centers
         ax_b.fill_between(c, view.shift - view.spread, view.shift + view.spread, color="C0", alpha=0.2,
@@ -207,11 +218,10 @@ def legend_below(fig, *axes, ncols: int = 3):
 def panel_grid(n: int, ncols: int, panel_height: float, width: float = PAGE_WIDTH_IN, **kwargs):
     """``n`` panels, ``ncols`` to a row, at the page width (constrained layout); the unused
     panels of the last row are hidden. Returns the figure and the ``n`` axes in order."""
-    import matplotlib.pyplot as plt
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel_height * nrows + 0.6), squeeze=False,
-                             constrained_layout=True, **kwargs)
+    fig, axes = subplots(nrows, ncols, figsize=(width, panel_height * nrows + 0.6), squeeze=False,
+                         constrained_layout=True, **kwargs)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -315,12 +325,10 @@ def task_samples_figure(task_objs: dict, datasets: dict, n_show: int, ncols: int
 def maze_layouts_figure(horizon: int, n_show: int, seed: int, layouts=("umaze", "medium", "large")):
     """Raw goal-reaching demonstrations in each maze layout, titled with the range of travel
     distances and the number of wall crossings."""
-    import matplotlib.pyplot as plt
-
     from . import tasks
     from .seeds import stream
-    fig, axes = plt.subplots(1, len(layouts), figsize=(PAGE_WIDTH_IN, 3.0), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [5, 8, 12][:len(layouts)]})
+    fig, axes = subplots(1, len(layouts), figsize=(PAGE_WIDTH_IN, 3.0), constrained_layout=True,
+                         gridspec_kw={"width_ratios": [5, 8, 12][:len(layouts)]})
     for ax, layout in zip(np.atleast_1d(axes), layouts):
         maze = tasks.get("maze", layout=layout, horizon=horizon)
         x, _ = maze.raw_demonstrations(n_show, stream(seed, "raw-demos", layout))
@@ -367,9 +375,8 @@ def depth_curve_figure(curves, tasks):
     (top) and the correlation over its ceiling (bottom) of the probe kernel at every depth of
     the whole generative process, against the probe's locality index (log scale), one line per
     model class; the declared rule's depth circled, its locality budget a dashed line."""
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, len(tasks), figsize=(PAGE_WIDTH_IN, 5.6), sharex=True, sharey="row",
-                             squeeze=False, constrained_layout=True)
+    fig, axes = subplots(2, len(tasks), figsize=(PAGE_WIDTH_IN, 5.6), sharex=True, sharey="row",
+                         squeeze=False, constrained_layout=True)
     models = list(dict.fromkeys(c.model for c in curves))
     for j, task_name in enumerate(tasks):
         top, bottom = axes[0, j], axes[1, j]
@@ -475,9 +482,8 @@ def location_shift_figure(shifts: dict, on_manifold_shifts: dict):
     """Left: the mean shift of the quantity against the prior's mean, right: the share of samples
     above the prior's median, per model for the measured and the on-manifold quantity, each with
     its bootstrap interval (error bar) and the finite-sample null's central 95% (grey)."""
-    import matplotlib.pyplot as plt
     models = list(shifts)
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 1.2 + 0.8 * len(models) * 2), constrained_layout=True)
+    fig, axes = subplots(1, 2, figsize=(PAGE_WIDTH_IN, 1.2 + 0.8 * len(models) * 2), constrained_layout=True)
     labels, ys = [], []
     for k, m in enumerate(models):
         for off, (kind, s) in enumerate((("measured", shifts[m]), ("on-manifold", on_manifold_shifts[m]))):
@@ -572,7 +578,7 @@ def scaling_figure(result, plausible_factor: float):
     fits = result.fits
     tasks = list(dict.fromkeys(f.task for f in fits))
     models = list(dict.fromkeys(f.model for f in fits))
-    fig, axes = plt.subplots(len(tasks), len(models), figsize=(PAGE_WIDTH_IN, 2.6 * len(tasks) + 0.8),
+    fig, axes = subplots(len(tasks), len(models), figsize=(PAGE_WIDTH_IN, 2.6 * len(tasks) + 0.8),
                              squeeze=False, constrained_layout=True)
     for f in fits:
         ax = axes[tasks.index(f.task), models.index(f.model)]
@@ -605,7 +611,7 @@ def fit_quality_figure(table, plausible_factor: float, memorised: float):
     import matplotlib.pyplot as plt
     tasks = list(dict.fromkeys(table["task"]))
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(3, len(tasks), figsize=(PAGE_WIDTH_IN, 6.6), sharex="col", sharey="row",
+    fig, axes = subplots(3, len(tasks), figsize=(PAGE_WIDTH_IN, 6.6), sharex="col", sharey="row",
                              squeeze=False, constrained_layout=True)
     rows = (("distance ratio", plausible_factor, "plausibility factor"),
             ("memorisation", memorised, "memorisation limit"), ("loss gap", None, None))
@@ -633,7 +639,7 @@ def temperature_figure(table):
     Gaussian head's standard deviation, one line per task through the means over seeds (each
     point labelled with its scale), seeds as small dots."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN * 0.7, 3.6), constrained_layout=True)
+    fig, ax = subplots(figsize=(PAGE_WIDTH_IN * 0.7, 3.6), constrained_layout=True)
     for k, (task_name, part) in enumerate(table.groupby("task", sort=False)):
         mean = part.groupby("scale")[["TV", "distance ratio"]].mean()
         ax.plot(part["distance ratio"], part["TV"], ".", color=f"C{k}", alpha=0.5)

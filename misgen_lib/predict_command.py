@@ -5,7 +5,8 @@ loss of mass per bin of a task's quantity under a kernel, before the model is tr
   its parameters calibrated on the probe of a short run of class ``M`` (``--calibrate-steps``
   training steps on the task's curated data, cached), as chapter 04 does; otherwise the cheap
   default (``apriori.family``: 5% of the data's standard deviation, one time step for blur);
-* ``--kernel probe --model M``: the probe kernel of that short run itself.
+* ``--kernel probe --model M``: the probe kernel of that short run itself, at the declared
+  locality rule's depth (``kernel.deepest_local``).
 
 The task is a registered name (``--task sine``) or a user's own class in a Python file
 (``--task path/to/ramp.py:Ramp``, see ``load_task``): no registration and no package needed.
@@ -25,7 +26,7 @@ import numpy as np
 from . import models, tasks
 from .kernel import apriori
 from .kernel.predict import METHODS, clean_draws, predict
-from .kernel.probe import calibrated, probe
+from .kernel.probe import calibrated, deepest_local, probe
 
 PROBE = "probe"
 #: draws of the measurement check of a task from a file: q evenly over its range, ends included
@@ -191,7 +192,7 @@ def _kernel(args, task, prior, x):
     data = task.curate(min(len(x), 2000), prior=prior, seed=args.seed + 1)
     short = models.fit(args.model, data, {"train_steps": args.calibrate_steps}, seed=args.seed, progress=False)
     if args.kernel == PROBE:
-        return probe(short, task=task)
+        return probe(short, deepest_local(short, x[:500], task=task, seed=args.seed).depth, task=task)
     return calibrated(args.kernel, short, x[:500], seed=args.seed, task=task)
 
 
@@ -199,8 +200,8 @@ def _save_plot(pred, task, kernel, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from .plots import plot_change
-    fig, ax = plt.subplots(figsize=(8, 3.5), constrained_layout=True)
+    from .plots import plot_change, subplots
+    fig, ax = subplots(figsize=(8, 3.5), constrained_layout=True)
     plot_change(ax, pred.delta, pred.edges, label="predicted change", quantity=task.quantity)
     ax.set_title(f"{task.name}: predicted gain / loss under {kernel.describe()} ({pred.method})")
     fig.savefig(path, dpi=120)

@@ -29,12 +29,6 @@ class ToyScale(ModelClass):
     def max_probe_depth(self, cfg, horizon):
         return DEEPEST
 
-    def probe_depths(self, cfg, horizon):
-        return (1, 2, 4, 8)
-
-    def default_probe_depth(self, cfg, horizon):
-        return 1
-
     def perturb(self, net, z, depth, q, cfg, generator, mode):
         return z * (1 + A * depth / DEEPEST)
 
@@ -101,7 +95,7 @@ def test_deepest_local_picks_by_locality_alone(entries):
 
 
 def test_process_depths_span_each_class_from_local_to_whole():
-    for name, expected in {"diffusion-unet": (1, 2, 4, 8, 16, 32, 64), "transformer": (32, 48, 56, 60, 62, 63),
+    for name, expected in {"diffusion-unet": (1, 2, 4, 8, 16, 32, 64), "transformer": (1, 2, 4, 8, 16, 32, 48, 56, 60, 62, 63),
                            "vae": (1, 2, 4, 8, 16)}.items():
         assert mg.models.get_class(name).process_depths(mg.models.make_config(name), 64) == expected
 

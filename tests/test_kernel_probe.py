@@ -48,21 +48,21 @@ def models(data, tmp_path_factory):
 def test_probe_is_deterministic_for_a_seed(models, clean, name):
     model = models[name]
     for mode in mg.models.get_class(name).probe_modes:
-        a = model.perturb(clean, seed=3, mode=mode)
+        a = model.perturb(clean, 2, seed=3, mode=mode)
         assert a.shape == clean.shape and np.isfinite(a).all()
-        assert np.array_equal(a, model.perturb(clean, seed=3, mode=mode))
-        kernel = mg.kernel.probe(model, mode=mode)
+        assert np.array_equal(a, model.perturb(clean, 2, seed=3, mode=mode))
+        kernel = mg.kernel.probe(model, 2, mode=mode)
         first = kernel.apply(clean, np.random.default_rng(5))
         assert np.array_equal(first, kernel.apply(clean, np.random.default_rng(5)))
         if not (name == "vae" and mode == "mean"):  # the posterior mean is deterministic
-            assert not np.array_equal(a, model.perturb(clean, seed=4, mode=mode))
+            assert not np.array_equal(a, model.perturb(clean, 2, seed=4, mode=mode))
 
 
 @pytest.mark.parametrize("name, mode", [("diffusion-mlp", "sdedit"), ("transformer", "rollout"),
                                         ("transformer", "one-step"), ("vae", "mean")])
 def test_probe_is_local_at_small_depth_and_less_local_with_depth(models, clean, name, mode):
     model = models[name]
-    depths = mg.kernel.probe_depths(model)
+    depths = mg.kernel.process_depths(model)
     loc = [mg.kernel.probe(model, d, mode).locality(clean, seed=0) for d in depths]
     # measured: diffusion-mlp 0.058 at 1 of 16 steps; transformer rollout 0.13 / one-step 0.06
     # when regenerating the last 8 of 16 steps; VAE posterior mean 0.05 after one round trip
@@ -100,23 +100,24 @@ def test_the_declared_rule_probes_from_the_shallowest_and_never_sees_q(models, d
 
 def test_probe_kernel_describes_itself_and_rejects_bad_settings(models, clean):
     model = models["diffusion-mlp"]
-    kernel = mg.kernel.probe(model)
+    kernel = mg.kernel.probe(model, 2)
     assert kernel.to_dict() == {"family": "probe", "model": "diffusion-mlp", "model_key": model.key,
                                 "inference": "eager", "depth": 2, "mode": "sdedit"}
-    assert mg.kernel.probe(models["transformer"]).depth == HORIZON - HORIZON // 8
-    assert mg.kernel.probe(models["vae"]).mode == "sample"
+    assert mg.kernel.probe(models["vae"], 1).mode == "sample"     # the class's first mode
+    with pytest.raises(ValueError, match=r"must be an integer in \[1, 16\], got None.*deepest_local"):
+        mg.kernel.probe(model, None)                              # no default depth: the declared rule's
     with pytest.raises(ValueError, match=r"number of reverse diffusion steps.*\[1, 16\], got 17"):
         mg.kernel.probe(model, depth=17)
     with pytest.raises(ValueError, match=r"clean prefix.*\[1, 15\], got 16"):
         mg.kernel.probe(models["transformer"], depth=HORIZON)
     with pytest.raises(ValueError, match=r"unknown probe mode 'rollout' for diffusion-mlp; valid: \['sdedit'\]"):
-        mg.kernel.probe(model, mode="rollout")
+        mg.kernel.probe(model, 2, mode="rollout")
     with pytest.raises(ValueError, match="trained unconditionally; q must be None"):
-        model.perturb(clean, seed=0, q=2.0)
+        model.perturb(clean, 2, seed=0, q=2.0)
     with pytest.raises(ValueError, match=r"shape \(n, 16, 2\)"):
-        model.perturb(clean[:, :8])
+        model.perturb(clean[:, :8], 2)
     with pytest.raises(TypeError, match="TrainedModel"):
-        mg.kernel.probe("diffusion-mlp")
+        mg.kernel.probe("diffusion-mlp", 2)
 
 
 def test_probe_prediction_runs_through_the_predictor(models, clean):

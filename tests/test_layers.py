@@ -67,3 +67,12 @@ def test_the_vocabulary_imports_nothing():
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     users = {layer(m) for m, deps in MODULES.items() if "misgen_lib.vocabulary" in deps}
     assert {"runner", "studies"} <= users, users     # where the two meet
+
+
+def test_the_chapters_module_only_states_results():
+    """``studies.chapters`` formats what the study modules computed: it imports neither the
+    kernel, the tasks, the metrics, the models nor the interventions (only the studies)."""
+    science = ("misgen_lib.kernel", "misgen_lib.tasks", "misgen_lib.metrics", "misgen_lib.models",
+               "misgen_lib.interventions", "misgen_lib.seeds", "misgen_lib.priors")
+    bad = sorted(i for i in MODULES["misgen_lib.studies.chapters"] if i.startswith(science))
+    assert not bad, f"studies.chapters computes through {bad}"

@@ -17,15 +17,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
+from ..metrics import Drift
+from ..priors import Prior
+from ..tasks import Dataset, Task
 from .precompensation import predicted_outcome
+from .transforms import Transform
 from .weights import reweighting_weights
 
 #: the roles an intervention can play in the paper's claims, and the claim each bears on
 ROLES = {"reweighting": "C5a", "conditioning": "C5b", "kernel-informed": "C5c"}
+
+
+class Sizes(Protocol):
+    """What an intervention reads of a suite's configuration (``studies.suite.SuiteConfig``)."""
+    n_train: int
+
+
+class TrainingUnit(Protocol):
+    """What an intervention reads of the unit that trained model A (``studies.suite.Unit``, a
+    dataclass; the interventions sit below the studies, so they name the fields they use);
+    ``Intervention.treat`` copies it with the fields an intervention may change."""
+    cfg: Sizes
+    task: Task
+    prior: Prior
+    data: Dataset
+    model_name: str
+    seed: int
+
+
+class Evaluated(Protocol):
+    """What an intervention reads of an evaluated model (``studies.suite.SuiteEntry``): the
+    measured quantity of its samples and their drift against the intended prior."""
+    q_hat: np.ndarray
+    drift: Drift
 
 
 @dataclass(frozen=True)
@@ -40,15 +68,15 @@ class Context:
     the task, its range widened by one bin on the ``sides`` (below, above) where its generator is
     defined there; ``clip``: the clip of the reweighting weights; ``previous``: for an
     intervention with ``after``, the treated entry of that intervention (else ``None``)."""
-    unit: Any
-    base: Any
+    unit: TrainingUnit
+    base: Evaluated
     transition: np.ndarray
     clean: np.ndarray
     locality: float
-    wide: Any
+    wide: Task
     sides: tuple[bool, bool]
     clip: float
-    previous: Any = None
+    previous: Evaluated | None = None
 
     @property
     def edges(self) -> np.ndarray:
@@ -69,7 +97,7 @@ class Plan:
     """An intervention's plan for one model A: ``unit``, the treated model's unit (``None``: not
     run, ``note`` says why); ``training``, the bin masses it trains on; ``predicted``, the bin
     masses A's kernel predicts it recovers; ``note``, a line shown beside the result."""
-    unit: Any = None
+    unit: TrainingUnit | None = None
     training: np.ndarray | None = None
     predicted: np.ndarray | None = None
     note: str | None = None
@@ -91,12 +119,19 @@ class Intervention:
         take named streams of ``ctx.unit.seed`` with labels of their own (``seeds.derive``)."""
         raise NotImplementedError
 
-    def treat(self, ctx: Context, **changes):
-        """Model A's unit with this intervention's ``changes`` (``train_data``, ``weights``,
-        ``transform``, ``conditional``): the unit of the treated model."""
-        return replace(ctx.unit, intervention=self.name, **changes)
+    def treat(self, ctx: Context, *, train_data: Dataset | None = None, weights: np.ndarray | None = None,
+              transform: Transform | None = None, conditional: bool | None = None,
+              sampler: str | None = None) -> TrainingUnit:
+        """Model A's unit with this intervention's changes, the unit of the treated model: what it
+        trains on (``train_data``, importance ``weights``, the coordinates of ``transform``,
+        ``conditional``) or how model A samples (``sampler``, an origin variant of its class);
+        None leaves a field as it is."""
+        changes = {"train_data": train_data, "weights": weights, "transform": transform,
+                   "conditional": conditional, "sampler": sampler}
+        return replace(ctx.unit, intervention=self.name, **{k: v for k, v in changes.items() if v is not None})
 
-    def through_kernel(self, ctx: Context, training: np.ndarray, unit, note: str | None = None) -> Plan:
+    def through_kernel(self, ctx: Context, training: np.ndarray, unit: TrainingUnit,
+                       note: str | None = None) -> Plan:
         """The plan of a model trained on bin masses ``training``, its outcome predicted by pushing
         them through model A's kernel (``predicted_outcome``)."""
         return Plan(unit, training, predicted_outcome(ctx.transition, training), note)

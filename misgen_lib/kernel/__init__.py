@@ -8,7 +8,8 @@ observed drift (``validate``).
     pred = mg.kernel.predict(task, kernel, prior, n=20000, seed=2)    # predicted per-bin change
     print(mg.kernel.validate(pred, drift).summary())                   # with its noise ceiling
 
-    kernel = mg.kernel.probe(model, depth=2)                           # the model's own local errors
+    depth = mg.kernel.deepest_local(model, data).depth                 # the declared locality rule
+    kernel = mg.kernel.probe(model, depth)                             # the model's own local errors
     view = mg.kernel.qspace_view(pred)                                 # b(q), s(q), continuity equation
     print(mg.kernel.validate_seed_mean(pred, drifts_over_seeds).summary())
 """
@@ -17,7 +18,7 @@ from .base import DeviationKernel, GaussianForm, locality_index  # noqa: F401
 from .empirical import ResidualBank, StationaryGaussian, estimate  # noqa: F401
 from .predict import Prediction, predict  # noqa: F401
 from .probe import (DepthChoice, LOCALITY_BUDGET, ProbeKernel, calibrated, deepest_local,  # noqa: F401
-                    probe, probe_depths, process_depths, resolve_mode, within_budget)
+                    probe, process_depths, resolve_mode, within_budget)
 from .projection import Projection, project  # noqa: F401
 from .qspace import QSpaceView, qspace_view  # noqa: F401
 from .seed_mean import SeedAgreement, seed_agreement, seed_mean_drift, validate_seed_mean  # noqa: F401

@@ -1,27 +1,28 @@
 """Probe kernels: a trained model perturbs *clean* trajectories locally, in its own way.
 
 The pairs ``(x, x')`` are the kernel (the primary estimator of the book's chapter "The data
-deviation kernel"). Per model class (the hooks live with the classes, ``models/*.py``):
+deviation kernel"). Per model class (the hooks live with the classes, ``models/*.py``), what
+``depth`` counts and the grid that spans the class's whole generative process
+(``process_depths``):
 
 * ``diffusion-unet``, ``diffusion-mlp`` (mode ``sdedit``): noise ``x`` to diffusion step
   ``depth - 1`` with the forward process, then the model's own reverse process back to step 0
-  (SDEdit). ``depth`` = number of reverse steps, 1..K; default 2 (of K = 64); candidates
-  1, 2, 3, 4, 6, 8.
+  (SDEdit). ``depth`` = number of reverse steps, 1..K; grid 1, 2, 4, ... and all K (the probe
+  then regenerates from nearly pure noise: it is the sampler, ``ModelClass.probe_is_sampler``).
 * ``transformer`` (modes ``rollout``, ``one-step``): ``depth`` = number of regenerated steps
   after a clean prefix of ``T - depth`` steps (so a larger depth is less local and a short
   prefix is a large depth). ``rollout`` samples them step by step with the Gaussian head;
   ``one-step`` (the control) draws each from the head given the clean past (teacher forcing).
-  Default depth ``T - T/8`` (a prefix of 8 of 64 steps); candidates: prefixes of T/2, T/4, T/8,
-  T/16.
+  Grid 1, 2, 4, ... steps and the depths after clean prefixes of T/2, T/4, ... down to one step.
 * ``vae`` (modes ``sample``, ``mean``): ``depth`` encode -> decode round trips, decoding a
-  posterior draw (``sample``, default) or the posterior mean (``mean``). Default depth 1;
-  candidates 1, 2, 3.
+  posterior draw (``sample``, the default mode) or the posterior mean (``mean``). Grid 1, 2, 4,
+  8, 16.
 
-The probe never sees the evaluated samples. The book's depth rule, ``deepest_local``, picks the
-deepest depth of the whole process (``process_depths``) whose ``locality`` (the RMS of ``x' - x``
-relative to the data's spread) stays within ``LOCALITY_BUDGET``. (The book's earlier rule, the
-depth whose outputs lie as far from the clean training set as the model's samples do, could
-not choose: that distance barely changes with depth.)
+The probe never sees the evaluated samples. Its depth is chosen by the declared rule,
+``deepest_local``: the deepest depth of the grid whose ``locality`` (the RMS of ``x' - x``
+relative to the data's spread) stays within ``LOCALITY_BUDGET``, free of the quantity. (The
+distance of the probe's outputs to the clean training set cannot choose it: that distance
+barely changes with depth, since the errors that move the quantity run along the data.)
 
 A conditional model is conditioned on the clean trajectory's own measured quantity
 (``task.measure(x)``, the quantity an engineer would ask for), so it needs ``task``.
@@ -61,21 +62,17 @@ class ProbeKernel(DeviationKernel):
                 "inference": self.model.inference_numerics, "depth": self.depth, "mode": self.mode}
 
 
-def probe(model: TrainedModel, depth: int | None = None, mode: str | None = None, task=None) -> ProbeKernel:
-    """The probe kernel of a trained model at ``depth`` in ``mode`` (None: the class's defaults,
-    see the module docstring). A conditional model needs ``task`` (to measure the clean q)."""
+def probe(model: TrainedModel, depth: int, mode: str | None = None, task=None) -> ProbeKernel:
+    """The probe kernel of a trained model at ``depth`` (the declared rule's: ``deepest_local``)
+    in ``mode`` (None: the class's first, see the module docstring). A conditional model needs
+    ``task`` (to measure the clean q)."""
     if not isinstance(model, TrainedModel):
         raise TypeError(f"probe needs a TrainedModel (mg.models.fit), got {type(model).__name__}")
-    depth, mode = get_class(model.name).resolve_probe(model.config, model.horizon, depth, mode)
+    depth, mode = get_class(model.name).check_probe(model.config, model.horizon, depth, mode)
     if model.conditional and task is None:
         raise ValueError(f"{model.name} is conditional: pass task, so the probe can condition on "
                          f"the clean trajectories' measured quantity")
     return ProbeKernel(model, depth, mode, task)
-
-
-def probe_depths(model: TrainedModel) -> tuple[int, ...]:
-    """The candidate depths of the model's class (module docstring), smallest first."""
-    return get_class(model.name).probe_depths(model.config, model.horizon)
 
 
 @dataclass
@@ -93,8 +90,7 @@ class DepthChoice:
 
 def resolve_mode(model: TrainedModel, mode: str | None) -> str:
     """``mode``, or the class's default probe mode when None (checked)."""
-    mc = get_class(model.name)
-    return mc.resolve_probe(model.config, model.horizon, None, mode)[1]
+    return get_class(model.name).check_probe(model.config, model.horizon, 1, mode)[1]   # depth 1: always valid
 
 
 def _probe_outputs(model, clean, depths, mode, task, seed):
@@ -106,15 +102,10 @@ def _probe_outputs(model, clean, depths, mode, task, seed):
 
 
 def process_depths(model: TrainedModel) -> tuple[int, ...]:
-    """Depths that span the class's whole generative process, smallest first: 1, 2, 4, ... up to
-    the class's largest depth and that depth itself, with the class's own grid
-    (``ModelClass.process_depths``; diffusion: 1, 2, 4, ... all ``K`` reverse steps; transformer:
-    also clean prefixes of T/2, T/4, ... down to one step; VAE: 1, 2, 4, 8, 16 round trips): the
-    grid of "where is the drift made"."""
-    mc = get_class(model.name)
-    largest = mc.max_probe_depth(model.config, model.horizon)
-    doubling = {2 ** k for k in range(largest.bit_length()) if 2 ** k <= largest} | {largest}
-    return tuple(sorted(doubling | set(mc.process_depths(model.config, model.horizon))))
+    """The depths that span the model's whole generative process, smallest first
+    (``ModelClass.process_depths``, module docstring): the grid of "where is the drift made",
+    from which ``deepest_local`` chooses."""
+    return tuple(get_class(model.name).process_depths(model.config, model.horizon))
 
 
 #: the locality budget of ``deepest_local`` (companion's choice, fixed before this library computed

@@ -189,50 +189,47 @@ class ModelClass:
     # -- probe kernels: the class's own local perturbation of clean data ----------------------
     #: probe modes of the class, the first is the default (see ``kernel/probe.py``)
     probe_modes: tuple[str, ...] = ()
-
-    def probe_depths(self, cfg: ModelConfig, horizon: int) -> tuple[int, ...]:
-        """Candidate probe depths, smallest (most local) first (the default depth is
-        ``default_probe_depth``)."""
-        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
-
-    def process_depths(self, cfg: ModelConfig, horizon: int) -> tuple[int, ...]:
-        """Depths spanning the class's whole generative process, smallest first (the grid of
-        ``kernel.probe.process_depths``); by default the candidate depths."""
-        return self.probe_depths(cfg, horizon)
-
-    def default_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
-        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
-
-    def perturb(self, net: nn.Module, z: torch.Tensor, depth: int, q: torch.Tensor | None,
-                cfg: ModelConfig, generator: torch.Generator, mode: str) -> torch.Tensor:
-        """The class's own local perturbation of clean normalised trajectories ``z`` (B, T, d)
-        at ``depth``, in ``mode`` (one of ``probe_modes``)."""
-        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
-
     #: what ``depth`` counts for this class (named in errors)
     probe_depth_meaning: str = "depth"
 
     def max_probe_depth(self, cfg: ModelConfig, horizon: int) -> int:
+        """The deepest probe: the class's whole generative process."""
         raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
 
-    def check_probe_depth(self, depth, cfg: ModelConfig, horizon: int) -> int:
-        """``depth`` as an int in ``[1, max_probe_depth]`` or a ValueError saying what it means."""
+    def process_depths(self, cfg: ModelConfig, horizon: int) -> tuple[int, ...]:
+        """Depths spanning the class's whole generative process, smallest first, from which the
+        declared locality rule (``kernel.deepest_local``) chooses: by default 1, 2, 4, ... up to
+        ``max_probe_depth`` and that depth itself."""
         largest = self.max_probe_depth(cfg, horizon)
-        if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= largest:
-            raise ValueError(f"probe depth of {self.name} ({self.probe_depth_meaning}) must be an "
-                             f"integer in [1, {largest}], got {depth!r}")
-        return int(depth)
+        return tuple(sorted({*(2 ** k for k in range(largest.bit_length()) if 2 ** k <= largest), largest}))
 
-    def resolve_probe(self, cfg: ModelConfig, horizon: int, depth, mode) -> tuple[int, str]:
-        """``(depth, mode)`` with None replaced by the class's defaults, both checked."""
+    def probe_is_sampler(self, cfg: ModelConfig) -> bool:
+        """Whether the probe at the deepest depth of ``process_depths`` regenerates a trajectory
+        as the class's sampler does (then it *is* the sampler: the positive control of the noise
+        ceiling, ``studies.anatomy``); no by default."""
+        return False
+
+    def perturb(self, net: nn.Module, z: torch.Tensor, depth: int, q: torch.Tensor | None,
+                cfg: ModelConfig, generator: torch.Generator, mode: str) -> torch.Tensor:
+        """The class's own local perturbation of clean normalised trajectories ``z`` (B, T, d)
+        at ``depth`` (checked by ``check_probe``), in ``mode`` (one of ``probe_modes``)."""
+        raise NotImplementedError(f"model class {self.name!r} has no probe (implement perturb)")
+
+    def check_probe(self, cfg: ModelConfig, horizon: int, depth, mode) -> tuple[int, str]:
+        """``(depth, mode)`` checked: ``depth`` an int in ``[1, max_probe_depth]`` (a ValueError
+        says what it counts), ``mode`` one of ``probe_modes`` (None: the first)."""
         if not self.probe_modes:
             raise ValueError(f"model class {self.name!r} has no probe; classes with one: "
                              f"{[n for n, c in _REGISTRY.items() if c.probe_modes]}")
         mode = self.probe_modes[0] if mode is None else mode
         if mode not in self.probe_modes:
             raise ValueError(f"unknown probe mode {mode!r} for {self.name}; valid: {list(self.probe_modes)}")
-        depth = self.default_probe_depth(cfg, horizon) if depth is None else depth
-        return self.check_probe_depth(depth, cfg, horizon), mode
+        largest = self.max_probe_depth(cfg, horizon)
+        if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= largest:
+            raise ValueError(f"probe depth of {self.name} ({self.probe_depth_meaning}) must be an "
+                             f"integer in [1, {largest}], got {depth!r} (the declared rule's depth: "
+                             f"kernel.deepest_local)")
+        return int(depth), mode
 
 
 _REGISTRY: dict[str, ModelClass] = {}
@@ -357,13 +354,14 @@ class TrainedModel:
         return self.normaliser.decode_x(np.concatenate(out))
 
     # -- probe kernels ---------------------------------------------------------------------------
-    def perturb(self, x: np.ndarray, depth: int | None = None, seed: int = 0, q=None,
+    def perturb(self, x: np.ndarray, depth: int, seed: int = 0, q=None,
                 mode: str | None = None, batch_size: int = 1000) -> np.ndarray:
         """The model's own local perturbation ``x'`` (n, T, d) of clean trajectories ``x`` in data
-        units (normalise, the class's ``perturb`` hook, decode); deterministic for a seed.
-        ``depth``/``mode``: None for the class's defaults (``kernel/probe.py`` documents them)."""
+        units (normalise, the class's ``perturb`` hook, decode) at ``depth`` (``kernel/probe.py``
+        says what it counts per class), in ``mode`` (None: the class's first); deterministic for
+        a seed."""
         mc = get_class(self.name)
-        depth, mode = mc.resolve_probe(self.config, self.horizon, depth, mode)
+        depth, mode = mc.check_probe(self.config, self.horizon, depth, mode)
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 3 or x.shape[1:] != (self.horizon, self.dim):
             raise ValueError(f"x must have shape (n, {self.horizon}, {self.dim}) for this model, "

@@ -160,23 +160,15 @@ class DiffusionClass(ModelClass):
     def max_probe_depth(self, cfg, horizon):
         return cfg.diffusion_steps
 
-    def probe_depths(self, cfg, horizon):
-        return tuple(d for d in (1, 2, 3, 4, 6, 8) if d <= cfg.diffusion_steps)
-
-    def process_depths(self, cfg, horizon):
-        """1, 2, 4, ... reverse steps and all ``K`` of them (the probe then regenerates from
-        nearly pure noise)."""
-        return tuple(sorted({*(2 ** k for k in range(cfg.diffusion_steps.bit_length()) if 2 ** k <= cfg.diffusion_steps),
-                             cfg.diffusion_steps}))
-
-    def default_probe_depth(self, cfg, horizon):
-        return min(2, cfg.diffusion_steps)
+    def probe_is_sampler(self, cfg):
+        """At all ``K`` reverse steps the probe starts from nearly pure noise and runs the
+        sampler's steps: the ancestral sampler's, or DDIM's when it takes all ``K``."""
+        return cfg.sampler == "ancestral" or cfg.sample_steps in (0, cfg.diffusion_steps)
 
     def perturb(self, net, z, depth, q, cfg, generator, mode):
         """SDEdit at ``depth`` = number of reverse steps: ``z_t = sqrt(ab_t) z + sqrt(1 - ab_t) eps``
         at step ``t = depth - 1`` (0-based), then the model's reverse process over the steps
         ``t, t-1, ..., 0`` (every step, also with the DDIM sampler: companion's choice)."""
-        depth = self.check_probe_depth(depth, cfg, z.shape[1])
         t = depth - 1
         a = self.schedule(cfg, z.device)["alpha_bar"][t]
         noise = torch.randn(z.shape, generator=generator, device=z.device)

@@ -128,18 +128,12 @@ class AutoregressiveTransformer(ModelClass):
     def max_probe_depth(self, cfg, horizon):
         return horizon - 1
 
-    def probe_depths(self, cfg, horizon):
-        prefixes = {max(horizon // k, 1) for k in (2, 4, 8, 16)}
-        return tuple(sorted({horizon - p for p in prefixes if horizon - p >= 1}))
-
     def process_depths(self, cfg, horizon):
-        """Clean prefixes of T/2, T/4, ... down to one step (a free sample whose first step is
-        drawn from the data): depths ``T - prefix``."""
+        """1, 2, 4, ... regenerated steps, and the depths after clean prefixes of T/2, T/4, ...
+        down to one step (a free sample whose first step is drawn from the data): ``T - prefix``."""
         prefixes = {max(horizon >> k, 1) for k in range(1, horizon.bit_length() + 1)}
-        return tuple(sorted({horizon - p for p in prefixes if horizon - p >= 1}))
-
-    def default_probe_depth(self, cfg, horizon):
-        return max(horizon - max(horizon // 8, 1), 1)
+        return tuple(sorted(set(super().process_depths(cfg, horizon))
+                            | {horizon - p for p in prefixes if horizon - p >= 1}))
 
     def perturb(self, net, z, depth, q, cfg, generator, mode):
         """``depth`` = number of regenerated steps: the clean prefix ``z[:, :T - depth]`` is kept.
@@ -148,7 +142,6 @@ class AutoregressiveTransformer(ModelClass):
         control): each of the last ``depth`` steps is drawn from the head given the *clean* past
         (teacher forcing), so errors do not accumulate."""
         horizon = z.shape[1]
-        depth = self.check_probe_depth(depth, cfg, horizon)
         prefix = z[:, :horizon - depth]
         if mode == "rollout":
             return net.rollout(prefix, horizon, q, generator)

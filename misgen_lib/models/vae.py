@@ -103,25 +103,16 @@ class VAE(ModelClass):
     MAX_ROUND_TRIPS = 16
 
     def max_probe_depth(self, cfg, horizon):
+        """16 round trips (the process grid: 1, 2, 4, 8, 16; the chain of round trips drifts
+        towards what the decoder makes of its own latents; decoding from the prior is not a probe
+        of clean data)."""
         return self.MAX_ROUND_TRIPS
-
-    def probe_depths(self, cfg, horizon):
-        return (1, 2, 3)
-
-    def process_depths(self, cfg, horizon):
-        """1, 2, 4, 8, 16 round trips (the chain of round trips drifts towards what the decoder
-        makes of its own latents; decoding from the prior is not a probe of clean data)."""
-        return tuple(2 ** k for k in range(self.MAX_ROUND_TRIPS.bit_length()) if 2 ** k <= self.MAX_ROUND_TRIPS)
-
-    def default_probe_depth(self, cfg, horizon):
-        return 1
 
     def perturb(self, net, z, depth, q, cfg, generator, mode):
         """``depth`` encode -> decode round trips. ``sample`` (default, companion's choice: the
         local version of how the VAE generates, decoding a latent drawn from a distribution)
         decodes a posterior draw ``mu + sigma * eps``; ``mean`` decodes the posterior mean (the
         deterministic reconstruction). Observation noise is added as in sampling."""
-        depth = self.check_probe_depth(depth, cfg, z.shape[1])
         for _ in range(depth):
             mu, log_var = net.encode(z, q)
             if mode == "sample":

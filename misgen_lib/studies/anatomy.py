@@ -12,7 +12,7 @@ locality at which the ceiling-normalised share first reaches ``fraction`` (linea
 grid's depths; NaN when it never does).
 
 The positive control (``positive_control``): where the deepest probe *is* the class's sampler
-(``probe_is_sampler``: a diffusion model's full chain, from nearly pure noise), it is a
+(``ModelClass.probe_is_sampler``: a diffusion model's full chain, from nearly pure noise), it is a
 perfect predictor of the drift up to its Monte Carlo noise, so its share explained must reach the
 calibrated noise ceiling (``kernel.noise_ceiling`` with the prediction's own draw noise): share /
 ceiling 1 within its 95% interval (seeds, samples and draws resampled, ``kernel.validate.
@@ -38,7 +38,6 @@ from .. import jobs, models
 from ..kernel import LOCALITY_BUDGET, process_depths, validate, within_budget
 from ..kernel.predict import clean_draws
 from ..kernel.validate import seed_resampled
-from ..models.diffusion import DiffusionClass
 from ..seeds import derive
 from .kernel_study import by_pair, pair_drift, pooled, probe_prediction
 
@@ -50,7 +49,8 @@ class DepthCurve:
     the drift, each beside its noise ceiling; ``budget``: the locality budget of the declared
     rule and ``chosen``, the deepest depth within it (by the mean locality); ``deepest_share``:
     the deepest depth's share explained with its 95% interval (seeds, samples and draws
-    resampled); ``sampler``: whether that deepest probe is the class's sampler."""
+    resampled); ``sampler``: whether that deepest probe is the class's sampler; ``smooth``:
+    whether the task is smooth (``Task.smooth``)."""
     task: str
     model: str
     seeds: int
@@ -58,6 +58,7 @@ class DepthCurve:
     budget: float
     deepest_share: tuple[float, tuple[float, float]] = (np.nan, (np.nan, np.nan))
     sampler: bool = False
+    smooth: bool = True
 
     @property
     def chosen(self) -> int:
@@ -132,20 +133,7 @@ def _curve(job: _CurveJob) -> DepthCurve:
                          "share ceiling": v.ceiling.share, "share / ceiling": v.share_normalised})
     deepest = seed_resampled(preds, [e.drift for e in group], job.n_boot, derive(vseed, "deepest"))
     return DepthCurve(task_name, model_name, len(group), rows, job.budget, deepest["share_explained"],
-                      probe_is_sampler(models.get_class(model_name), first.model.config))
-
-
-def probe_is_sampler(model_class, cfg) -> bool:
-    """Whether the probe at the deepest depth of ``process_depths`` regenerates a trajectory as
-    the class's sampler does (then it *is* the sampler: the positive control of the noise
-    ceiling). A class may say so itself (a ``probe_is_sampler(cfg)`` method); a diffusion class's
-    probe at all ``K`` reverse steps starts from nearly pure noise and runs the sampler's steps
-    (ancestral, or DDIM over all ``K``)."""
-    own = getattr(model_class, "probe_is_sampler", None)
-    if own is not None:
-        return bool(own(cfg))
-    return isinstance(model_class, DiffusionClass) and (
-        cfg.sampler == "ancestral" or cfg.sample_steps in (0, cfg.diffusion_steps))
+                      models.get_class(model_name).probe_is_sampler(first.model.config), first.task.smooth)
 
 
 def curve_table(curves: list[DepthCurve]):

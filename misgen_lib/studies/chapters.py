@@ -1,22 +1,22 @@
-"""What each chapter of the book computes beyond its study, so that a chapter holds only its
-study calls, one call per figure and its tables: the values a chapter glues into its text (one
-``*_facts`` function per chapter, returning ``{glue name: value}``; the "at a glance" box's
-numbers among them) and the few derived tables and quantities the chapters show.
+"""How each chapter of the book states its studies' results: the values a chapter glues into
+its text (``*_facts`` functions returning ``{glue name: value}``; the "at a glance" box's numbers
+among them) and the few summary tables it shows, so that a chapter holds only its study calls and
+one call per figure and table.
 
     facts = chapters.misgeneralization_facts(suite, c1)
     chapters.glue_all(facts)          # in a hidden cell; the text reads {glue:text}`c1_verdict`
 
-Nothing here changes a study's numbers: the functions only read results and summarise them.
+Nothing here computes: the functions read results that the study modules computed (``suite``,
+``tasks_study``, ``kernel_study``, ``anatomy``, ``origins``, ``mitigation_study``, ``scaling``,
+``claims``) and summarise them. ``tests/test_chapter_glue.py`` checks each chapter's glued names
+against what its notebook reads.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .. import checks, interventions, metrics, priors as _priors, seeds, tasks as _tasks
-from ..progress import bar
 from . import claims
+from .tasks_study import TasksStudy, balanced_tasks
 
 
 def glue_all(facts: dict) -> None:
@@ -38,71 +38,20 @@ def _listing(pairs) -> str:
 
 # --- chapter 01: tasks and curated datasets ----------------------------------------------------------
 
-@dataclass
-class TasksStudy:
-    """Chapter 01: the tasks, their intended priors, the curated datasets and their drift from
-    the prior, with the tables the chapter shows."""
-    tasks: dict
-    priors: dict
-    datasets: dict
-    drifts: dict
-    table: object          # the tasks and their parameters
-    check: object          # the measurement on clean data against each task's tolerance
-    fit: object            # each curated dataset's TV against its null
-
-
-def tasks_study(tasks: str, maze_layout: str, n: int, horizon: int, prior: str, beta_a: float,
-                beta_b: float, bins: int, n_check: int, seed: int) -> TasksStudy:
-    """Build the named tasks, check each measurement on ``n_check`` clean trajectories across the
-    range, curate ``n`` trajectories per task to the intended prior and measure their drift."""
-    import pandas as pd
-    names = checks.check_names(tasks, "task", _tasks.available())
-    shape = {"a": beta_a, "b": beta_b} if prior == "beta" else {}
-    options = {"maze": {"layout": maze_layout}}
-    task_objs = {name: _tasks.get(name, horizon=horizon, **options.get(name, {})) for name in names}
-    prior_of = {name: _priors.named(prior, *task.q_range, **shape) for name, task in task_objs.items()}
-    rows, check = [], []
-    for name, task in task_objs.items():
-        d = task.describe()
-        extra = {k: v for k, v in d.items() if k not in ("task", "quantity", "unit", "q_range", "horizon", "dim")}
-        rows.append({"task": name, "quantity": d["quantity"], "unit": d["unit"],
-                     "range": f"[{d['q_range'][0]:g}, {d['q_range'][1]:g}]", "T": d["horizon"],
-                     "d": d["dim"], "curation": task.default_mode, "tolerance": task.measure_tolerance,
-                     "other parameters": ", ".join(f"{k}={v}" for k, v in extra.items())})
-        q = np.linspace(*task.q_range, n_check)
-        x = task.sample(q, seeds.stream(seed, "measurement-check", name))
-        err = np.abs(task.measure(x) - q)
-        check.append({"task": name, "max |m(g(q, xi)) - q|": err.max(), "tolerance": task.measure_tolerance,
-                      "within tolerance": bool(err.max() <= task.measure_tolerance)})
-    datasets = {}
-    for name, task in bar(task_objs.items(), total=len(task_objs), desc="curating"):
-        datasets[name] = task.curate(n, prior=prior_of[name], seed=seeds.derive(seed, "data", name), bins=bins)
-    drifts = {name: metrics.drift(data.q, prior_of[name], bins=bins, seed=seeds.derive(seed, "null", name))
-              for name, data in datasets.items()}
-    fit = []
-    for name, data in datasets.items():
-        s = drifts[name].summary()
-        fit.append({"task": name, "mode": data.mode, "N": len(data), "TV": s["tv"],
-                    "TV null 95%": s["tv_null95"], "inside null": s["tv"] <= s["tv_null95"],
-                    "raw demos needed": data.info.get("n_raw", len(data))})
-    return TasksStudy(task_objs, prior_of, datasets, drifts, pd.DataFrame(rows).set_index("task"),
-                      pd.DataFrame(check).set_index("task"), pd.DataFrame(fit).set_index("task"))
-
-
 def tasks_facts(study: TasksStudy) -> dict:
     """Chapter 01's glued values: the measurement check, the curated datasets against their null,
-    the maze's bin-balancing cost."""
+    the cost of bin-balancing (``<task>_n_raw``, ``<task>_acceptance``) of each task that curates
+    by it (``tasks_study.balanced_tasks``: the maze; "n/a" when not shown)."""
     check, fit = study.check, study.fit
     facts = {"all_within_tolerance": "all" if check["within tolerance"].all() else "not all",
              "n_within_tolerance": int(check["within tolerance"].sum()),
              "max_error_ratio": float((check["max |m(g(q, xi)) - q|"] / check["tolerance"]).max()),
              "n_inside_null": int(fit["inside null"].sum()), "n_tasks": len(fit),
              "median_fit_tv": float(fit["TV"].median()), "median_fit_tv_null": float(fit["TV null 95%"].median())}
-    if "maze" in study.datasets:
-        info = study.datasets["maze"].info
-        facts.update(maze_n_raw=int(info["n_raw"]), maze_acceptance=float(100 * info["acceptance"]))
-    else:
-        facts.update(maze_n_raw="n/a", maze_acceptance=float("nan"))
+    for name in balanced_tasks():
+        info = study.datasets[name].info if name in study.datasets else None
+        facts.update({f"{name}_n_raw": int(info["n_raw"]) if info else "n/a",
+                      f"{name}_acceptance": float(100 * info["acceptance"]) if info else float("nan")})
     return facts
 
 
@@ -177,10 +126,6 @@ def _control_facts(table, prefix: str) -> dict:
             f"{prefix}median_corr_in_range": _median(table["correlation (in range)"])}
 
 
-#: the tasks whose quantity is a smooth function of the trajectory (issue 19's targets)
-SMOOTH_TASKS = ("sine", "cone", "maze", "pendulum")
-
-
 def anatomy_facts(curves, origins_table) -> dict:
     """Chapter 03's glued values on where the drift is made (``curves``: ``anatomy.depth_curves``)
     and where it comes from (``origins_table``: ``origins.origin_table``), over every pair: per
@@ -190,7 +135,9 @@ def anatomy_facts(curves, origins_table) -> dict:
     share of the drift accounted for."""
     from .anatomy import FALLS_SHORT, REACHES, curve_table, positive_control
     curve, control = curve_table(curves), positive_control(curves)
-    smooth = curve[curve.model.str.startswith("diffusion") & curve.task.isin(SMOOTH_TASKS)]
+    smooth_pairs = [(c.task, c.model) for c in curves if c.smooth]     # ``Task.smooth``
+    smooth = curve[curve.model.str.startswith("diffusion")
+                   & np.array([(t, m) in smooth_pairs for t, m in zip(curve.task, curve.model)], dtype=bool)]
     variants = origins_table.groupby(["model", "variant"], sort=False)["accounted"].median()
     return {
         "locality_budget": curves[0].budget,
@@ -221,24 +168,11 @@ def _locality(values) -> str:
     return f"{v:.2f}" if np.isfinite(v) else "never (on most pairs)"
 
 
-def projection_comparison(suite, table, n_predict: int, n_reference: int, refine_steps: int, n_boot: int):
-    """Chapter 03's diagnostic: the first seed's projection-residual bank (``kernel_study.
-    empirical_study``) against the pooled probe (``table``), with the on-manifold drift. Returns
-    the comparison table and its glued values."""
-    from . import kernel_study
-    projection = kernel_study.empirical_study(suite.first_seed(), n_predict=n_predict, n_reference=n_reference,
-                                              refine_steps=refine_steps, n_boot=n_boot, analytic=False)
-    decomposition = kernel_study.decomposition_table(projection)
-    bank = kernel_study.empirical_table(projection)
-    bank = bank[bank.predictor == "bank (Monte Carlo)"][["task", "model", "correlation", "share explained"]]
-    compare = bank.merge(table[["task", "model", "correlation", "share explained"]], on=["task", "model"],
-                         suffixes=(" (projection, seed 0)", " (probe, pooled)"))
-    facts = {"median_corr_projection": float(compare["correlation (projection, seed 0)"].median()),
-             "median_corr_probe": float(compare["correlation (probe, pooled)"].median())}
-    compare = compare.merge(decomposition[["task", "model", "TV measured", "TV on-manifold",
-                                           "on-manifold within null", "on-manifold outside range"]],
-                            on=["task", "model"])
-    return compare, facts
+def projection_facts(compare) -> dict:
+    """Chapter 03's glued values of its projection diagnostic (``compare``: ``kernel_study.
+    projection_comparison``): the median correlation of the projection bank and of the probe."""
+    return {"median_corr_projection": float(compare["correlation (projection, seed 0)"].median()),
+            "median_corr_probe": float(compare["correlation (probe, pooled)"].median())}
 
 
 # --- chapter 04: before training and claim C6 -------------------------------------------------------
@@ -294,32 +228,17 @@ def _largest_loss(medians) -> str:
 
 # --- chapter 05: the applied tasks, claims C3 and C4 -------------------------------------------------
 
-def travel_distance_shifts(suite, projection, n_boot: int) -> tuple[dict, dict]:
-    """C3's location shifts of the maze's travel distance per model: of the measured quantity
-    (all seeds' samples pooled) and of the on-manifold one (the first seed's projection,
-    ``projection``: ``kernel_study.empirical_study`` results), each against the intended prior,
-    with bootstrap intervals and the finite-sample null (``metrics.location_shift``)."""
-    cfg = suite.config
-    result_of = {(r.entry.task.name, r.entry.model.name): r for r in projection}
-    shifts, on_manifold = {}, {}
-    for m in cfg.models:
-        e = suite.get("maze", m)
-        pooled_q = np.concatenate([suite.get("maze", m, s).q_hat for s in cfg.seeds])   # all seeds' samples
-        shift_seed = seeds.derive(cfg.seeds[0], "location-shift", "maze", m)
-        shifts[m] = metrics.location_shift(pooled_q, e.prior, n_boot=n_boot, seed=shift_seed)
-        on_manifold[m] = metrics.location_shift(result_of["maze", m].bank.projection.q_fit, e.prior,
-                                                n_boot=n_boot, seed=shift_seed)
-    return shifts, on_manifold
-
-
-def plausibility_table(summary):
-    """Chapter 05's plausibility of single samples per task (``summary``: ``suite.table()``)."""
+def plausibility_table(suite):
+    """Chapter 05's plausibility of single samples per task of ``suite`` that has measures of its
+    own (``Task.plausibility``: the maze's wall crossings, the pendulum's energy variation),
+    beside the samples' drift and their distance to the clean set (from ``suite.table()``)."""
     import pandas as pd
-    plaus_cols = {"maze": ["wall_crossings", "endpoints_in_wall"], "pendulum": ["energy_variation"]}
+    summary, cfg = suite.table(), suite.config
+    own = {t: [c for c in suite.get(t, cfg.models[0]).plausibility if c != "nearest_clean_rms"] for t in cfg.tasks}
     return pd.concat([summary[summary.task == t][["task", "model", "TV", "TV null 95%", "outside"]
                                                  + [f"{c} ({w})" for c in cols for w in ("samples", "clean")]
                                                  + ["relative distance (samples)", "relative distance (clean)"]]
-                      for t, cols in plaus_cols.items()])
+                      for t, cols in own.items() if cols])
 
 
 def applied_facts(suite, shifts: dict, on_manifold_shifts: dict, c3, c4, table, decomposition) -> dict:
@@ -364,21 +283,6 @@ def applied_facts(suite, shifts: dict, on_manifold_shifts: dict, c3, c4, table, 
 
 
 # --- chapter 06: mitigations, claims C5a-c -----------------------------------------------------------
-
-def conditioning_fidelity(results, tasks) -> dict:
-    """Per task with conditional models among the mitigation ``results``: ``(fidelity table,
-    task)``, the fidelity pooled over the seeds (``interventions.fidelity``: mean error and spread of
-    the measured quantity per requested quantity)."""
-    out = {}
-    for task_name in tasks:
-        treated = [r.treated["condition"] for r in results
-                   if r.base.task.name == task_name and "condition" in r.treated]
-        if treated:
-            out[task_name] = (interventions.fidelity(np.concatenate([e.q_condition for e in treated]),
-                                                   np.concatenate([e.q_hat for e in treated]),
-                                                   treated[0].drift.edges), treated[0].task)
-    return out
-
 
 def mitigation_summary(table):
     """Chapter 06's table: medians over seeds per task x model x intervention."""
@@ -441,4 +345,39 @@ def mitigation_facts(table, results, verdicts) -> dict:
         if v.claim == "C5c":
             facts["c5c_units"] = claims.unit_details(v, ("task", "model"))
     facts["papers_intervention"] = claims.PAPERS_INTERVENTION
+    return facts
+
+
+# --- chapter 07: does the drift survive training? ----------------------------------------------------
+
+def training_facts(result, verdict, agreement, temperature) -> dict:
+    """The chapter's glued values: the verdict, each task x class's ``TV_inf`` beside its null and
+    where its samples first become plausible, the agreement with the book's models, the
+    temperature sweep's medians and the measured training time."""
+    from .scaling import TEMPERATURES
+    laws = result.laws()
+    cfg = result.config
+
+    units = {(u.keys["task"], u.keys["model"]): u for u in verdict.units}
+    temp = temperature.groupby("scale")[["TV", "distance ratio", "memorisation"]].median() if len(temperature) else None
+    facts = {
+        **claims.verdict_facts(verdict),
+        "laws": _listing(f"{r['task']} / {r['model']}: TV_inf {r['TV_inf']:.3f} [{r['TV_inf 95% CI'][0]:.3f}, "
+                         f"{r['TV_inf 95% CI'][1]:.3f}] against a null 95% quantile of {r['null 95%']:.3f} "
+                         f"({units[(r['task'], r['model'])].decision})" for r in laws.to_dict("records")),
+        "first_plausible": _listing(f"{f.task} / {f.model} " + (f"at {f.first_plausible()} steps" if f.first_plausible()
+                                                                else "not within the grid") for f in result.fits),
+        "underfitting": _listing(f"{u.keys['task']} / {u.keys['model']}" for u in verdict.units if not u.tested),
+        "largest_factor": max(cfg.factors), "smallest_factor": min(cfg.factors), "n_checkpoints": len(cfg.factors),
+        "n_runs": len(cfg.runs()), "n_seeds": len(cfg.suite.seeds), "n_samples": cfg.n_samples,
+        "memorised": claims.MEMORISED, "plausible_factor": claims.PLAUSIBLE_FACTOR,
+        "max_memorisation": float(laws["memorisation (largest)"].max()),
+        "n_agree": int(agreement["agree"].sum()), "n_agreement": len(agreement),
+        "train_minutes": result.run_seconds() / 60,
+        "temperatures": ", ".join(f"{t:g}" for t in TEMPERATURES[:-1]) + f" and {TEMPERATURES[-1]:g}",
+    }
+    for scale in TEMPERATURES:
+        key = f"{scale:g}".replace(".", "_")
+        facts[f"temp_{key}_tv"] = float(temp.loc[scale, "TV"]) if temp is not None else float("nan")
+        facts[f"temp_{key}_ratio"] = float(temp.loc[scale, "distance ratio"]) if temp is not None else float("nan")
     return facts

@@ -11,7 +11,8 @@ Each seed's probe prediction and the declared rule's depth are cached (``probe_p
 ``probe_depth``): pushing clean trajectories through the model is most of these chapters'
 analysis, and of the mitigations chapter's plans.
 ``before_training_study``: the declared a-priori family per class, calibrated on a short run
-(chapter 04).
+(chapter 04). ``projection_comparison``: the projection residuals against the probe (chapter 03's
+diagnostic); ``location_shifts``: a task's quantity shifted against its prior (chapter 05's C3).
 
 The pairs (``probe_study``, ``before_training_study``: each trains its short model there,
 cached) and entries (``empirical_study``) are independent jobs run through ``jobs.run`` (local
@@ -568,3 +569,37 @@ def decomposition_table(results: list[EmpiricalResult]):
         "samples refined": float(r.bank.projection.refined.mean()),
         "projection RMS (median)": float(np.median(r.bank.projection.rms)),
         "non-finite samples": r.n_dropped} for r in results])
+
+
+def projection_comparison(suite, table, n_predict: int, n_reference: int, refine_steps: int, n_boot: int):
+    """Chapter 03's diagnostic: the first seed's projection-residual bank (``empirical_study``)
+    against the pooled probe (``table``: ``probe_table``), per task x model, with the on-manifold
+    drift of ``decomposition_table``."""
+    projection = empirical_study(suite.first_seed(), n_predict=n_predict, n_reference=n_reference,
+                                 refine_steps=refine_steps, n_boot=n_boot, analytic=False)
+    decomposition = decomposition_table(projection)
+    bank = empirical_table(projection)
+    bank = bank[bank.predictor == "bank (Monte Carlo)"][["task", "model", "correlation", "share explained"]]
+    compare = bank.merge(table[["task", "model", "correlation", "share explained"]], on=["task", "model"],
+                         suffixes=(" (projection, seed 0)", " (probe, pooled)"))
+    return compare.merge(decomposition[["task", "model", "TV measured", "TV on-manifold",
+                                        "on-manifold within null", "on-manifold outside range"]],
+                         on=["task", "model"])
+
+
+def location_shifts(suite, projection, task: str, n_boot: int) -> tuple[dict, dict]:
+    """Per model, the location shift (``metrics.location_shift``) of ``task``'s quantity against
+    the intended prior, with bootstrap intervals and the finite-sample null: of the measured
+    quantity (all seeds' samples pooled) and of the on-manifold one (the first seed's projection,
+    ``projection``: ``empirical_study`` results). Chapter 05's C3, on the maze's travel distance."""
+    cfg = suite.config
+    result_of = {(r.entry.task.name, r.entry.model.name): r for r in projection}
+    shifts, on_manifold = {}, {}
+    for m in cfg.models:
+        e = suite.get(task, m)
+        pooled_q = np.concatenate([suite.get(task, m, s).q_hat for s in cfg.seeds])   # all seeds' samples
+        shift_seed = derive(cfg.seeds[0], "location-shift", task, m)
+        shifts[m] = metrics.location_shift(pooled_q, e.prior, n_boot=n_boot, seed=shift_seed)
+        on_manifold[m] = metrics.location_shift(result_of[task, m].bank.projection.q_fit, e.prior,
+                                                n_boot=n_boot, seed=shift_seed)
+    return shifts, on_manifold

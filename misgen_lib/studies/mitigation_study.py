@@ -215,3 +215,18 @@ def outcome_table(results: list[MitigationResult]):
                          "predicted reduction": (1 - r.predicted_tv(name) / pred_a) if name in r.predicted else np.nan,
                          "outside": e.drift.outside, "distance ratio": e.distance_ratio})
     return pd.DataFrame(rows)
+
+
+def conditioning_fidelity(results, tasks) -> dict:
+    """Per task with conditional models among the mitigation ``results``: ``(fidelity table,
+    task)``, the fidelity pooled over the seeds (``interventions.fidelity``: mean error and spread of
+    the measured quantity per requested quantity)."""
+    out = {}
+    for task_name in tasks:
+        treated = [r.treated["condition"] for r in results
+                   if r.base.task.name == task_name and "condition" in r.treated]
+        if treated:
+            out[task_name] = (_interventions.fidelity(np.concatenate([e.q_condition for e in treated]),
+                                                    np.concatenate([e.q_hat for e in treated]),
+                                                    treated[0].drift.edges), treated[0].task)
+    return out

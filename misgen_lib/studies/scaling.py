@@ -485,38 +485,3 @@ def temperature_sweep(suite, scales=TEMPERATURES, n_samples: int | None = None):
                          "distance ratio": float(np.nanmedian(nearest) / np.nanmedian(reference)),
                          "memorisation": float(memorisation_scores(nearest, reference).mean())})
     return pd.DataFrame(rows)
-
-
-def scaling_facts(result: ScalingResult, verdict, agreement, temperature) -> dict:
-    """The chapter's glued values: the verdict, each task x class's ``TV_inf`` beside its null and
-    where its samples first become plausible, the agreement with the book's models, the
-    temperature sweep's medians and the measured training time."""
-    from .claims import verdict_facts
-    laws = result.laws()
-    cfg = result.config
-
-    def listing(rows):
-        return "; ".join(rows) or "none"
-    units = {(u.keys["task"], u.keys["model"]): u for u in verdict.units}
-    temp = temperature.groupby("scale")[["TV", "distance ratio", "memorisation"]].median() if len(temperature) else None
-    facts = {
-        **verdict_facts(verdict),
-        "laws": listing(f"{r.task} / {r.model}: TV_inf {r.TV_inf:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}] against a "
-                        f"null 95% quantile of {r.null:.3f} ({units[(r.task, r.model)].decision})"
-                        for r in laws.rename(columns={"TV_inf 95% CI": "ci", "null 95%": "null"}).itertuples()),
-        "first_plausible": listing(f"{f.task} / {f.model} " + (f"at {f.first_plausible()} steps" if f.first_plausible()
-                                                                else "not within the grid") for f in result.fits),
-        "underfitting": listing(f"{u.keys['task']} / {u.keys['model']}" for u in verdict.units if not u.tested),
-        "largest_factor": max(cfg.factors), "smallest_factor": min(cfg.factors), "n_checkpoints": len(cfg.factors),
-        "n_runs": len(cfg.runs()), "n_seeds": len(cfg.suite.seeds), "n_samples": cfg.n_samples,
-        "memorised": MEMORISED, "plausible_factor": PLAUSIBLE_FACTOR,
-        "max_memorisation": float(laws["memorisation (largest)"].max()),
-        "n_agree": int(agreement["agree"].sum()), "n_agreement": len(agreement),
-        "train_minutes": result.run_seconds() / 60,
-        "temperatures": ", ".join(f"{t:g}" for t in TEMPERATURES[:-1]) + f" and {TEMPERATURES[-1]:g}",
-    }
-    for scale in TEMPERATURES:
-        key = f"{scale:g}".replace(".", "_")
-        facts[f"temp_{key}_tv"] = float(temp.loc[scale, "TV"]) if temp is not None else float("nan")
-        facts[f"temp_{key}_ratio"] = float(temp.loc[scale, "distance ratio"]) if temp is not None else float("nan")
-    return facts

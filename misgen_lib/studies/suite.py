@@ -32,7 +32,7 @@ from .. import jobs, metrics, tasks
 from .. import models as _models
 from ..cache import ArtifactStore, default_store, key_of
 from ..checks import check_names, check_positive_int
-from ..interventions.transforms import transformed
+from ..interventions.transforms import Transform, transformed
 from ..priors import Prior
 from ..progress import bar
 from ..seeds import derive, stream
@@ -319,7 +319,7 @@ class Unit:
     intervention: str = "none"
     train_data: tasks.Dataset | None = None
     weights: np.ndarray | None = None
-    transform: object = None
+    transform: Transform | None = None
     conditional: bool | None = None
     sampler: str | None = None
 

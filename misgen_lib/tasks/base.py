@@ -26,6 +26,9 @@ class Task:
     default_mode: str = "prior"
     #: stated tolerance of ``measure(generate(q, xi))`` against ``q`` on clean data (abs. units)
     measure_tolerance: float = 1e-6
+    #: whether the trajectories depend smoothly on ``(q, xi)`` (a chaotic iterated map does not),
+    #: so that the kernel's local errors move the quantity smoothly
+    smooth: bool = True
     #: optional one-step map ``step_map(x_t, q) -> x_{t+1}`` (numpy or torch) of tasks that are
     #: iterated maps; the projection then fits orbits instead of searching a reference set
     step_map = None
@@ -133,8 +136,13 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str, **params) -> Task:
-    """Build a registered task: ``get("maze", layout="umaze", horizon=64)``."""
+def task_class(name: str) -> type[Task]:
+    """The class registered as task ``name`` (its defaults and parameters, unbuilt)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown task {name!r}; available: {available()}")
-    return _REGISTRY[name](**params)
+    return _REGISTRY[name]
+
+
+def get(name: str, **params) -> Task:
+    """Build a registered task: ``get("maze", layout="umaze", horizon=64)``."""
+    return task_class(name)(**params)

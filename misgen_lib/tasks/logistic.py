@@ -49,6 +49,7 @@ class Logistic(Task):
     unit = ""
     dim = 1
     default_mode = "prior"
+    smooth = False          # chaotic over much of the range
     measure_tolerance = 1e-9
 
     def __init__(self, horizon: int = 64, q_range=(3.0, 4.0), burn_in: int = 0,
