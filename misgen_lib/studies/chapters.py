@@ -81,6 +81,7 @@ def misgeneralization_facts(suite, c1) -> dict:
         "median_distance_ratio": float(table["distance ratio"].median()),
         "n_model_classes_above": len(set(table.loc[above, "model"])),
         "n_model_classes": len(suite.config.models),
+        "underfit_pairs": _listing(f"{u.keys['task']} / {u.keys['model']}" for u in c1.units if not u.tested),
     }
 
 
