@@ -230,7 +230,7 @@ def test_the_book_built_on_one_shared_dask_pool_is_the_local_book(ci_book, dask_
     side, their work on the one Dask ``LocalCluster`` the build starts, a worker per core,
     nothing shared with the workers but the scheduler, a cache of the build's own) against the
     sequential local build: every artifact the parallel build made is in the local build's cache
-    with the same bytes, and every chapter shows the same figures and claim verdicts. (The
+    with the same bytes, and every chapter it built shows the same figures and claim verdicts. (The
     tables beside them are computed from the same artifacts by the same notebook code; chapter
     04's also hold wall-clock seconds, so they are not compared as text.) Last in this file, so
     that the Dask book, built meanwhile by the other test process, is ready."""
