@@ -399,8 +399,8 @@ def amplification_table(results: list[DriftOrigin]):
 
 def perturbation_table(results: list[DriftOrigin]):
     """pandas DataFrame, one row per task and injection step: the perturbation's growth to the
-    last step and per step (median over inputs; mean, lowest and highest over seeds) and its
-    effect on q; and the float32 rollouts' distance from float64 at the last step."""
+    last step (median over inputs; geometric mean, lowest and highest over seeds), per step, and
+    the quantity's change per unit of relative perturbation (mean over seeds)."""
     import pandas as pd
     rows = []
     for r in results:
@@ -410,12 +410,34 @@ def perturbation_table(results: list[DriftOrigin]):
             rows.append({"task": r.name, "injected at step": t0, "growth to last step": float(np.exp(np.log(final).mean())),
                          "lowest seed": final.min(), "highest seed": final.max(),
                          "growth per step": float(np.exp(rate.mean())),
-                         "|dq| / range per unit": float(r.q_growth[t0].mean()),
-                         "float32 vs float64 |dx| (last step)": float(r.rounding["median |dx| per step"][:, -1].mean()),
-                         "float32 vs float64 |dq| / range": float(r.rounding["median |dq| / range"].mean()),
-                         "samples changing bin": float(r.rounding["share of samples changing bin"].mean()),
-                         "TV float32 vs float64": float(r.rounding["TV float32 vs float64"].mean())})
+                         "|dq| / range per unit": float(r.q_growth[t0].mean())})
     return pd.DataFrame(rows)
+
+
+def rounding_table(results: list[DriftOrigin]):
+    """pandas DataFrame, one row per task: the same rollouts from a clean first step in float32
+    and in float64 (the same noise draws), mean over seeds: their distance at the last step in
+    units of the injected perturbation, the quantity's change in millionths of its range, the
+    share of samples whose quantity lands in another bin and the TV between the two histograms."""
+    import pandas as pd
+    rows = []
+    for r in results:
+        rd = r.rounding
+        rows.append({"task": r.name, "|dx| last step / perturbation":
+                     float((rd["median |dx| per step"][:, -1] / rd["perturbation"]).mean()),
+                     "|dq| (millionths of the range)": 1e6 * float(rd["median |dq| / range"].mean()),
+                     "samples in another bin": float(rd["share of samples changing bin"].mean()),
+                     "TV float32 vs float64": float(rd["TV float32 vs float64"].mean())})
+    return pd.DataFrame(rows)
+
+
+def forget_step(result: DriftOrigin) -> int:
+    """The first step at which the rollouts from a clean first step are, on average over the
+    seeds, at least half as far from the clean trajectory as an independent clean draw is: from
+    there on they follow trajectories of their own (the horizon where they never do)."""
+    ratio = result.rollout_error.mean(0) / result.independent_error.mean(0)
+    far = np.flatnonzero(ratio[1:] >= 0.5)
+    return int(far[0] + 1) if far.size else int(ratio.size)
 
 
 def _ci(ci) -> str:
@@ -457,16 +479,19 @@ def drift_origin_facts(results: list[DriftOrigin]) -> dict:
             f"{r.name}: {r.responses[start].control_validation.share_explained:+.2f}, own minus control "
             f"{value(*r.responses[start].resampled['share_over_control'])}" for r in results)
     out["targets"] = listing(_target(r, 1) for r in results)
+    out["response_in_range_from_1"] = listing(
+        f"{r.name}: correlation {r.responses[1].validation.correlation_in_range:+.2f}, share "
+        f"{r.responses[1].validation.share_in_range:+.2f}" for r in results)
+    out["forget_step"] = listing(f"{r.name}: step {forget_step(r)}" for r in results)
     out["response_check"] = listing(f"{r.name}: {r.response_check['shift correlation']:.2f}" for r in results)
     out["response_sd_ratio"] = listing(f"{r.name}: {r.response_check['median sd ratio']:.2f}" for r in results)
     table = perturbation_table(results)
     first = table[table["injected at step"] == 1]
     out["growth"] = listing(f"{row['task']}: {row['growth to last step']:.2g} (seeds {row['lowest seed']:.2g} to "
                             f"{row['highest seed']:.2g})" for row in first.to_dict("records"))
-    out["rounding"] = listing(f"{row['task']}: {row['float32 vs float64 |dq| / range']:.1e} of the range, "
-                              f"{row['samples changing bin']:.1%} of samples in another bin, TV between the two "
-                              f"{row['TV float32 vs float64']:.3f}"
-                              for row in first.to_dict("records"))
+    out["rounding"] = listing(f"{row['task']}: {row['|dq| (millionths of the range)']:.1f} millionths of the range, "
+                              f"{row['samples in another bin']:.1%} of samples in another bin, TV between the two "
+                              f"{row['TV float32 vs float64']:.3f}" for row in rounding_table(results).to_dict("records"))
     return out
 
 
