@@ -683,3 +683,29 @@ def perturbation_figure(results):
     axes[0].set_ylabel("|change| / perturbation")
     legend_below(fig, *axes, ncols=2)
     return fig
+
+
+def round_trip_figure(result):
+    """The VAE's round trips on one task (``studies.round_trip``). Top: the mean change of the
+    quantity per bin of the clean quantity, one line per kind of round trip. Bottom: the VAE's
+    observed per-bin change (seed mean, bars, null band grey) against the change each kind
+    predicts as a kernel."""
+    import matplotlib.pyplot as plt
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(PAGE_WIDTH_IN, 7.0), constrained_layout=True)
+    drift = result.drift
+    centres = drift.centers
+    styles = ("-", "--", ":", "-.")
+    for k, (kind, b) in enumerate(result.binned_shift.items()):
+        top.plot(centres, b, styles[k % len(styles)], color=f"C{k}", lw=1.6, label=kind)
+    top.axhline(0, color="0.3", lw=0.8)
+    top.set_xlabel(f"clean {quantity_label(result.task)}")
+    top.set_ylabel("mean change of q")
+    top.set_title(f"{result.task.name}: the round trip moves the quantity")
+    plot_change(bottom, drift.delta, drift.edges, drift.null_band, label="the VAE's observed change",
+                quantity=quantity_label(result.task))
+    pos = np.arange(len(drift.delta))
+    for k, (kind, preds) in enumerate(result.per_seed.items()):
+        bottom.plot(pos, np.mean([p.delta for p in preds], axis=0), styles[k % len(styles)], color=f"C{k}", lw=1.2)
+    bottom.set_title("the VAE's drift against each round trip as a kernel")
+    legend_below(fig, top, bottom, ncols=2)
+    return fig

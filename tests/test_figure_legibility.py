@@ -103,6 +103,13 @@ def drift_origin(e):
                         "perturbation": np.full(3, 1e-6)})
 
 
+def round_trip_result(e):
+    """A stand-in of ``studies.round_trip.RoundTripResult``."""
+    kinds = ("posterior draw", "posterior mean", "shuffled residuals", "white, same locality")
+    return NS(task=e.task, drift=e.drift, binned_shift={k: RNG.normal(size=len(e.drift.centers)) for k in kinds},
+              per_seed={k: [NS(delta=e.drift.delta * 0.5)] * 2 for k in kinds})
+
+
 def builders(synthetic, applied):
     """Each chapter figure, built from the stand-ins: ``{name: () -> figure}``."""
     probes = [probe(synthetic.get(t, m)) for t in synthetic.config.tasks for m in MODELS]
@@ -149,6 +156,7 @@ def builders(synthetic, applied):
         "transformer_amplification": lambda: plots.amplification_figure(origins_ar),
         "transformer_linear_response": lambda: plots.response_figure(origins_ar, start=1),
         "transformer_perturbation": lambda: plots.perturbation_figure(origins_ar),
+        "vae_round_trip": lambda: plots.round_trip_figure(round_trip_result(synthetic.get("logistic", "vae"))),
     }
 
 
@@ -156,7 +164,7 @@ NAMES = ["task_samples", "maze_layouts", "curated_histograms", "density_grid", "
          "observed_vs_predicted", "qspace", "depth_curves", "origins", "applied_density_grid", "maze_samples",
          "pendulum_samples", "location_shift", "mitigations_tv", "fidelity", "precompensation",
          "transformer_prefix_curve", "transformer_prefix_change", "transformer_amplification",
-         "transformer_linear_response", "transformer_perturbation"]
+         "transformer_linear_response", "transformer_perturbation", "vae_round_trip"]
 
 
 @pytest.mark.parametrize("name", NAMES)

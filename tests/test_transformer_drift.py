@@ -114,7 +114,51 @@ def test_the_study_on_a_tiny_transformer(tiny_study):
 def test_the_chapters_glued_values_are_all_there(tiny_study):
     import re
     from conftest import REPO
-    facts = ar.drift_origin_facts(tiny_study)
+    facts = {**ar.drift_origin_facts(tiny_study), "round_trip_task": "", "round_trip_shift": "", "round_trip_tv": "",
+             "round_trip_kernel": ""}   # the round trip's values: test_round_trip_study_on_a_tiny_vae
     names = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", (REPO / "notebooks" / "08_transformer_drift.md").read_text()))
     assert names <= set(facts), sorted(names - set(facts))
     assert "cone" in facts["window_not_measurable"] and "sine" not in facts["window_not_measurable"]
+
+
+class NoisyCopy:
+    """A stand-in VAE whose round trip adds independent noise of a known size."""
+    name, conditional = "vae", False
+
+    def perturb(self, x, depth, mode, seed):
+        return x + 0.05 * np.random.default_rng(seed).normal(size=x.shape)
+
+
+def test_round_trip_kinds_keep_the_errors_size_and_shuffle_them():
+    from misgen_lib.kernel import locality_index
+    from misgen_lib.studies import round_trip as rt
+    task = mg.tasks.get("logistic")
+    clean = task.curate(400, prior=mg.priors.Uniform(*task.q_range), seed=0).x.astype(float)
+    trips = rt.round_trips(NoisyCopy(), clean, seed=1)
+    assert list(trips) == list(rt.KINDS)
+    draw = trips["posterior draw"] - clean
+    shuffled = trips["shuffled residuals"] - clean
+    np.testing.assert_allclose(np.sort(shuffled.ravel()), np.sort(draw.ravel()))
+    assert not np.allclose(shuffled, draw)
+    loc = locality_index(clean, trips["posterior draw"])
+    assert locality_index(clean, trips["white, same locality"]) == pytest.approx(loc, rel=0.05)
+    # independent noise of one size moves r the same way, tied to the trajectory or not
+    q = {k: np.asarray(task.measure(x), float) - np.asarray(task.measure(clean), float) for k, x in trips.items()}
+    assert q["posterior draw"].mean() < 0 and q["shuffled residuals"].mean() == pytest.approx(
+        q["posterior draw"].mean(), abs=0.02)
+
+
+def test_round_trip_study_on_a_tiny_vae(tmp_path, monkeypatch):
+    from misgen_lib.studies import round_trip as rt
+    monkeypatch.setenv("MISGEN_CACHE_DIR", str(tmp_path))
+    cfg = mg.studies.SuiteConfig(tasks=("logistic",), models=("vae",), n_train=100, train_steps=5, width=8,
+                                 n_samples=100, seeds=(0, 1), n_null=20, workers=1,
+                                 task_params={"logistic": {"horizon": 24}})
+    result = rt.round_trip_study(mg.studies.run_suite(cfg, progress=False), n=80, n_boot=20)
+    table = rt.round_trip_table(result)
+    assert list(table["round trip"]) == list(rt.KINDS) and table["correlation"].notna().all()
+    assert all(len(v) == 2 for v in result.per_seed.values())
+    assert set(rt.round_trip_facts(result)) == {"round_trip_task", "round_trip_shift", "round_trip_tv",
+                                                "round_trip_kernel"}
+    with pytest.raises(ValueError, match="VAEs on 'sine'"):
+        rt.round_trip_study(mg.studies.run_suite(cfg, progress=False), task="sine")
