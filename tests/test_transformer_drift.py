@@ -115,7 +115,7 @@ def test_the_chapters_glued_values_are_all_there(tiny_study):
     import re
     from conftest import REPO
     facts = {**ar.drift_origin_facts(tiny_study), "round_trip_task": "", "round_trip_shift": "", "round_trip_tv": "",
-             "round_trip_kernel": ""}   # the round trip's values: test_round_trip_study_on_a_tiny_vae
+             "round_trip_kernel": "", "round_trip_regimes": "", "onset_of_chaos": ""}   # the round trip's values: test_round_trip_study_on_a_tiny_vae
     names = set(re.findall(r"\{glue:text\}`([a-z_0-9]+)", (REPO / "notebooks" / "08_transformer_drift.md").read_text()))
     assert names <= set(facts), sorted(names - set(facts))
     assert "cone" in facts["window_not_measurable"] and "sine" not in facts["window_not_measurable"]
@@ -159,6 +159,6 @@ def test_round_trip_study_on_a_tiny_vae(tmp_path, monkeypatch):
     assert list(table["round trip"]) == list(rt.KINDS) and table["correlation"].notna().all()
     assert all(len(v) == 2 for v in result.per_seed.values())
     assert set(rt.round_trip_facts(result)) == {"round_trip_task", "round_trip_shift", "round_trip_tv",
-                                                "round_trip_kernel"}
+                                                "round_trip_kernel", "round_trip_regimes", "onset_of_chaos"}
     with pytest.raises(ValueError, match="VAEs on 'sine'"):
         rt.round_trip_study(mg.studies.run_suite(cfg, progress=False), task="sine")

@@ -36,6 +36,9 @@ from ..seeds import derive
 from .kernel_study import by_pair, pair_drift, pooled
 
 KINDS = ("posterior draw", "posterior mean", "shuffled residuals", "white, same locality")
+#: the logistic map's onset of chaos (the accumulation point of period doubling, 3.5699...):
+#: ``round_trip_facts`` reports the mean change of q of the periodic and of the chaotic inputs apart
+ONSET_OF_CHAOS = 3.5699456
 
 
 def round_trips(model, clean: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -64,6 +67,7 @@ class RoundTripResult:
     resampled: dict[str, dict]
     shift: dict[str, tuple]
     binned_shift: dict[str, np.ndarray]
+    regime_shift: dict[str, tuple[float, float]]
     tv: dict[str, float]
     tv_null95: float
 
@@ -80,6 +84,7 @@ def round_trip_study(suite, task: str = "logistic", n: int = 1000, n_boot: int =
     per_seed = {k: [] for k in KINDS}
     shifts = {k: [] for k in KINDS}
     binned = {k: [] for k in KINDS}
+    regimes = {k: [] for k in KINDS}
     tvs = {k: [] for k in KINDS}
     edges = first.drift.edges
     for e in group:
@@ -92,6 +97,8 @@ def round_trip_study(suite, task: str = "logistic", n: int = 1000, n_boot: int =
             dq = q - q_clean
             ok = np.isfinite(dq)
             shifts[kind].append(dq[ok])
+            chaotic = q_clean >= ONSET_OF_CHAOS
+            regimes[kind].append((np.mean(dq[ok & ~chaotic]), np.mean(dq[ok & chaotic])))
             binned[kind].append([np.mean(dq[ok & (inner == b)]) if np.any(ok & (inner == b)) else np.nan
                                  for b in range(len(edges) - 1)])
             tvs[kind].append(metrics.drift(q, e.prior, bins=len(edges) - 1, n_null=len(e.drift.null["tv"]),
@@ -107,6 +114,7 @@ def round_trip_study(suite, task: str = "logistic", n: int = 1000, n_boot: int =
         validations={k: validate(pooled(v), drift, n_boot=n_boot, seed=vseed) for k, v in per_seed.items()},
         resampled={k: seed_resampled(v, [e.drift for e in group], n_boot=n_boot, seed=vseed) for k, v in per_seed.items()},
         shift=shift, binned_shift={k: np.nanmean(np.array(v, float), axis=0) for k, v in binned.items()},
+        regime_shift={k: tuple(np.nanmean(np.array(v, float), axis=0)) for k, v in regimes.items()},
         tv={k: float(np.mean([d.tv for d in v])) for k, v in tvs.items()},
         tv_null95=float(np.mean([d.null_q95("tv") for d in tvs[KINDS[0]]])))
 
@@ -133,14 +141,17 @@ def _ci(ci) -> str:
 
 
 def round_trip_facts(result: RoundTripResult) -> dict:
-    """The chapter's glued values of the round-trip section."""
+    """The chapter's glued values of the round-trip section (the regimes of the logistic map:
+    below and above ``ONSET_OF_CHAOS``)."""
     def one(k):
         value, (lo, hi) = result.shift[k]
         return f"{k}: {value:+.4f} [{lo:+.4f}, {hi:+.4f}]"
     v = result.validations[KINDS[0]]
     corr, (clo, chi) = result.resampled[KINDS[0]]["correlation"]
     share, (slo, shi) = result.resampled[KINDS[0]]["share_explained"]
-    return {"round_trip_task": result.task.name,
+    return {"round_trip_task": result.task.name, "onset_of_chaos": f"{ONSET_OF_CHAOS:.3f}",
+            "round_trip_regimes": "; ".join(f"{k}: {a:+.3f} below, {b:+.3f} above" for k, (a, b) in
+                                            result.regime_shift.items()),
             "round_trip_shift": "; ".join(one(k) for k in KINDS),
             "round_trip_tv": "; ".join(f"{k}: {result.tv[k]:.3f}" for k in KINDS) + f" (null 95% {result.tv_null95:.3f})",
             "round_trip_kernel": f"correlation {corr:+.2f} [{clo:+.2f}, {chi:+.2f}], share explained {share:+.2f} "
