@@ -574,7 +574,6 @@ def scaling_figure(result, plausible_factor: float):
     distance ratio is at most ``plausible_factor``; hollow where not), the saturating law fitted
     to the mean over seeds (line), its TV_inf with the 95% interval (band) and the finite-sample
     null's 95% quantile at the largest checkpoint (dashed)."""
-    import matplotlib.pyplot as plt
     fits = result.fits
     tasks = list(dict.fromkeys(f.task for f in fits))
     models = list(dict.fromkeys(f.model for f in fits))
@@ -608,7 +607,6 @@ def fit_quality_figure(table, plausible_factor: float, memorised: float):
     the memorisation index (middle) and the held-out minus the training loss (bottom) at each
     checkpoint, the mean over seeds, one line per model class; the plausibility factor and the
     memorisation limit dashed. ``table``: ``ScalingResult.summary()`` at the book's size."""
-    import matplotlib.pyplot as plt
     tasks = list(dict.fromkeys(table["task"]))
     models = list(dict.fromkeys(table["model"]))
     fig, axes = subplots(3, len(tasks), figsize=(PAGE_WIDTH_IN, 6.6), sharex="col", sharey="row",
@@ -638,7 +636,6 @@ def temperature_figure(table):
     """The transformer's sampling temperature: TV against the distance ratio at each scale of its
     Gaussian head's standard deviation, one line per task through the means over seeds (each
     point labelled with its scale), seeds as small dots."""
-    import matplotlib.pyplot as plt
     fig, ax = subplots(figsize=(PAGE_WIDTH_IN * 0.7, 3.6), constrained_layout=True)
     for k, (task_name, part) in enumerate(table.groupby("task", sort=False)):
         mean = part.groupby("scale")[["TV", "distance ratio"]].mean()
@@ -649,4 +646,157 @@ def temperature_figure(table):
     ax.set_xlabel("distance ratio (samples / clean)")
     ax.set_ylabel("TV")
     ax.legend()
+    return fig
+
+
+# -- where the transformer makes its drift (studies.autoregressive) ----------------------------
+def _prefix_position(prefixes) -> np.ndarray:
+    """x positions of clean prefix lengths on a log axis, the free model (0) half a step left of 1."""
+    return np.array([0.5 if p == 0 else p for p in prefixes], dtype=float)
+
+
+def prefix_curve_figure(results):
+    """Per task: the TV of the quantity of rollouts from a clean prefix of L steps (L = 0: free
+    samples), measured on the whole trajectory (blue) and on the generated window alone
+    (green, where the measurement allows), the 95% interval over seeds and samples shaded, each
+    beside its finite-sample null's 95% quantile (dotted)."""
+    fig, axes = panel_grid(len(results), len(results), 3.2, sharey=True)
+    for ax, r in zip(axes, results):
+        for part, color, label in (("", "C0", "whole trajectory"), ("window ", "C2", "generated window")):
+            rows = [row for row in r.rows if f"{part}TV" in row]
+            if len(rows) < 2:
+                continue
+            x = _prefix_position([row["prefix"] for row in rows])
+            ax.plot(x, [row[f"{part}TV"] for row in rows], "o-", color=color, ms=4, label=label)
+            ax.fill_between(x, [row[f"{part}TV lo"] for row in rows], [row[f"{part}TV hi"] for row in rows],
+                            color=color, alpha=0.2, lw=0)
+            ax.plot(x, [row[f"{part}TV null 95%"] for row in rows], ":", color=color, label=f"null 95% ({label})")
+        ax.set_xscale("log")
+        ticks = _prefix_position(r.prefixes)
+        ax.set_xticks(ticks, ["free" if p == 0 else str(p) for p in r.prefixes], rotation=90)
+        ax.minorticks_off()
+        ax.set_title(r.name)
+        ax.set_xlabel("clean prefix (steps)")
+    axes[0].set_ylabel("TV against the intended prior")
+    legend_below(fig, *axes, ncols=2)
+    return fig
+
+
+def prefix_change_figure(results, prefixes=(0, 1, 8)):
+    """Per task (rows): the per-bin change of the quantity (whole trajectory, seed mean) of free
+    samples and of rollouts from a few clean prefixes, with the null band of the free samples'
+    change (grey; overflow bins hatched)."""
+    fig, axes = subplots(len(results), 1, figsize=(PAGE_WIDTH_IN, 2.9 * len(results) + 0.8), squeeze=False,
+                             constrained_layout=True)
+    for ax, r in zip(axes[:, 0], results):
+        shown = [p for p in prefixes if p in r.drifts]
+        first = r.drifts[shown[0]]
+        pos = np.arange(len(first.delta))
+        ax.fill_between(pos, first.null_band[0], first.null_band[1], step="mid", color="0.85", label="null 95% band")
+        for k, p in enumerate(shown):
+            ax.step(pos, r.drifts[p].delta, where="mid", color=f"C{k}", lw=1.5,
+                    label="free samples" if p == 0 else f"clean prefix of {p}")
+        ax.axhline(0, color="0.3", lw=0.8)
+        set_bin_ticks(ax, first.edges)
+        mark_overflow(ax, len(first.delta))
+        ax.set_ylabel("mass change")
+        ax.set_title(f"{r.name}: {quantity_label(r.task)}")
+    legend_below(fig, *axes[:, 0], ncols=2)
+    return fig
+
+
+def amplification_figure(results):
+    """Per task: the RMS error per step of teacher-forced one-step draws and of free-running
+    rollouts from a clean first step (top, log scale, in units of the data's spread; dotted: an
+    independent clean draw's), and their ratio, the amplification (bottom; thin lines: seeds)."""
+    fig, axes = subplots(2, len(results), figsize=(PAGE_WIDTH_IN, 5.4), sharex=True, squeeze=False,
+                             constrained_layout=True)
+    for j, r in enumerate(results):
+        top, bottom = axes[0, j], axes[1, j]
+        steps = np.arange(1, r.one_step_error.shape[1])
+        top.plot(steps, r.one_step_error[:, 1:].mean(0), color="C0", label="one-step (teacher forced)")
+        top.plot(steps, r.rollout_error[:, 1:].mean(0), color="C1", label="rollout")
+        top.plot(steps, r.independent_error[:, 1:].mean(0), ":", color="0.4", label="independent draw")
+        top.set_yscale("log")
+        top.set_title(r.name)
+        ratio = r.rollout_error[:, 1:] / r.one_step_error[:, 1:]
+        for row in ratio:
+            bottom.plot(steps, row, color="C3", lw=0.6, alpha=0.6)
+        bottom.plot(steps, ratio.mean(0), color="C3", lw=1.8, label="amplification (mean over seeds)")
+        bottom.set_yscale("log")
+        bottom.set_xlabel("step")
+    axes[0, 0].set_ylabel("RMS error / data spread")
+    axes[1, 0].set_ylabel("rollout / one-step")
+    legend_below(fig, *axes.ravel(), ncols=2)
+    return fig
+
+
+def response_figure(results, start: int):
+    """Per task: the observed per-bin change (seed mean, bars, null band grey) against the
+    linear-response kernel's prediction (errors counted from step ``start``) and the class-blind
+    control's, titled with the agreement and its interval over seeds."""
+    fig, axes = subplots(len(results), 1, figsize=(PAGE_WIDTH_IN, 3.1 * len(results) + 0.8), squeeze=False,
+                             constrained_layout=True)
+    for ax, r in zip(axes[:, 0], results):
+        res = r.responses[start]
+        v, pred, control = res.validation, _pooled_delta(res.per_seed), _pooled_delta(res.controls)
+        plot_change(ax, r.observed.delta, r.observed.edges, r.observed.null_band, label="observed change",
+                    quantity=quantity_label(r.task))
+        pos = np.arange(len(pred))
+        ax.plot(pos, pred, "o-", color="k", ms=3, lw=1, label="linear response")
+        ax.plot(pos, control, "--", color="0.45", lw=1, label="class-blind control")
+        corr, (lo, hi) = res.resampled["correlation"]
+        ax.set_title(f"{r.name}: corr {corr:+.2f} [{lo:+.2f}, {hi:+.2f}], share {v.share_explained:+.2f} "
+                     f"(ceiling {v.ceiling.share:.2f})")
+    legend_below(fig, *axes[:, 0], ncols=2)
+    return fig
+
+
+def _pooled_delta(predictions) -> np.ndarray:
+    return np.mean([p.delta for p in predictions], axis=0)
+
+
+def perturbation_figure(results):
+    """Per task: the size of a perturbation of 1e-6 of the data's spread injected at a step of a
+    rollout, along the rest of it (median over inputs, mean over seeds, in units of the
+    perturbation), and the distance of the same rollout run in float32 from float64 (dashed, in
+    the same units): the rounding grows as an injected perturbation does."""
+    fig, axes = panel_grid(len(results), len(results), 3.2, sharey=True)
+    for ax, r in zip(axes, results):
+        horizon = r.one_step_error.shape[1]
+        for k, (t0, g) in enumerate(r.growth.items()):
+            steps = np.arange(t0, horizon)
+            ax.plot(steps, np.exp(np.log(g[:, t0:]).mean(0)), color=f"C{k}", label=f"injected at step {t0}")
+        rounding = (r.rounding["median |dx| per step"] / r.rounding["perturbation"][:, None]).mean(0)
+        ax.plot(np.arange(1, horizon), rounding[1:], "--", color="0.3", label="float32 vs float64")
+        ax.set_yscale("log")
+        ax.set_title(r.name)
+        ax.set_xlabel("step")
+    axes[0].set_ylabel("|change| / perturbation")
+    legend_below(fig, *axes, ncols=2)
+    return fig
+
+
+def round_trip_figure(result):
+    """The VAE's round trips on one task (``studies.round_trip``). Top: the mean change of the
+    quantity per bin of the clean quantity, one line per kind of round trip. Bottom: the VAE's
+    observed per-bin change (seed mean, bars, null band grey) against the change each kind
+    predicts as a kernel."""
+    fig, (top, bottom) = subplots(2, 1, figsize=(PAGE_WIDTH_IN, 7.0), constrained_layout=True)
+    drift = result.drift
+    centres = drift.centers
+    styles = ("-", "--", ":", "-.")
+    for k, (kind, b) in enumerate(result.binned_shift.items()):
+        top.plot(centres, b, styles[k % len(styles)], color=f"C{k}", lw=1.6, label=kind)
+    top.axhline(0, color="0.3", lw=0.8)
+    top.set_xlabel(f"clean {quantity_label(result.task)}")
+    top.set_ylabel("mean change of q")
+    top.set_title(f"{result.task.name}: the round trip moves the quantity")
+    plot_change(bottom, drift.delta, drift.edges, drift.null_band, label="the VAE's observed change",
+                quantity=quantity_label(result.task))
+    pos = np.arange(len(drift.delta))
+    for k, (kind, preds) in enumerate(result.per_seed.items()):
+        bottom.plot(pos, np.mean([p.delta for p in preds], axis=0), styles[k % len(styles)], color=f"C{k}", lw=1.2)
+    bottom.set_title("the VAE's drift against each round trip as a kernel")
+    legend_below(fig, top, bottom, ncols=2)
     return fig

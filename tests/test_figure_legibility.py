@@ -103,6 +103,30 @@ def scaling_result():
     return scaling.ScalingResult(NS(), evals, fits)
 
 
+def drift_origin(e):
+    """A stand-in of ``studies.autoregressive.DriftOrigin`` for one task."""
+    prefixes, horizon = (0, 1, 2, 4, 8, 16, 31), 32
+    rows = [{"prefix": p, **{f"{part}{name}": v for part in ("", "window ") for name, v in
+                             (("TV", 0.3 - 0.01 * i), ("TV lo", 0.25), ("TV hi", 0.35), ("TV null 95%", 0.09))}}
+            for i, p in enumerate(prefixes)]
+    err = np.abs(RNG.normal(size=(3, horizon))) + 0.01
+    prediction = NS(delta=e.drift.delta * 0.5)
+    response = NS(validation=validation(), per_seed=[prediction] * 3, controls=[prediction] * 3,
+                  resampled={"correlation": (0.5, (0.4, 0.6))})
+    return NS(name=e.task.name, task=e.task, prefixes=prefixes, rows=rows, drifts={p: e.drift for p in prefixes},
+              one_step_error=err, rollout_error=err * (10 + RNG.uniform(size=err.shape)), independent_error=err + 1, observed=e.drift,
+              responses={1: response}, growth={t: np.exp(RNG.normal(size=(3, horizon))) for t in (1, 8, 16)},
+              rounding={"median |dx| per step": np.abs(RNG.normal(size=(3, horizon))) * 1e-6,
+                        "perturbation": np.full(3, 1e-6)})
+
+
+def round_trip_result(e):
+    """A stand-in of ``studies.round_trip.RoundTripResult``."""
+    kinds = ("posterior draw", "posterior mean", "shuffled residuals", "white, same locality")
+    return NS(task=e.task, drift=e.drift, binned_shift={k: RNG.normal(size=len(e.drift.centers)) for k in kinds},
+              per_seed={k: [NS(delta=e.drift.delta * 0.5)] * 2 for k in kinds})
+
+
 def builders(synthetic, applied):
     """Each chapter figure, built from the stand-ins: ``{name: () -> figure}``."""
     probes = [probe(synthetic.get(t, m)) for t in synthetic.config.tasks for m in MODELS]
@@ -117,6 +141,7 @@ def builders(synthetic, applied):
                           for t in ("cone", "maze", "pendulum") for i in ("none", "resample", "precompensate")])
     fid = pd.DataFrame({"q_c": np.linspace(0, 1, 10), "mean error": np.zeros(10), "sd": np.ones(10)})
     results = mitigation_results()
+    origins_ar = [drift_origin(synthetic.get(t, "transformer")) for t in synthetic.config.tasks]
     origins = pd.DataFrame([{"task": t, "model": m, "variant": v, "TV": 0.3, "TV variant": 0.1, "TV null 95%": 0.05}
                             for t in synthetic.config.tasks for m, v in (("transformer", "first step from the data"),
                                                                          ("vae", "aggregate posterior"),
@@ -148,13 +173,20 @@ def builders(synthetic, applied):
         "temperature": lambda: plots.temperature_figure(pd.DataFrame(
             [{"task": t, "seed": s, "scale": k, "TV": 0.1 + k, "distance ratio": 1 + k}
              for t in ("cone", "maze") for s in (0, 1) for k in (0.0, 0.5, 1.0)])),
+        "transformer_prefix_curve": lambda: plots.prefix_curve_figure(origins_ar),
+        "transformer_prefix_change": lambda: plots.prefix_change_figure(origins_ar),
+        "transformer_amplification": lambda: plots.amplification_figure(origins_ar),
+        "transformer_linear_response": lambda: plots.response_figure(origins_ar, start=1),
+        "transformer_perturbation": lambda: plots.perturbation_figure(origins_ar),
+        "vae_round_trip": lambda: plots.round_trip_figure(round_trip_result(synthetic.get("logistic", "vae"))),
     }
 
 
 NAMES = ["task_samples", "maze_layouts", "curated_histograms", "density_grid", "change_grid", "sample_grid",
          "observed_vs_predicted", "qspace", "depth_curves", "origins", "applied_density_grid", "maze_samples",
          "pendulum_samples", "location_shift", "mitigations_tv", "fidelity", "precompensation", "scaling",
-         "fit_quality", "temperature"]
+         "fit_quality", "temperature", "transformer_prefix_curve", "transformer_prefix_change", "transformer_amplification",
+         "transformer_linear_response", "transformer_perturbation", "vae_round_trip"]
 
 
 @pytest.mark.parametrize("name", NAMES)

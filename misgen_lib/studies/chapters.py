@@ -8,14 +8,14 @@ one call per figure and table.
 
 Nothing here computes: the functions read results that the study modules computed (``suite``,
 ``tasks_study``, ``kernel_study``, ``anatomy``, ``origins``, ``mitigation_study``, ``scaling``,
-``claims``) and summarise them. ``tests/test_chapter_glue.py`` checks each chapter's glued names
+``autoregressive``, ``round_trip``, ``claims``) and summarise them. ``tests/test_chapter_glue.py`` checks each chapter's glued names
 against what its notebook reads.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import claims
+from . import autoregressive, claims, round_trip
 from .tasks_study import TasksStudy, balanced_tasks
 
 
@@ -382,3 +382,108 @@ def training_facts(result, verdict, agreement, temperature) -> dict:
         facts[f"temp_{key}_tv"] = float(temp.loc[scale, "TV"]) if temp is not None else float("nan")
         facts[f"temp_{key}_ratio"] = float(temp.loc[scale, "distance ratio"]) if temp is not None else float("nan")
     return facts
+
+
+# --- chapter 08: where the transformer makes its drift -----------------------------------------------
+
+def transformer_drift_facts(results) -> dict:
+    """Chapter 08's glued values (``autoregressive.DriftOrigin`` per task): the prefix that halves
+    the drift, the amplification at the last step, the linear response's agreement (from a clean
+    first step) with intervals beside its ceiling and its control, the perturbation's growth and
+    the rounding's effect."""
+    ar = autoregressive
+
+    def value(v, ci):
+        return f"{v:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+    def amplification(r):
+        ratio = r.rollout_error[:, -1] / r.one_step_error[:, -1]
+        return f"{r.name}: x{ratio.mean():.1f} (seeds {ratio.min():.1f} to {ratio.max():.1f})"
+
+    check = results[0].response_check
+    facts = {"n_seeds": len(results[0].seeds), "perturbation": f"{ar.PERTURBATION:.0e}",
+             "target_corr": f"{ar.TARGET_CORRELATION}", "target_share": f"{ar.TARGET_SHARE_NORMALISED}",
+             "n_check_inputs": check["inputs"], "n_check_rollouts": check["rollouts"]}
+    facts["half_prefix"] = _listing(f"{r.name}: {_steps(ar.half_prefix(r), r)}" for r in results)
+    facts["half_prefix_window"] = _listing(f"{r.name}: {_steps(ar.half_prefix(r, 'window '), r)}"
+                                           for r in results if len(r.window_drifts) > 1)
+    facts["window_not_measurable"] = _listing(r.name for r in results if len(r.window_drifts) <= 1)
+    facts["free_tv"] = _listing(f"{r.name}: {r.rows[0]['TV']:.3f} [{r.rows[0]['TV lo']:.3f}, {r.rows[0]['TV hi']:.3f}] "
+                                f"(null 95% {r.rows[0]['TV null 95%']:.3f})" for r in results)
+    facts["amplification"] = _listing(amplification(r) for r in results)
+    for start in ar.STARTS:
+        tail = f"_from_{start}"
+        facts[f"response_corr{tail}"] = _listing(
+            f"{r.name}: {value(*r.responses[start].resampled['correlation'])} (ceiling "
+            f"{r.responses[start].validation.ceiling.correlation:.2f})" for r in results)
+        facts[f"response_share{tail}"] = _listing(
+            f"{r.name}: {value(*r.responses[start].resampled['share_explained'])}, share / ceiling "
+            f"{r.responses[start].validation.share_normalised:+.2f}" for r in results)
+        facts[f"response_control{tail}"] = _listing(
+            f"{r.name}: {r.responses[start].control_validation.share_explained:+.2f}, own minus control "
+            f"{value(*r.responses[start].resampled['share_over_control'])}" for r in results)
+    facts["targets"] = _listing(_target(r, 1) for r in results)
+    facts["response_in_range_from_1"] = _listing(
+        f"{r.name}: correlation {r.responses[1].validation.correlation_in_range:+.2f}, share "
+        f"{r.responses[1].validation.share_in_range:+.2f}" for r in results)
+    facts["forget_step"] = _listing(f"{r.name}: step {ar.forget_step(r)}" for r in results)
+    facts["response_check"] = _listing(f"{r.name}: {r.response_check['shift correlation']:.2f}" for r in results)
+    facts["response_sd_ratio"] = _listing(f"{r.name}: {r.response_check['median sd ratio']:.2f}" for r in results)
+    growth = ar.perturbation_table(results)
+    facts["growth"] = _listing(f"{row['task']}: {row['growth to last step']:.2g} (seeds {row['lowest seed']:.2g} to "
+                               f"{row['highest seed']:.2g})"
+                               for row in growth[growth["injected at step"] == 1].to_dict("records"))
+    facts["rounding"] = _listing(f"{row['task']}: {row['|dq| (millionths of the range)']:.1f} millionths of the range, "
+                                 f"{row['samples in another bin']:.1%} of samples in another bin, TV between the two "
+                                 f"{row['TV float32 vs float64']:.3f}"
+                                 for row in ar.rounding_table(results).to_dict("records"))
+    return facts
+
+
+def _target(result, start: int) -> str:
+    """One task's linear response (errors from ``start``) against the targets: the correlation's
+    and the ceiling-normalised share's 95% intervals, met (interval above), missed (below, by
+    how much) or undecided (straddling)."""
+    res = result.responses[start]
+    corr, corr_ci = res.resampled["correlation"]
+    ceiling = res.validation.ceiling.share
+    share, share_ci = res.resampled["share_explained"]
+    if not ceiling > 0:
+        return f"{result.name}: no positive noise ceiling, share / ceiling undefined"
+    norm, norm_ci = share / ceiling, (share_ci[0] / ceiling, share_ci[1] / ceiling)
+
+    def verdict(ci, target):
+        if ci[0] > target:
+            return "met"
+        return f"missed by {target - ci[1]:.2f}" if ci[1] < target else "undecided"
+    return (f"{result.name}: correlation {corr:+.2f} [{corr_ci[0]:+.2f}, {corr_ci[1]:+.2f}] against "
+            f"{autoregressive.TARGET_CORRELATION} ({verdict(corr_ci, autoregressive.TARGET_CORRELATION)}), "
+            f"share / ceiling {norm:+.2f} "
+            f"[{norm_ci[0]:+.2f}, {norm_ci[1]:+.2f}] against {autoregressive.TARGET_SHARE_NORMALISED} "
+            f"({verdict(norm_ci, autoregressive.TARGET_SHARE_NORMALISED)})")
+
+
+def _steps(prefix: float, result) -> str:
+    if not np.isfinite(prefix):
+        return "no drift beyond the null"
+    if prefix > result.prefixes[-1]:
+        return "no clean prefix halves it"
+    return f"{int(prefix)} of {result.one_step_error.shape[1]} steps"
+
+
+def round_trip_facts(result) -> dict:
+    """The chapter's glued values of the round-trip section (the regimes of the logistic map:
+    below and above ``round_trip.ONSET_OF_CHAOS``)."""
+    def one(k):
+        value, (lo, hi) = result.shift[k]
+        return f"{k}: {value:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    v = result.validations[round_trip.KINDS[0]]
+    corr, (clo, chi) = result.resampled[round_trip.KINDS[0]]["correlation"]
+    share, (slo, shi) = result.resampled[round_trip.KINDS[0]]["share_explained"]
+    return {"round_trip_task": result.task.name, "onset_of_chaos": f"{round_trip.ONSET_OF_CHAOS:.3f}",
+            "round_trip_regimes": "; ".join(f"{k}: {a:+.3f} below, {b:+.3f} above" for k, (a, b) in
+                                            result.regime_shift.items()),
+            "round_trip_shift": "; ".join(one(k) for k in round_trip.KINDS),
+            "round_trip_tv": "; ".join(f"{k}: {result.tv[k]:.3f}" for k in round_trip.KINDS) + f" (null 95% {result.tv_null95:.3f})",
+            "round_trip_kernel": f"correlation {corr:+.2f} [{clo:+.2f}, {chi:+.2f}], share explained {share:+.2f} "
+                                 f"[{slo:+.2f}, {shi:+.2f}] (ceiling {v.ceiling.share:.2f}; the VAE's TV {v.tv_observed:.3f})"}

@@ -603,3 +603,8 @@ def location_shifts(suite, projection, task: str, n_boot: int) -> tuple[dict, di
         on_manifold[m] = metrics.location_shift(result_of[task, m].bank.projection.q_fit, e.prior,
                                                 n_boot=n_boot, seed=shift_seed)
     return shifts, on_manifold
+
+
+def ci_text(ci) -> str:
+    """A 95% interval ``(lo, hi)`` as a table cell, signed to two decimals."""
+    return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
