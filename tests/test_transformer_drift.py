@@ -12,6 +12,7 @@ import torch
 
 import misgen_lib as mg
 from misgen_lib.studies import autoregressive as ar
+from misgen_lib.studies import chapters
 from test_linear_response import D, T, LinearGaussianAR
 
 
@@ -68,11 +69,11 @@ def response(corr_ci, share_ci, ceiling=0.5):
 
 
 def test_the_targets_count_fail_or_stay_undecided_on_their_intervals():
-    assert ar._target(response((0.85, 0.95), (0.35, 0.45)), 1).count("(met)") == 2
-    missed = ar._target(response((0.3, 0.5), (0.0, 0.1)), 1)
+    assert chapters.target_verdict(response((0.85, 0.95), (0.35, 0.45)), 1).count("(met)") == 2
+    missed = chapters.target_verdict(response((0.3, 0.5), (0.0, 0.1)), 1)
     assert "missed by 0.30" in missed and "missed by 0.40" in missed
-    assert ar._target(response((0.7, 0.9), (0.25, 0.35)), 1).count("undecided") == 2
-    assert "undefined" in ar._target(response((0.7, 0.9), (0.2, 0.3), ceiling=0.0), 1)
+    assert chapters.target_verdict(response((0.7, 0.9), (0.25, 0.35)), 1).count("undecided") == 2
+    assert "undefined" in chapters.target_verdict(response((0.7, 0.9), (0.2, 0.3), ceiling=0.0), 1)
 
 
 @pytest.fixture(scope="module")

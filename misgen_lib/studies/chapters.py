@@ -354,7 +354,7 @@ def mitigation_facts(table, results, verdicts) -> dict:
 def training_facts(result, verdict, agreement, temperature) -> dict:
     """The chapter's glued values: the verdict, each task x class's ``TV_inf`` beside its null and
     where its samples first become plausible, the agreement with the book's models, the
-    temperature sweep's medians and the measured training time."""
+    temperature sweep's medians (the training time: ``training_cost``)."""
     from .scaling import TEMPERATURES
     laws = result.laws()
     cfg = result.config
@@ -374,7 +374,6 @@ def training_facts(result, verdict, agreement, temperature) -> dict:
         "memorised": claims.MEMORISED, "plausible_factor": claims.PLAUSIBLE_FACTOR,
         "max_memorisation": float(laws["memorisation (largest)"].max()),
         "n_agree": int(agreement["agree"].sum()), "n_agreement": len(agreement),
-        "train_minutes": result.run_seconds() / 60,
         "temperatures": ", ".join(f"{t:g}" for t in TEMPERATURES[:-1]) + f" and {TEMPERATURES[-1]:g}",
     }
     for scale in TEMPERATURES:
@@ -382,6 +381,12 @@ def training_facts(result, verdict, agreement, temperature) -> dict:
         facts[f"temp_{key}_tv"] = float(temp.loc[scale, "TV"]) if temp is not None else float("nan")
         facts[f"temp_{key}_ratio"] = float(temp.loc[scale, "distance ratio"]) if temp is not None else float("nan")
     return facts
+
+
+def training_cost(result) -> dict:
+    """Chapter 07's wall-clock value, glued apart (``misgen verify`` and ``misgen compare`` do
+    not compare it): the minutes its runs took to train, summed, as recorded when trained."""
+    return {"train_minutes": result.run_seconds() / 60}
 
 
 # --- chapter 08: where the transformer makes its drift -----------------------------------------------
@@ -422,7 +427,7 @@ def transformer_drift_facts(results) -> dict:
         facts[f"response_control{tail}"] = _listing(
             f"{r.name}: {r.responses[start].control_validation.share_explained:+.2f}, own minus control "
             f"{value(*r.responses[start].resampled['share_over_control'])}" for r in results)
-    facts["targets"] = _listing(_target(r, 1) for r in results)
+    facts["targets"] = _listing(target_verdict(r, 1) for r in results)
     facts["response_in_range_from_1"] = _listing(
         f"{r.name}: correlation {r.responses[1].validation.correlation_in_range:+.2f}, share "
         f"{r.responses[1].validation.share_in_range:+.2f}" for r in results)
@@ -440,7 +445,7 @@ def transformer_drift_facts(results) -> dict:
     return facts
 
 
-def _target(result, start: int) -> str:
+def target_verdict(result, start: int) -> str:
     """One task's linear response (errors from ``start``) against the targets: the correlation's
     and the ceiling-normalised share's 95% intervals, met (interval above), missed (below, by
     how much) or undecided (straddling)."""
