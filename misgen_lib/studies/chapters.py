@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autoregressive, claims, round_trip
+from .kernel_study import ci_text
 from .tasks_study import TasksStudy, balanced_tasks
 
 
@@ -399,7 +400,7 @@ def transformer_drift_facts(results) -> dict:
     ar = autoregressive
 
     def value(v, ci):
-        return f"{v:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+        return f"{v:+.2f} {ci_text(ci)}"
 
     def amplification(r):
         ratio = r.rollout_error[:, -1] / r.one_step_error[:, -1]
@@ -461,10 +462,10 @@ def target_verdict(result, start: int) -> str:
         if ci[0] > target:
             return "met"
         return f"missed by {target - ci[1]:.2f}" if ci[1] < target else "undecided"
-    return (f"{result.name}: correlation {corr:+.2f} [{corr_ci[0]:+.2f}, {corr_ci[1]:+.2f}] against "
+    return (f"{result.name}: correlation {corr:+.2f} {ci_text(corr_ci)} against "
             f"{autoregressive.TARGET_CORRELATION} ({verdict(corr_ci, autoregressive.TARGET_CORRELATION)}), "
             f"share / ceiling {norm:+.2f} "
-            f"[{norm_ci[0]:+.2f}, {norm_ci[1]:+.2f}] against {autoregressive.TARGET_SHARE_NORMALISED} "
+            f"{ci_text(norm_ci)} against {autoregressive.TARGET_SHARE_NORMALISED} "
             f"({verdict(norm_ci, autoregressive.TARGET_SHARE_NORMALISED)})")
 
 
