@@ -98,10 +98,11 @@ def plot_masses(ax, edges: np.ndarray, masses: dict[str, np.ndarray], quantity: 
     return ax
 
 
-def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity: str = "q", control=None):
+def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity: str = "q", control=None,
+                               own=None):
     """Left: prior, observed and predicted bin masses; right: observed change (bars, null band)
     with the predicted change (line and dots) and, when given, the ``control`` prediction's
-    (dashed)."""
+    (dashed) and the class's ``own`` estimator's (``kernel_study.OwnEstimate``, red)."""
     plot_masses(ax_masses, drift.edges, {"prior": drift.p_star, "observed": drift.p_hat,
                                          "predicted": prediction.p_tilde}, quantity)
     plot_change(ax_change, drift.delta, drift.edges, drift.null_band, label="observed change",
@@ -111,6 +112,9 @@ def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity
     if control is not None:
         ax_change.plot(np.arange(len(control.delta)), control.delta, "--", color="0.45", lw=1,
                        label="class-blind control")
+    if own is not None:
+        ax_change.plot(np.arange(len(own.prediction.delta)), own.prediction.delta, "s-", color="C3", ms=3,
+                       lw=1, label="the class's own estimator")
     return ax_masses, ax_change
 
 
@@ -147,15 +151,17 @@ def density_with_null(ax, q, drift, prior, task, data_q=None, pad: float = 0.25,
 
 
 def observed_vs_predicted_figure(rows, title: str):
-    """One row per ``(label, drift, prediction, validation, control)``: left, prior, observed and
-    predicted bin masses; right, the observed change with its null band, the predicted change and
-    the class-blind ``control``'s (a ``(prediction, validation)``, or None), titled with the
-    validation numbers over all bins and in range (the overflow bins, hatched, left out), the
-    noise ceiling and the control's share."""
+    """One row per ``(label, drift, prediction, validation, control, own)``: left, prior, observed
+    and predicted bin masses; right, the observed change with its null band, the predicted change,
+    the class-blind ``control``'s (a ``(prediction, validation)``, or None) and the class's ``own``
+    estimator's (``kernel_study.OwnEstimate``, or None), titled with the validation numbers over
+    all bins and in range (the overflow bins, hatched, left out), the noise ceiling, the
+    control's share and the own estimator's."""
     fig, axes = subplots(len(rows), 2, figsize=(PAGE_WIDTH_IN, 3.6 * len(rows) + 0.8), squeeze=False,
                          constrained_layout=True)
-    for (ax_m, ax_c), (label, drift, prediction, v, control) in zip(axes, rows):
-        plot_observed_vs_predicted(ax_m, ax_c, drift, prediction, control=None if control is None else control[0])
+    for (ax_m, ax_c), (label, drift, prediction, v, control, own) in zip(axes, rows):
+        plot_observed_vs_predicted(ax_m, ax_c, drift, prediction, control=None if control is None else control[0],
+                                   own=own)
         ax_m.set_title(wrap(f"{label}: recovered distribution"))
         ceiling = getattr(v, "ceiling", None)
         tail = f" (ceiling {ceiling.share:.2f})" if ceiling is not None else ""
@@ -164,8 +170,10 @@ def observed_vs_predicted_figure(rows, title: str):
                  f"in range: corr {v.correlation_in_range:+.2f}, share {v.share_in_range:+.2f}"]
         if control is not None:
             lines.append(f"class-blind control's share {control[1].share_explained:+.2f}")
+        if own is not None:
+            lines.append(f"{own.name}: corr {own.validation.correlation:+.2f}, share {own.validation.share_explained:+.2f}")
         ax_c.set_title("\n".join(lines))
-    legend_below(fig, *axes[0])
+    legend_below(fig, *axes.ravel())
     fig.suptitle(wrap(title, 70))
     return fig
 
@@ -358,7 +366,7 @@ def observed_vs_predicted_task(results, task_name: str,
         if r.entry.task.name != task_name:
             continue
         label = f"{r.entry.model.name} ({r.kernel.describe()})" if hasattr(r, "kernel") else r.model
-        rows.append((label, r.drift, r.prediction, r.validation, r.class_blind))
+        rows.append((label, r.drift, r.prediction, r.validation, r.class_blind, getattr(r, "own", None)))
     return observed_vs_predicted_figure(rows, f"{task_name}: {title}")
 
 

@@ -56,8 +56,10 @@ def probe(e):
     prediction = NS(p_tilde=d.p_hat, delta=d.delta * 0.5)
     view = NS(centers=d.centers, shift=RNG.normal(size=len(d.centers)), spread=np.ones(len(d.centers)),
               monte_carlo_delta=d.delta, continuity_delta=d.delta * 0.8, edges=d.edges, agreement=0.7)
+    own = (NS(name="linear response", prediction=NS(delta=d.delta * 0.7), validation=validation())
+           if e.model.name == "transformer" else None)
     return NS(entry=e, task=e.task, model=e.model.name, drift=d, prediction=prediction, validation=validation(),
-              view=view, class_blind=(NS(p_tilde=d.p_star, delta=d.delta * 0.2), validation()))
+              view=view, class_blind=(NS(p_tilde=d.p_star, delta=d.delta * 0.2), validation()), own=own)
 
 
 def curve(task, model):

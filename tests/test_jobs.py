@@ -128,3 +128,25 @@ def test_cores_held_by_a_pool_elsewhere_are_not_free_here_and_a_dead_holder_free
     # killed without cleaning up: its claim is stale, ignored and removed
     assert list(jobs.ledger_dir().iterdir()) and jobs.busy_cores() == 0
     assert not list(jobs.ledger_dir().iterdir())
+
+
+def test_the_probe_study_scores_a_class_s_own_estimator_on_the_probe_s_clean_draws(tmp_path):
+    """``own=True``: the transformer's registered estimator (its linear response) beside its probe,
+    on the same clean draws, as computed directly; none for a class without one, none unasked."""
+    from misgen_lib.kernel import linear_response as lr
+    from misgen_lib.studies import kernel_study
+    suite = run_suite(SuiteConfig(**TINY, workers=1), store=ArtifactStore(tmp_path), progress=False)
+    kw = dict(n_predict=60, n_depth=20, n_boot=10, workers=1, progress=False)
+    by_model = {r.model: r for r in kernel_study.probe_study(suite, own=True, **kw)}
+    assert by_model["vae"].own is None
+    own = by_model["transformer"].own
+    assert own.name == kernel_study.OWN_ESTIMATORS["transformer"][0] == "linear response"
+    for e, probe_pred, own_pred in zip(by_model["transformer"].entries, by_model["transformer"].per_seed, own.per_seed):
+        np.testing.assert_array_equal(own_pred.q_clean, probe_pred.q_clean)   # the probe's clean draws
+        clean = kernel_study.clean_draws(e.task, e.prior, 60, kernel_study.derive(e.seed, "kernel-clean", e.task.name))
+        direct = lr.response_prediction(lr.model_response(e.model, clean, e.task, start=1), e.prior, e.drift.edges,
+                                        q_clean=np.asarray(e.task.measure(clean), float))
+        np.testing.assert_allclose(own_pred.delta, direct.delta, atol=1e-12)
+    norm, (lo, hi) = own.share_normalised()
+    assert lo <= norm <= hi and norm == own.resampled["share_explained"][0] / own.validation.ceiling.share
+    assert all(r.own is None for r in kernel_study.probe_study(suite, **kw))

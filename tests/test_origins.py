@@ -67,6 +67,11 @@ def test_the_built_in_variants_are_deterministic_samples(model_name):
         x = sample(model, data.x, 50, 7)
         assert x.shape == (50, task.horizon, task.dim) and np.isfinite(x).all() and description
         np.testing.assert_array_equal(x, sample(model, data.x, 50, 7))
-    if model_name == "transformer":    # the first step is a curated trajectory's
-        first = origins.first_step_from_data(model, data.x, 50, 7)[:, 0]
-        assert all(np.isclose(data.x[:, 0], f, atol=1e-5).all(axis=1).any() for f in first)
+    if model_name == "transformer":    # the first step is a curated trajectory's, in both variants
+        for sample in (origins.first_step_from_data, origins.errors_not_carried):
+            first = sample(model, data.x, 50, 7)[:, 0]
+            assert all(np.isclose(data.x[:, 0], f, atol=1e-5).all(axis=1).any() for f in first)
+        # teacher forcing: each step is the head's draw given the clean past of the picked trajectory
+        picks = origins._picks(data.x, 50, 7)
+        np.testing.assert_array_equal(origins.errors_not_carried(model, data.x, 50, 7),
+                                      model.perturb(picks, depth=task.horizon - 1, mode="one-step", seed=7))

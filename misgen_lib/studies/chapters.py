@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autoregressive, claims, round_trip
-from .kernel_study import ci_text
+from .kernel_study import ci_text, share_over_ceiling
 from .tasks_study import TasksStudy, balanced_tasks
 
 
@@ -116,6 +116,23 @@ def kernel_facts(table, c2) -> dict:
         "implausible_pairs": ", ".join(f"{t} / {m}" for t, m in zip(implausible.task, implausible.model)) or "none",
         "median_continuity": float(table["continuity vs Monte Carlo"].median()),
     }
+
+
+def own_estimator_facts(probes, table) -> dict:
+    """Chapter 03's glued values on the classes' own estimators (``kernel_study.OWN_ESTIMATORS``),
+    per pair that has one (``probes``: ``probe_study(..., own=True)``; ``table``: the probe table
+    with ``plausible``): the probe's share / ceiling beside the estimator's correlation and
+    share / ceiling with their 95% intervals over seeds and samples."""
+    plausible = {(t, m): p for t, m, p in zip(table.task, table.model, table.plausible)}
+    lines = []
+    for r in (r for r in probes if r.own is not None):
+        corr, corr_ci = r.own.resampled["correlation"]
+        norm, norm_ci = r.own.share_normalised()
+        tail = "" if plausible[r.task.name, r.model] else " (samples not plausible)"
+        lines.append(f"{r.task.name} / {r.model}{tail}: probe {r.validation.share_normalised:+.2f}, "
+                     f"{r.own.name} {norm:+.2f} {ci_text(norm_ci)} (correlation {corr:+.2f} {ci_text(corr_ci)})")
+    names = sorted({f"{r.model}: {r.own.name}" for r in probes if r.own is not None})
+    return {"own_estimators": _listing(names), "own_estimates": _listing(lines)}
 
 
 def _control_facts(table, prefix: str) -> dict:
@@ -452,11 +469,9 @@ def target_verdict(result, start: int) -> str:
     how much) or undecided (straddling)."""
     res = result.responses[start]
     corr, corr_ci = res.resampled["correlation"]
-    ceiling = res.validation.ceiling.share
-    share, share_ci = res.resampled["share_explained"]
-    if not ceiling > 0:
+    norm, norm_ci = share_over_ceiling(res.resampled, res.validation)
+    if not np.isfinite(norm):
         return f"{result.name}: no positive noise ceiling, share / ceiling undefined"
-    norm, norm_ci = share / ceiling, (share_ci[0] / ceiling, share_ci[1] / ceiling)
 
     def verdict(ci, target):
         if ci[0] > target:

@@ -37,7 +37,9 @@ from ..cache import ArtifactStore, default_store
 from ..kernel import (DepthChoice, QSpaceView, ResidualBank, SeedAgreement, StationaryGaussian, Validation,
                       calibrated, deepest_local, estimate, family, predict, probe, qspace_view, resolve_mode,
                       seed_agreement, seed_mean_drift, validate, white_of_locality)
+from ..kernel import linear_response as lr
 from ..kernel.predict import Prediction, clean_draws, monte_carlo_prediction
+from ..kernel.validate import seed_resampled
 from ..provenance import kind_hash
 from ..seeds import derive
 
@@ -54,6 +56,22 @@ LADDER = ("family, short run", "family, trained model", "own probe, trained mode
 #: (random walk), a VAE regresses to the mean (blur)
 FAMILY_OF_CLASS = {"diffusion-unet": "correlated", "diffusion-mlp": "white", "transformer": "random-walk",
                    "vae": "blur"}
+
+
+def _linear_response(e, clean: np.ndarray) -> Prediction:
+    """The linear-response kernel (``kernel.linear_response``, errors from a clean first step) of
+    suite entry ``e``'s unconditional autoregressive model on the ``clean`` trajectories."""
+    q_clean = np.asarray(e.task.measure(clean), float)
+    return lr.response_prediction(lr.model_response(e.model, clean, e.task, start=1), e.prior,
+                                  e.drift.edges, q_clean=q_clean)
+
+
+#: each class's own kernel estimator, registered beside its probe (chapter 03 shows it; C2 and C4
+#: are decided on the probe, the estimator declared before any result): model class -> (name,
+#: function(suite entry, clean trajectories) -> Prediction on the entry's binning). The
+#: transformer's is its linear response, registered after chapter 08 measured it, where its probe
+#: is local only for short rollouts that the quantity's average dilutes.
+OWN_ESTIMATORS = {"transformer": ("linear response", _linear_response)}
 
 
 @dataclass
@@ -87,7 +105,8 @@ class ProbeResult:
     prediction on the same clean draws (``control_prediction``: a white Gaussian of the seed's
     probe's locality), ``blind`` their pooled prediction and ``blind_validation`` its validation;
     ``control``: the transformer's teacher-forced one-step prediction (pooled), None for other
-    classes."""
+    classes; ``own``: the class's own estimator (``OWN_ESTIMATORS``) where asked for and
+    registered, else None."""
     entries: list
     depths: list[DepthChoice]
     per_seed: list[Prediction]
@@ -102,6 +121,7 @@ class ProbeResult:
     blind_validation: Validation
     control: Prediction | None = None
     control_validation: Validation | None = None
+    own: "OwnEstimate | None" = None
 
     @property
     def entry(self):
@@ -135,6 +155,32 @@ class ProbeResult:
         return self.blind, self.blind_validation
 
 
+@dataclass
+class OwnEstimate:
+    """A pair's own kernel estimator (``OWN_ESTIMATORS``) on the probe's clean draws: ``per_seed``
+    predictions, ``prediction`` pooled, its ``validation`` against the seed-mean drift and
+    ``resampled`` (``kernel.validate.seed_resampled``: correlation and share explained with 95%
+    intervals over seeds and samples)."""
+    name: str
+    per_seed: list[Prediction]
+    prediction: Prediction
+    validation: Validation
+    resampled: dict
+
+    def share_normalised(self) -> tuple[float, tuple[float, float]]:
+        return share_over_ceiling(self.resampled, self.validation)
+
+
+def share_over_ceiling(resampled: dict, validation: Validation) -> tuple[float, tuple[float, float]]:
+    """The share explained of ``resampled`` (``seed_resampled``'s) over ``validation``'s noise
+    ceiling, its interval scaled alike; NaN where the ceiling is not positive."""
+    share, (lo, hi) = resampled["share_explained"]
+    ceiling = validation.ceiling.share
+    if not ceiling > 0:
+        return np.nan, (np.nan, np.nan)
+    return share / ceiling, (lo / ceiling, hi / ceiling)
+
+
 def by_pair(entries) -> list[list]:
     """The entries grouped by task x model (the seeds of one pair together), in order of first
     appearance."""
@@ -157,19 +203,22 @@ def pooled(predictions: list[Prediction]) -> Prediction:
 
 
 def probe_study(entries, n_predict: int = 5000, n_depth: int = 500, n_boot: int = 300, depths: dict | None = None,
-                workers: int = 0, threads: int = 1, progress: bool | None = None) -> list[ProbeResult]:
+                own: bool = False, workers: int = 0, threads: int = 1, progress: bool | None = None
+                ) -> list[ProbeResult]:
     """The probe kernel of every task x model pair (one kernel per seed's model), pooled over the
     seeds and validated against the seed-mean drift. Each seed's depth is the declared rule's
     (``kernel.deepest_local``: the deepest depth of the whole process whose locality on ``n_depth``
     clean trajectories is within ``kernel.LOCALITY_BUDGET``), or ``depths[(task, model)]`` when
     given (the same rule applied once per pair, as ``anatomy.DepthCurve.chosen``: no depth is
-    probed twice); ``n_predict`` clean trajectories per seed are pushed through the kernel. The
-    pairs are independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads
+    probed twice); ``n_predict`` clean trajectories per seed are pushed through the kernel.
+    ``own``: also each unconditional model's own estimator where its class registers one
+    (``OWN_ESTIMATORS``), on the same clean draws (``ProbeResult.own``). The pairs are
+    independent jobs (``jobs.run``: ``workers`` processes, ``threads`` torch threads
     each; the same numbers for any number of workers)."""
     groups = by_pair(entries)
     chosen = [None if depths is None else int(depths[g[0].task.name, g[0].model.name]) for g in groups]
     return jobs.run(_probe_pair, [_ProbeJob(group, n_predict=n_predict, n_depth=n_depth, n_boot=n_boot, depth=depth,
-                                            threads=threads) for group, depth in zip(groups, chosen)],
+                                            own=own, threads=threads) for group, depth in zip(groups, chosen)],
                     workers=workers, desc="probe kernels", progress=progress)
 
 
@@ -182,6 +231,7 @@ class _ProbeJob:
     n_depth: int
     n_boot: int
     depth: int | None
+    own: bool
     threads: int
 
 
@@ -200,7 +250,8 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
     """``probe_study`` for one task x model pair (a job)."""
     group, n_predict, n_depth, n_boot = job.group, job.n_predict, job.n_depth, job.n_boot
     task_name, model_name = group[0].task.name, group[0].model.name
-    depths, preds, blinds, controls = [], [], [], []
+    depths, preds, blinds, controls, own = [], [], [], [], []
+    estimator = OWN_ESTIMATORS.get(model_name) if job.own and not group[0].model.conditional else None
     with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
@@ -212,6 +263,8 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             if model_name == "transformer":
                 controls.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-control"),
                                                  mode="one-step"))
+            if estimator is not None:
+                own.append(estimator[1](e, clean))
         drift = pair_drift(group)
         prediction = pooled(preds)
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
@@ -222,7 +275,10 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             agreement=seed_agreement([e.drift for e in group]) if len(group) > 1 else None,
             view=qspace_view(prediction), locality=prediction.locality, blind_per_seed=blinds, blind=blind,
             blind_validation=validate(blind, drift, n_boot=n_boot, seed=vseed), control=control,
-            control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None)
+            control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
+            own=None if estimator is None else OwnEstimate(
+                estimator[0], own, pooled(own), validate(pooled(own), drift, n_boot=n_boot, seed=vseed),
+                seed_resampled(own, [e.drift for e in group], n_boot=n_boot, seed=derive(vseed, "own"))))
 
 
 def probe_depth(e, clean: np.ndarray, seed: int, store: ArtifactStore | None = None) -> DepthChoice:

@@ -4,6 +4,10 @@ variants (``VARIANTS``, by model class; ``variant`` registers one for a user's c
 
 * transformer, ``first step from the data``: free rollouts whose first step is that of a random
   curated trajectory (the probe at its deepest depth, a clean prefix of one step);
+* transformer, ``errors not carried``: after the same clean first step, every step drawn from the
+  head given the curated trajectory's clean past (teacher forcing, the probe's ``one-step``
+  mode): the model's one-step errors stay, its own dynamics no longer carry them (chapter 08's
+  amplification). What it accounts for beyond ``first step from the data`` is the carrying's;
 * VAE, ``aggregate posterior``: latents drawn from the encoder's posterior of random curated
   trajectories instead of ``N(0, I)`` (one round trip of the probe), decoded as in sampling;
 * VAE, ``latent mixture``: latents from a Gaussian mixture fitted to one posterior draw of every
@@ -69,6 +73,12 @@ def _picks(data: np.ndarray, n: int, seed: int) -> np.ndarray:
          "free rollouts whose first step is that of a random curated trajectory")
 def first_step_from_data(model, data, n, seed):
     return model.perturb(_picks(data, n, seed), depth=model.horizon - 1, mode="rollout", seed=seed)
+
+
+@variant("transformer", "errors not carried",
+         "after a clean first step, every step drawn from the head given the curated trajectory's clean past")
+def errors_not_carried(model, data, n, seed):
+    return model.perturb(_picks(data, n, seed), depth=model.horizon - 1, mode="one-step", seed=seed)
 
 
 @variant("vae", "aggregate posterior",
