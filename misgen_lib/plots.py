@@ -102,7 +102,7 @@ def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity
                                own=None):
     """Left: prior, observed and predicted bin masses; right: observed change (bars, null band)
     with the predicted change (line and dots) and, when given, the ``control`` prediction's
-    (dashed) and the class's ``own`` estimator's (``kernel_study.OwnEstimate``, red)."""
+    (dashed) and the class's ``own`` estimator's (``kernel_study.OwnEstimate``, green)."""
     plot_masses(ax_masses, drift.edges, {"prior": drift.p_star, "observed": drift.p_hat,
                                          "predicted": prediction.p_tilde}, quantity)
     plot_change(ax_change, drift.delta, drift.edges, drift.null_band, label="observed change",
@@ -113,7 +113,7 @@ def plot_observed_vs_predicted(ax_masses, ax_change, drift, prediction, quantity
         ax_change.plot(np.arange(len(control.delta)), control.delta, "--", color="0.45", lw=1,
                        label="class-blind control")
     if own is not None:
-        ax_change.plot(np.arange(len(own.prediction.delta)), own.prediction.delta, "s-", color="C3", ms=3,
+        ax_change.plot(np.arange(len(own.prediction.delta)), own.prediction.delta, "s-", color="C2", ms=3,
                        lw=1, label="the class's own estimator")
     return ax_masses, ax_change
 
