@@ -424,7 +424,7 @@ def origin_figure(table, tasks):
                 ax.bar(len(labels), tv, color="C0" if name == model else "C2", alpha=0.6)
                 labels.append(name)
             ax.hlines(rows["TV null 95%"].median(), first - 0.4, len(labels) - 0.6, color="0.5", lw=3)
-        ax.set_xticks(range(len(labels)), [wrap(n, 16) for n in labels], rotation=90)
+        ax.set_xticks(range(len(labels)), [wrap(n, 26) for n in labels], rotation=90)
         ax.set_title(task_name)
     axes[0].set_ylabel("TV against the intended prior\n(median over seeds)")
     return fig
