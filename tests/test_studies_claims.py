@@ -101,12 +101,16 @@ def test_c1_counts_fails_and_leaves_undecided_a_drift_at_the_null():
     assert "2 count, 2 fail, 0 undecided" in v.sentence()
 
 
-def test_c1_and_c2_leave_implausible_pairs_untested_alike():
+def test_c1_to_c4_leave_implausible_pairs_untested_alike():
     v = claim_c1(pair(shifted_mass(0.15), "a") + pair(shifted_mass(0.15), "b", ratio=5.0))
     assert (v.counted, v.total, v.not_tested) == (1, 1, 1)
     assert claim_c1(pair(shifted_mass(0.15), ratio=5.0)).outcome == "not tested"
     assert claim_c2([probe(UP, np.sqrt, ratio=5.0)]).outcome == "not tested"
-    assert claim_c4([probe(UP, np.sqrt, ratio=5.0)]).outcome == "supports"   # C4: every pendulum pair
+    assert claim_c4([probe(UP, np.sqrt, ratio=5.0)]).outcome == "not tested"
+    assert claim_c4([probe(UP, np.sqrt)]).outcome == "supports"
+    v = claim_c3(pair(UP, "a", task="maze") + pair(UP, "b", task="maze", ratio=5.0), n_boot=300)
+    assert (v.counted, v.total, v.not_tested) == (1, 1, 1) and v.outcome == "supports"
+    assert claim_c3(pair(UP, task="maze", ratio=5.0), n_boot=300).outcome == "not tested"
 
 
 def probe(observed, transport, ratio=1.0, n_pred=3000, control=lambda q: q):

@@ -11,8 +11,9 @@ every unit and returns a ``Verdict``. How a verdict is decided (the design's sec
   claimed side of the threshold, *fails* when the whole interval lies on the other side, and is
   *undecided* when the interval straddles the threshold. A unit *counts* when every condition
   holds, *fails* when one fails, and is *undecided* otherwise. A unit outside a claim's scope is
-  shown and *not tested* (C1 and C2 alike: a pair whose samples are not plausible, since both
-  claims are about plausible samples; C6: a pair whose prediction gives no direction).
+  shown and *not tested* (C1, C2, C3, C4 and C7 alike: a pair whose samples are not plausible,
+  since the claims are about models whose samples look right; C6: a pair whose prediction gives
+  no direction).
 * The **claim-level statistic** is the share of the tested units that count. The units are the
   book's settings, not a sample of all settings, so its interval is what the units' intervals
   allow: from counted / n (every undecided unit failing) to (counted + undecided) / n (every one
@@ -121,12 +122,14 @@ RULES = {
           "(specificity), the difference's interval resampling seeds, samples and clean draws jointly for "
           "both kernels; the correlation and the scores in range (without the two overflow bins) are "
           "reported, not tested",
-    "C3": "a model of the maze, over its seeds. It counts when both the mean shift of travel distance "
+    "C3": "a model of the maze, over its seeds. It is tested when its samples are plausible (as in C1). "
+          "It counts when both the mean shift of travel distance "
           "and the share of samples above the prior's median, each taken as the mean over seeds of the "
           "statistic minus the upper edge (97.5%) of its finite-sample null, lie above 0 (95% interval, "
           "seeds and samples resampled); it fails when one lies below 0",
-    "C4": f"{_UNIT}. Every pendulum pair is tested; it counts under the agreement conditions of C2 (share "
-          "explained above 0, and above the share of the class-blind control kernel of the same locality)",
+    "C4": f"{_UNIT}. A pendulum pair is tested when its samples are plausible (as in C1); it counts under "
+          "the agreement conditions of C2 (share explained above 0, and above the share of the class-blind "
+          "control kernel of the same locality)",
     "C5a": f"{_UNIT}. It counts when the TV reduction (1 - TV_B / TV_A, mean over seeds) of every "
            "reweighting intervention run on it (resampled dataset, importance-weighted loss) lies below "
            f"{HELPS:.0%}; a reduction above {HELPS:.0%} fails it",
@@ -164,6 +167,10 @@ RULES = {
 }
 
 #: the revision of this module that added the class-blind controls of C2, C4 and C6
+_PLAUSIBLE_REV = "this change"
+_PLAUSIBLE_REASON = ("after results existed: an implausible pair is not tested, as in C1, C2 and C7 (the maze's "
+                     "transformer, whose samples are not plausible at the book's budget, was C3's only "
+                     "counted unit)")
 _CONTROL_REV = "ec24b43"
 _CONTROL_REASON = ("specificity: the probe must beat a class-blind white kernel of its locality by the "
                    "share explained (paired interval); the correlation condition dropped, since its null "
@@ -188,12 +195,14 @@ RULE_HISTORY = {
            (_CONTROL_REV, "2026-12-06", _CONTROL_REASON)],
     "C3": [("cd3c87e", "2026-11-26", "declared: mean shift and share above the median, bootstrap "
                                      "intervals above the null's band, samples pooled over seeds"),
-           ("426d374", "2026-12-06", f"{_MEAN}: seeds resampled (the between-seed variance counted)")],
+           ("426d374", "2026-12-06", f"{_MEAN}: seeds resampled (the between-seed variance counted)"),
+           (_PLAUSIBLE_REV, "2026-12-06", _PLAUSIBLE_REASON)],
     "C4": [("cd3c87e", "2026-11-26", "declared: the agreement rule of C2, no plausibility filter"),
            ("24498ee", "2026-11-26", "the probe kernel, pooled over seeds"),
            ("39baa04", "2026-12-02", "after results existed: the probe's depth by the declared locality budget"),
            ("426d374", "2026-12-06", f"{_MEAN}: share explained above 0 added, sign agreement dropped"),
-           (_CONTROL_REV, "2026-12-06", _CONTROL_REASON)],
+           (_CONTROL_REV, "2026-12-06", _CONTROL_REASON),
+           (_PLAUSIBLE_REV, "2026-12-06", _PLAUSIBLE_REASON)],
     "C5a": [("24498ee", "2026-11-26", "declared: the resampled model's TV stays above its null's 95% quantile"),
             ("426d374", "2026-12-06", f"{_MEAN}: the reduction's interval below HELPS (the old rule could "
                                        "not fail at the book's training budgets)")],
@@ -431,10 +440,10 @@ def agreement_conditions(result, claim: str) -> tuple[list[Condition], dict]:
     return conditions, details
 
 
-def _agreement_units(results, claim: str, plausible_factor: float | None) -> list[UnitResult]:
+def _agreement_units(results, claim: str, plausible_factor: float) -> list[UnitResult]:
     units = []
     for r in results:
-        ok = True if plausible_factor is None else plausible(r.entries, plausible_factor)
+        ok = plausible(r.entries, plausible_factor)
         conditions, details = agreement_conditions(r, claim)
         units.append(UnitResult(_pair_keys(r.entries), conditions, tested=ok,
                                 note="" if ok else "implausible samples",
@@ -448,9 +457,9 @@ def claim_c2(results, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
     return Verdict("C2", _agreement_units(results, "C2", plausible_factor))
 
 
-def claim_c4(results) -> Verdict:
-    """C4 over the pendulum's ``kernel_study.ProbeResult``."""
-    return Verdict("C4", _agreement_units(results, "C4", None))
+def claim_c4(results, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
+    """C4 over the pendulum's ``kernel_study.ProbeResult`` (a pair tested when plausible)."""
+    return Verdict("C4", _agreement_units(results, "C4", plausible_factor))
 
 
 def _shift_condition(name: str, shifts, statistic: str, sign: int, seed: int, against_null: bool) -> Condition:
@@ -464,21 +473,24 @@ def _shift_condition(name: str, shifts, statistic: str, sign: int, seed: int, ag
     return Condition(name, value, ci, 0.0)
 
 
-def claim_c3(entries, n_boot: int = N_BOOT) -> Verdict:
-    """C3 over the maze's suite entries (every seed), one unit per model."""
+def claim_c3(entries, n_boot: int = N_BOOT, plausible_factor: float = PLAUSIBLE_FACTOR) -> Verdict:
+    """C3 over the maze's suite entries (every seed), one unit per model (tested when plausible)."""
     from ..metrics import location_shift
     from .kernel_study import by_pair
     units = []
     for group in by_pair(entries):
         seed = _interval_seed("C3", group[0], "shift")
         shifts = [location_shift(e.q_hat, e.prior, n_boot=n_boot, seed=derive(seed, e.seed)) for e in group]
+        ok = plausible(group, plausible_factor)
         units.append(UnitResult(
             _pair_keys(group),
             [_shift_condition("mean shift beyond null", shifts, "mean_shift", 1, derive(seed, "mean"), True),
              _shift_condition("share above median beyond null", shifts, "share_above_median", 1,
                               derive(seed, "share"), True)],
+            tested=ok, note="" if ok else "implausible samples",
             details={"mean shift": float(np.mean([s.mean_shift for s in shifts])),
-                     "share above median": float(np.mean([s.share_above_median for s in shifts]))}))
+                     "share above median": float(np.mean([s.share_above_median for s in shifts])),
+                     "distance ratio": float(np.median([e.distance_ratio for e in group]))}))
     return Verdict("C3", units)
 
 
