@@ -359,7 +359,8 @@ class Verdict:
         tests = "".join(f"; {t.describe()}" for t in self.baselines)
         against = (f"; against each class-blind baseline, a one-sided exact sign test over the pairs (needs p "
                    f"below {ALPHA:.2g})" if self.baselines else "")
-        return (f"{said}: of {self.total} units, {self.counted} count, {self.failed} fail, "
+        units = "unit" if self.total == 1 else "units"
+        return (f"{said}: of {self.total} {units}, {self.counted} count, {self.failed} fail, "
                 f"{self.undecided} undecided (share that counts {share}; supports from {MOST:.0%}, does not "
                 f"support up to {FEW:.0%}){against}{tests}")
 
