@@ -393,7 +393,7 @@ def _pair_keys(group) -> dict:
 
 
 def plausible(entries, plausible_factor: float = PLAUSIBLE_FACTOR) -> bool:
-    """The plausibility condition of C1 and C2 for one pair's suite ``entries`` (its seeds): the
+    """The plausibility condition of C1-C4 and C7 for one pair's suite ``entries`` (its seeds): the
     median over seeds of ``SuiteEntry.distance_ratio`` at most ``plausible_factor``."""
     return bool(np.median([e.distance_ratio for e in entries]) <= plausible_factor)
 

@@ -251,7 +251,8 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
     group, n_predict, n_depth, n_boot = job.group, job.n_predict, job.n_depth, job.n_boot
     task_name, model_name = group[0].task.name, group[0].model.name
     depths, preds, blinds, controls, own = [], [], [], [], []
-    estimator = OWN_ESTIMATORS.get(model_name) if job.own and not group[0].model.conditional else None
+    wanted = job.own and not group[0].model.conditional
+    own_name, own_estimate = OWN_ESTIMATORS.get(model_name, (None, None)) if wanted else (None, None)
     with models.torch_threads(job.threads):
         for e in group:
             clean = clean_draws(e.task, e.prior, n_predict, derive(e.seed, "kernel-clean", task_name))
@@ -263,8 +264,8 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             if model_name == "transformer":
                 controls.append(probe_prediction(e, choice.depth, clean, _streams(e, "probe-control"),
                                                  mode="one-step"))
-            if estimator is not None:
-                own.append(estimator[1](e, clean))
+            if own_estimate is not None:
+                own.append(own_estimate(e, clean))
         drift = pair_drift(group)
         prediction = pooled(preds)
         vseed = derive(group[0].seed, "validation-pooled", task_name, model_name)
@@ -276,8 +277,8 @@ def _probe_pair(job: _ProbeJob) -> ProbeResult:
             view=qspace_view(prediction), locality=prediction.locality, blind_per_seed=blinds, blind=blind,
             blind_validation=validate(blind, drift, n_boot=n_boot, seed=vseed), control=control,
             control_validation=validate(control, drift, n_boot=n_boot, seed=vseed) if control else None,
-            own=None if estimator is None else OwnEstimate(
-                estimator[0], own, pooled(own), validate(pooled(own), drift, n_boot=n_boot, seed=vseed),
+            own=None if own_estimate is None else OwnEstimate(
+                own_name, own, pooled(own), validate(pooled(own), drift, n_boot=n_boot, seed=vseed),
                 seed_resampled(own, [e.drift for e in group], n_boot=n_boot, seed=derive(vseed, "own"))))
 
 
