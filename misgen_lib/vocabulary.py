@@ -22,6 +22,7 @@ CELL_TIMEOUT_ENV = "MISGEN_CELL_TIMEOUT"      # seconds a notebook cell may run 
 CLAIMS_DIR_ENV = "MISGEN_CLAIMS_DIR"          # folder claims.record writes verdicts to (the runner sets it)
 FIGURE_DIR_ENV = "MISGEN_FIGURE_DIR"          # folder figures.show saves PNGs to (the runner sets it)
 INFERENCE_ENV = "MISGEN_INFERENCE"            # how models sample and probe: auto (default), eager or compiled
+TRAINING_ENV = "MISGEN_TRAINING"              # how models train: auto (default), eager or compiled
 KERNEL_LOG_ENV = "MISGEN_KERNEL_LOG"          # file a notebook kernel's own output goes to (the runner sets it)
 NOTEBOOK_ENV = "MISGEN_NOTEBOOK"              # stem of the notebook being executed (the runner sets it)
 PROFILE_ENV = "MISGEN_PROFILE"                # profile label of that execution (the runner sets it)
@@ -33,7 +34,7 @@ READER_BOOK_ENV = "MISGEN_READER_BOOK"        # tests only: a checkout whose bui
 
 #: every environment variable above
 ENVIRONMENT = (CACHE_DIR_ENV, CACHE_LOG_ENV, CELL_TIMEOUT_ENV, CLAIMS_DIR_ENV, FIGURE_DIR_ENV, INFERENCE_ENV, KERNEL_LOG_ENV,
-               NOTEBOOK_ENV, PROFILE_ENV, PROGRESS_FILE_ENV, SCHEDULER_ENV, REQUIRE_BROWSER_ENV, SCREENSHOT_DIR_ENV,
+               NOTEBOOK_ENV, PROFILE_ENV, PROGRESS_FILE_ENV, SCHEDULER_ENV, TRAINING_ENV, REQUIRE_BROWSER_ENV, SCREENSHOT_DIR_ENV,
                READER_BOOK_ENV)
 
 
