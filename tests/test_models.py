@@ -167,6 +167,22 @@ def test_model_key_includes_the_versions_of_the_numerical_packages(store, monkey
     assert upgraded.key != first.key
 
 
+def test_a_models_key_names_how_it_trained(monkeypatch):
+    """Eager and compiled training (and compiled training on another vector instruction set)
+    give models three keys, however the model's precision resolves."""
+    inputs = lambda: mg.models.training.cache_inputs(
+        "diffusion-unet", mg.models.make_config("diffusion-unet", tiny("diffusion-unet")), sine_dataset(), 0, False)
+    monkeypatch.setenv(mg.vocabulary.TRAINING_ENV, "eager")
+    eager = inputs()
+    monkeypatch.setenv(mg.vocabulary.TRAINING_ENV, "compiled")
+    fast = inputs()
+    monkeypatch.setattr(mg.models.inference, "vector_isa", lambda: "avx2")
+    other_host = inputs()
+    assert eager["training"] == "eager" and fast["training"].startswith("compiled (")
+    assert other_host["training"] == "compiled (avx2)"
+    assert len({mg.cache.key_of(i) for i in (eager, fast, other_host)}) == 3
+
+
 def test_bf16_runs_under_autocast_and_auto_resolves_by_the_hosts_bf16_units(store, monkeypatch):
     data = sine_dataset()
 

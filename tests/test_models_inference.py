@@ -1,6 +1,11 @@
-"""The fused Mish (``models.activations``) and compiled inference (``models.inference``): the same
-function as ``torch.nn.functional.mish``, in value and gradient; compiled sampling equal to eager
-to rounding, deterministic, named in the cache keys of what it computes; a bad mode refused."""
+"""The fused Mish (``models.activations``), compiled inference and compiled training
+(``models.inference``): the same function as ``torch.nn.functional.mish``, in value and gradient;
+compiled sampling and training equal to eager to rounding, deterministic, named in the cache keys
+of what they compute; a bad mode refused; compiled code kept where the user or the cache says."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +14,8 @@ import misgen_lib as mg
 from misgen_lib.models import inference
 from misgen_lib.models.activations import LINEAR_FROM, Mish, fused_mish
 from misgen_lib.studies.suite import samples_inputs
-from misgen_lib.vocabulary import INFERENCE_ENV
+from misgen_lib.models.training import train
+from misgen_lib.vocabulary import CACHE_DIR_ENV, INFERENCE_ENV, TRAINING_ENV
 
 X = torch.linspace(-30, 60, 200_001, dtype=torch.float64)
 
@@ -44,6 +50,14 @@ def test_a_bad_inference_mode_is_refused_naming_the_valid_ones(monkeypatch):
         inference.requested()
 
 
+def test_a_bad_training_mode_is_refused_naming_the_valid_ones(monkeypatch):
+    monkeypatch.setenv(TRAINING_ENV, "jit")
+    with pytest.raises(ValueError, match=r"MISGEN_TRAINING='jit'.*\('auto', 'eager', 'compiled'\)"):
+        inference.mode(True, "training")
+    with pytest.raises(ValueError, match=r"unknown use 'sampling'.*\('inference', 'training'\)"):
+        inference.requested("sampling")
+
+
 def test_auto_compiles_the_bf16_unet_only(monkeypatch):
     monkeypatch.delenv(INFERENCE_ENV, raising=False)
     unet = mg.models.get_class("diffusion-unet")
@@ -52,6 +66,89 @@ def test_auto_compiles_the_bf16_unet_only(monkeypatch):
     assert not mg.models.get_class("transformer").compiles_faster(mg.models.TransformerConfig())
     assert inference.mode(False) == "eager"
     assert inference.mode(True) == ("compiled" if inference.have_compiler() else "eager")
+
+
+def test_auto_compiles_training_of_the_bf16_unet_only(monkeypatch):
+    monkeypatch.delenv(TRAINING_ENV, raising=False)
+    unet = mg.models.get_class("diffusion-unet")
+    assert unet.trains_faster_compiled(unet.Config(precision="bf16"))
+    assert not unet.trains_faster_compiled(unet.Config(precision="fp32"))
+    assert not unet.trains_faster_compiled(unet.Config(precision="bf16", device="cuda"))
+    for name in ("diffusion-mlp", "transformer", "vae"):
+        mc = mg.models.get_class(name)
+        assert not any(mc.trains_faster_compiled(mc.Config(precision=p)) for p in ("fp32", "bf16"))
+    assert inference.mode(True, "training") == ("compiled" if inference.have_compiler() else "eager")
+    monkeypatch.delenv(INFERENCE_ENV, raising=False)
+    monkeypatch.setenv(TRAINING_ENV, "eager")    # one switch leaves the other alone
+    assert inference.mode(True, "training") == "eager"
+    assert inference.mode(True, "inference") == ("compiled" if inference.have_compiler() else "eager")
+
+
+def trained_weights(monkeypatch, mode: str, precision: str, steps: int = 4) -> tuple[dict, list]:
+    """A tiny U-Net trained ``steps`` steps with ``$MISGEN_TRAINING=mode``: its EMA weights, losses."""
+    from test_models import sine_dataset, tiny
+    monkeypatch.setenv(TRAINING_ENV, mode)
+    mc = mg.models.get_class("diffusion-unet")
+    cfg = mc.Config.from_dict(tiny("diffusion-unet", precision=precision, train_steps=steps))
+    data = sine_dataset()
+    normaliser = mg.models.base.Normaliser.fit(data.x, None)
+    net, history = train(mc, cfg, normaliser.encode_x(data.x), None, seed=5, progress=False)
+    return {k: v.clone() for k, v in net.state_dict().items()}, history["loss"]
+
+
+def bf16_host() -> bool:
+    return bool(mg.provenance.cpu()["bf16_units"])
+
+
+@pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")
+def test_compiled_training_is_deterministic(monkeypatch):
+    """The same seed, trained twice compiled: the same weights bit for bit (in bfloat16 where the
+    host has bfloat16 units, the U-Net's ``auto`` precision there; else fp32)."""
+    precision = "bf16" if bf16_host() else "fp32"
+    first, first_losses = trained_weights(monkeypatch, "compiled", precision)
+    again, again_losses = trained_weights(monkeypatch, "compiled", precision)
+    assert first_losses == again_losses
+    for name in first:
+        assert torch.equal(first[name], again[name]), name
+
+
+@pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-4), ("bf16", 2e-3)])
+def test_compiled_training_is_eager_training_to_rounding(monkeypatch, precision, tolerance):
+    """The same function: after a few steps the losses and weights agree to rounding (the weights
+    within ``tolerance``, a few AdamW steps of 1e-3 apart at most where a gradient's sign flips),
+    though not bit for bit (the fused Mish, other kernels)."""
+    if precision == "bf16" and not bf16_host():
+        pytest.skip("no bfloat16 units on this CPU: bfloat16 is emulated and not the book's path")
+    eager, eager_losses = trained_weights(monkeypatch, "eager", precision)
+    fast, fast_losses = trained_weights(monkeypatch, "compiled", precision)
+    np.testing.assert_allclose(fast_losses, eager_losses, rtol=10 * tolerance)
+    for name in eager:
+        torch.testing.assert_close(fast[name], eager[name], rtol=0, atol=tolerance, msg=name)
+    assert any(not torch.equal(fast[name], eager[name]) for name in eager)
+
+
+def inductor_cache_in_a_fresh_process(tmp_path, compile_: bool, **env) -> str:
+    """``$TORCHINDUCTOR_CACHE_DIR`` after misgen was imported with ``env`` and asked for its ISA
+    (inductor's first run), and, with ``compile_``, a tiny network compiled and run."""
+    code = ("import os, torch; from misgen_lib.models import inference; inference.vector_isa()\n"
+            "if %r: inference.compiled(torch.nn.Linear(3, 2))(torch.ones(4, 3))\n"
+            "print(os.environ['TORCHINDUCTOR_CACHE_DIR'])" % compile_)
+    clean = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, CACHE_DIR_ENV: str(tmp_path / "cache"), **env},
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")
+def test_compiled_code_is_kept_in_the_artifact_cache_unless_the_user_chose_a_folder(tmp_path):
+    """Inductor sets ``$TORCHINDUCTOR_CACHE_DIR`` itself when it first runs; the artifact cache's
+    folder wins over that, a folder the user set before importing misgen wins over both."""
+    folder = tmp_path / "cache" / "torch-compile"
+    assert inductor_cache_in_a_fresh_process(tmp_path, True) == str(folder)
+    assert any(folder.iterdir())
+    mine = tmp_path / "mine"
+    assert inductor_cache_in_a_fresh_process(tmp_path, False, TORCHINDUCTOR_CACHE_DIR=str(mine)) == str(mine)
 
 
 @pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")

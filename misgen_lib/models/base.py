@@ -186,6 +186,11 @@ class ModelClass:
         ``cfg`` on this host; eager where not measured."""
         return False
 
+    def trains_faster_compiled(self, cfg: ModelConfig) -> bool:
+        """Whether compiled training (``models.inference``: the network compiled, the loss
+        eager) is measured faster than eager for ``cfg`` on this host; eager where not measured."""
+        return False
+
     # -- probe kernels: the class's own local perturbation of clean data ----------------------
     #: probe modes of the class, the first is the default (see ``kernel/probe.py``)
     probe_modes: tuple[str, ...] = ()
@@ -321,7 +326,7 @@ class TrainedModel:
     def inference(self) -> str:
         """``"eager"`` or ``"compiled"``: how the network runs when this model samples and probes
         (``models.inference.mode``)."""
-        return inference.mode(get_class(self.name).compiles_faster(self.config))
+        return inference.mode(get_class(self.name).compiles_faster(self.config), "inference")
 
     @property
     def inference_numerics(self) -> str:

@@ -8,8 +8,9 @@ It is ``training.learning_rate`` (and ``training.optimiser_step``) with an unbou
 the cosine decay never starts (``constant_rate``). The book's own models decay the rate to 10%
 over their budget, so a checkpoint at the book's budget is not the book's model; the scaling
 chapter checks once that the two agree within the seeds' spread. Everything else is
-``training.train``'s: AdamW, gradient clipping, the EMA and its warm-up (``ema_decay``), the
-mini-batch order (``batch_order``), deterministic algorithms, the config's precision.
+``training.train``'s, through the same ``training.TrainingRun``: AdamW, gradient clipping, the
+EMA and its warm-up (``ema_decay``), the mini-batch order (``batch_order``), deterministic
+algorithms, the config's precision, eager or compiled (``training_mode``, keyed as a model is).
 
 At each checkpoint the run also records the EMA network's training loss on the first
 ``n_eval`` training trajectories and its held-out loss on ``heldout`` (fresh trajectories
@@ -26,7 +27,6 @@ fingerprint. Files: ``step<s>-<name>`` for each checkpoint ``s`` and each file o
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
 
@@ -38,8 +38,7 @@ from ..progress import bar
 from ..provenance import git_revision, kind_hash
 from ..seeds import derive
 from .base import Normaliser, TrainedModel, autocast, get_class, make_config, resolve_device, within_free_cores
-from .training import (TrainingDiverged, batch_order, cache_inputs, check_data, code_modules, deterministic,
-                       ema_decay, optimiser_step)
+from .training import TrainingRun, cache_inputs, check_data, code_modules, deterministic
 
 ARTIFACT_KIND = "checkpointed-run"
 #: the horizon that keeps ``training.learning_rate``'s cosine at its start: its argument is at
@@ -72,36 +71,17 @@ def train_checkpoints(mc, cfg, x: np.ndarray, heldout: np.ndarray, seed: int, st
     ``constant_rate(cfg)``; returns the EMA network's state at each step of ``steps`` and the
     losses (``train``: every step's mini-batch loss; ``eval_train`` / ``eval_heldout``: per
     checkpoint, on ``x[:n_eval]`` and normalised ``heldout``)."""
-    device, schedule = resolve_device(cfg.device), constant_rate(cfg)
-    n, horizon, dim = x.shape
     states, losses = {}, {"train": [], "eval_train": [], "eval_heldout": []}
     eval_seed = derive(seed, "eval-loss")
-    with torch.random.fork_rng(devices=[]), deterministic(device):
-        torch.manual_seed(seed)
-        net = mc.build(cfg, horizon, dim, False).to(device)
-        ema = copy.deepcopy(net).requires_grad_(False)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        gen = torch.Generator(device=device).manual_seed(seed)
-        orders = batch_order(seed, n, cfg.batch_size, None)
-        xt, ht = torch.as_tensor(x, device=device), torch.as_tensor(heldout, device=device)
+    with torch.random.fork_rng(devices=[]), deterministic(resolve_device(cfg.device)):
+        run = TrainingRun(mc, cfg, x, None, seed, schedule=constant_rate(cfg))
+        ht = torch.as_tensor(heldout, device=run.device)
         for step in bar(range(max(steps)), desc=desc or mc.name, progress=bool(progress), leave=False):
-            net.train()
-            with autocast(cfg):
-                loss = mc.loss(net, xt[next(orders).to(device)], None, cfg, gen)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{mc.name}: training loss became {loss.item()} at step {step} (lr={cfg.lr})")
-            optimiser_step(opt, loss, step, schedule, lambda: torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip))
-            decay = ema_decay(step, cfg)
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), net.parameters()):
-                    pe.lerp_(p, 1 - decay)
-                for be, b in zip(ema.buffers(), net.buffers()):
-                    be.copy_(b)
-            losses["train"].append(loss.item())
+            losses["train"].append(run.step(step))
             if step + 1 in steps:
-                ema.eval()
+                ema = run.ema.eval()
                 states[step + 1] = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
-                losses["eval_train"].append(eval_loss(mc, ema, xt[:n_eval], cfg, eval_seed))
+                losses["eval_train"].append(eval_loss(mc, ema, run.xt[:n_eval], cfg, eval_seed))
                 losses["eval_heldout"].append(eval_loss(mc, ema, ht, cfg, eval_seed))
     return states, losses
 

@@ -41,7 +41,6 @@ from ..cache import default_root
 from ..vocabulary import INFERENCE_ENV, TRAINING_ENV
 
 MODES = ("auto", "eager", "compiled")
-INFERENCE_MODES = MODES
 #: the switch of each use (``mode``)
 SWITCHES = {"inference": INFERENCE_ENV, "training": TRAINING_ENV}
 #: compiled kernels dynamo may keep per function (every U-Net shares its ``forward``)

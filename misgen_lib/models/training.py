@@ -2,7 +2,9 @@
 
 The cache key is the model name, its config (JSON, the device and the effective precision
 included: ``"auto"`` keys as fp32 or bf16, as it resolves on this host; with bf16 also the host's
-bfloat16 units or the GPU), the dataset fingerprint
+bfloat16 units or the GPU), how it trains (``"training"``: ``"eager"`` or ``"compiled (<isa>)"``,
+``training_mode`` and ``inference.numerics``: compiled weights differ from eager ones at rounding
+level and depend on the host's vector instructions), the dataset fingerprint
 (and the quantities' hash when conditional), the seed, ``conditional``, the hash of the code the
 class runs (``code_files``: the files defining the class, its config and their bases, with
 ``base.py`` and ``training.py``; editing another class's file leaves these keys alone) and the
@@ -10,7 +12,8 @@ versions of torch, numpy and scipy, so a notebook
 trains once and every later run (or notebook) loads the same weights. Training is seeded and
 deterministic on CPU: weights are initialised under ``torch.manual_seed(seed)`` inside a forked
 RNG (the caller's global RNG is untouched), mini-batches and noise come from explicit generators,
-and ``torch.use_deterministic_algorithms`` is on while training.
+and ``torch.use_deterministic_algorithms`` is on while training; compiled training is
+deterministic too (``tests/test_models_inference.py``: the same weights bit for bit).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from ..cache import ArtifactStore, default_store, key_of
 from ..progress import bar
 from ..provenance import PACKAGE_DIR, git_revision, kind_hash, module_name, package_versions
 from ..seeds import derive
+from . import inference
 from .base import (ModelClass, ModelConfig, Normaliser, TrainedModel, autocast, bf16_numerics, device_description,
                    effective_precision, get_class, make_config, resolve_device, within_free_cores)
 
@@ -98,6 +102,62 @@ def ema_decay(step: int, cfg: ModelConfig) -> float:
     return min(cfg.ema_decay, (1 + step) / (10 + step))
 
 
+def update_ema(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    """Move ``ema``'s parameters a fraction ``1 - decay`` of the way to ``net``'s; copy its buffers."""
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.lerp_(p, 1 - decay)
+        for be, b in zip(ema.buffers(), net.buffers()):
+            be.copy_(b)
+
+
+def training_mode(mc: ModelClass, cfg: ModelConfig) -> str:
+    """``"eager"`` or ``"compiled"``: how ``mc`` trains for ``cfg`` here (``$MISGEN_TRAINING``,
+    ``ModelClass.trains_faster_compiled``: ``models.inference``)."""
+    return inference.mode(mc.trains_faster_compiled(cfg), "training")
+
+
+class TrainingRun:
+    """One training run of ``mc`` on normalised ``x`` (N, T, d) (and normalised ``q`` (N,)), one
+    optimiser step per ``step`` call: its network (built under ``torch.manual_seed(seed)``), the
+    EMA of its weights (the network itself if ``ema_decay`` is 0), AdamW, the mini-batch order
+    (``batch_order``) and the loss's noise generator. The network runs as ``training_mode`` says
+    (compiled: ``inference.compiled``, forward and backward; the loss around it eager). Both
+    ``train`` and checkpointed runs (``models.checkpoints``) step through it; build and step it
+    under ``torch.random.fork_rng`` and ``deterministic``, as they do."""
+
+    def __init__(self, mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None, seed: int,
+                 weights: np.ndarray | None = None, schedule: ModelConfig | None = None):
+        self.mc, self.cfg, self.schedule = mc, cfg, schedule or cfg
+        self.device = resolve_device(cfg.device)
+        n, horizon, dim = x.shape
+        torch.manual_seed(seed)
+        self.net = mc.build(cfg, horizon, dim, q is not None).to(self.device)
+        self.ema = copy.deepcopy(self.net).requires_grad_(False) if cfg.ema_decay > 0 else self.net
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.orders = batch_order(seed, n, cfg.batch_size, weights)
+        self.xt = torch.as_tensor(x, device=self.device)
+        self.qt = torch.as_tensor(q, device=self.device) if q is not None else None
+        self.mode = training_mode(mc, cfg)
+        self.run_net = self.net if self.mode == "eager" else inference.compiled(self.net)
+
+    def step(self, step: int) -> float:
+        """Optimiser step number ``step`` (from 0) on the next mini-batch; returns its loss."""
+        idx = next(self.orders).to(self.device)
+        self.net.train()
+        with autocast(self.cfg):
+            loss = self.mc.loss(self.run_net, self.xt[idx], None if self.qt is None else self.qt[idx], self.cfg, self.gen)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"{self.mc.name}: training loss became {loss.item()} at step {step} "
+                                   f"(lr={self.cfg.lr}); lower lr or check the data")
+        optimiser_step(self.opt, loss, step, self.schedule,
+                       lambda: torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip))
+        if self.ema is not self.net:
+            update_ema(self.ema, self.net, ema_decay(step, self.cfg))
+        return loss.item()
+
+
 def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None, seed: int,
           progress: bool = True, desc: str = "", weights: np.ndarray | None = None) -> tuple[torch.nn.Module, dict]:
     """Train ``mc`` on normalised data ``x`` (N, T, d) (and normalised ``q`` (N,)); returns the
@@ -106,40 +166,16 @@ def train(mc: ModelClass, cfg: ModelConfig, x: np.ndarray, q: np.ndarray | None,
     ``weights`` (N,): importance weights of the examples, realised by drawing each mini-batch
     with replacement with probability proportional to the weight (the expected loss is the
     weighted loss); without weights, mini-batches walk through random permutations."""
-    device = resolve_device(cfg.device)
-    n, horizon, dim = x.shape
-    with torch.random.fork_rng(devices=[]), deterministic(device):
-        torch.manual_seed(seed)
-        net = mc.build(cfg, horizon, dim, q is not None).to(device)
-        ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay > 0 else net
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        gen = torch.Generator(device=device).manual_seed(seed)
-        orders = batch_order(seed, n, cfg.batch_size, weights)
-        xt = torch.as_tensor(x, device=device)
-        qt = torch.as_tensor(q, device=device) if q is not None else None
+    with torch.random.fork_rng(devices=[]), deterministic(resolve_device(cfg.device)):
+        run = TrainingRun(mc, cfg, x, q, seed, weights)
         losses = []
         steps = bar(range(cfg.train_steps), desc=desc or mc.name, progress=bool(progress), leave=False)
         for step in steps:
-            idx = next(orders).to(device)
-            net.train()
-            with autocast(cfg):
-                loss = mc.loss(net, xt[idx], None if qt is None else qt[idx], cfg, gen)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{mc.name}: training loss became {loss.item()} at step {step} "
-                                       f"of {cfg.train_steps} (lr={cfg.lr}); lower lr or check the data")
-            optimiser_step(opt, loss, step, cfg, lambda: torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip))
-            if ema is not net:
-                decay = ema_decay(step, cfg)
-                with torch.no_grad():
-                    for pe, p in zip(ema.parameters(), net.parameters()):
-                        pe.lerp_(p, 1 - decay)
-                    for be, b in zip(ema.buffers(), net.buffers()):
-                        be.copy_(b)
-            losses.append(loss.item())
+            losses.append(run.step(step))
             if step % 50 == 0:
                 steps.set_postfix(loss=f"{losses[-1]:.4f}")
         steps.close()
-    return ema.eval(), {"loss": losses}
+    return run.ema.eval(), {"loss": losses}
 
 
 def check_data(data) -> None:
@@ -182,6 +218,7 @@ def cache_inputs(name: str, cfg: ModelConfig, data, seed: int, conditional: bool
               "versions": package_versions()}
     if precision != "fp32":
         inputs["numerics"] = bf16_numerics(cfg)
+    inputs["training"] = inference.numerics(training_mode(get_class(name), cfg))
     if weights is not None:
         inputs["weights"] = hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()
     if conditional:
@@ -231,7 +268,8 @@ def fit(name: str, data, config=None, seed: int = 0, conditional: bool = False,
         meta = {"key": key, "library_version": __version__, "library_hash": inputs["library"],
                 "versions": inputs["versions"], "device": device_description(resolve_device(cfg.device)),
                 "revision": git_revision(), "data_fingerprint": inputs["data"], "task": data.task,
-                "n_train": len(data), "train_seconds": time.perf_counter() - start, "threads": threads}
+                "n_train": len(data), "train_seconds": time.perf_counter() - start, "threads": threads,
+                "training": inputs["training"]}
         return TrainedModel(name, cfg, net, normaliser, data.x.shape[1], data.x.shape[2],
                             conditional, int(seed), history, meta).to_files()
 

@@ -45,6 +45,7 @@ from ..cache import ArtifactStore, default_store, key_of
 from ..progress import bar as progress_bar
 from ..provenance import git_revision, kind_hash
 from .base import Normaliser, TrainedModel, autocast, device_description, get_class, make_config, resolve_device
+from .inference import numerics
 from .training import (ARTIFACT_KIND, MissingArtifact, TrainingDiverged, batch_order, cache_inputs, check_data,
                        check_weights, deterministic, ema_decay, optimiser_step)
 
@@ -190,10 +191,11 @@ def check_seeds(seeds) -> list[int]:
 
 def group_inputs(name: str, cfg, datasets: list, seeds: list[int], conditional: bool, weights: list) -> list[dict]:
     """The cache inputs of each seed's model: the sequential ones plus ``"vectorised"`` (the
-    sequential keys of the whole group and this file's hash), since the result is the group's."""
+    sequential keys of the whole group and this file's hash), since the result is the group's,
+    and ``"training"`` eager (``torch.func`` runs the network eager, whatever ``$MISGEN_TRAINING``)."""
     own = [cache_inputs(name, cfg, d, s, conditional, w) for d, s, w in zip(datasets, seeds, weights)]
     group = {"group": [key_of(i) for i in own], "library": kind_hash("model, trained vectorised")}
-    return [{**i, "vectorised": group} for i in own]
+    return [{**i, "training": numerics("eager"), "vectorised": group} for i in own]
 
 
 def fit_seeds(name: str, data, seeds, config=None, conditional: bool = False,

@@ -5,8 +5,8 @@ of the library code it runs (``notebook_code``: the import closure of the ``misg
 its code imports, so an edit to the runner re-renders the book without re-executing it), the
 versions of the packages that produce results (torch, numpy, scipy) and of matplotlib (which
 draws the figures), the host's bfloat16 units (``provenance.cpu``: the U-Net's numerics depend
-on them), the inference mode asked for (``$MISGEN_INFERENCE``: compiled sampling changes
-rounding) and the
+on them), the inference and training modes asked for (``$MISGEN_INFERENCE``,
+``$MISGEN_TRAINING``: compiled sampling and training change rounding) and the
 keys of its upstream notebooks (``depends:``). A notebook is *current*, and is not
 executed again, when its manifest entry is ``ok`` with that key, its executed output exists and
 every cache entry it read or wrote (the cache's access log, ``$MISGEN_CACHE_LOG``) is still in
@@ -46,7 +46,7 @@ import nbformat
 from ..cache import entry_exists, key_of, read_access_log
 from ..provenance import PACKAGE_DIR, cpu, module_file, git_revision, host_description, kind_hash, package_versions
 from ..vocabulary import (CACHE_LOG_ENV, CELL_TIMEOUT_ENV, FIGURE_DIR_ENV, INFERENCE_ENV, KERNEL_LOG_ENV, NOTEBOOK_ENV, PROFILE_ENV,
-                          PROGRESS_FILE_ENV)
+                          PROGRESS_FILE_ENV, TRAINING_ENV)
 from .execute import NotebookFailed, execute_notebook, interrupt_running_kernels
 from .live import echo_progress
 from .lock import build_lock
@@ -104,7 +104,8 @@ def plan(specs: list[NotebookSpec], profile: str, overrides: dict[str, dict[str,
         params = spec.merged_parameters(profile, (overrides or {}).get(spec.stem), choices)
         key = key_of({"source": spec.source, "profile": profile, "parameters": params,
                       "library": kind_hash("notebooks", *notebook_code(spec)), "versions": versions,
-                      "numerics": {"bf16_units": cpu()["bf16_units"], "inference": os.environ.get(INFERENCE_ENV, "auto")},
+                      "numerics": {"bf16_units": cpu()["bf16_units"], "inference": os.environ.get(INFERENCE_ENV, "auto"),
+                                   "training": os.environ.get(TRAINING_ENV, "auto")},
                       "upstream": {d: keys[d] for d in spec.depends}})
         keys[spec.stem] = key
         plans.append(Plan(spec, params, key))
