@@ -166,7 +166,7 @@ def main() -> None:
     if args.cold:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
     torch.set_num_threads(1)
-    host = cpu()
+    host, revision = cpu(), git_revision()   # the code that runs, before any later edit
     print(f"{host['model']} (bfloat16 units: {', '.join(host['bf16_units']) or 'none'}; inductor ISA "
           f"{vector_isa()}); torch {torch.__version__}, one thread", flush=True)
     rows: list[dict] = []
@@ -178,8 +178,8 @@ def main() -> None:
         from misgen_lib.runner.records import write_record
         note = "; ".join(f"{r['measure']}: x{r['speed-up']:.2f}" for r in rows)
         path = write_record(Path(__file__).parent / "runs", {
-            "date": date.today().isoformat(), "revision": git_revision(),
-            "command": " ".join(["python benchmarks/bench_compiled.py", *sys.argv[1:]]),
+            "date": date.today().isoformat(), "revision": revision,
+            "command": " ".join(["python benchmarks/bench_compiled.py", *(a for a in sys.argv[1:] if a != "--record")]),
             "cpu": host["model"], "bf16_units": host["bf16_units"], "note": f"eager against compiled, one thread: {note}",
             "results": {r["measure"]: {k: round(v, 4) for k, v in r.items() if k != "measure"} for r in rows}})
         print(f"wrote {path}")

@@ -52,7 +52,7 @@ def test_a_bad_inference_mode_is_refused_naming_the_valid_ones(monkeypatch):
 
 def test_a_bad_training_mode_is_refused_naming_the_valid_ones(monkeypatch):
     monkeypatch.setenv(TRAINING_ENV, "jit")
-    with pytest.raises(ValueError, match=r"MISGEN_TRAINING='jit'.*\('auto', 'eager', 'compiled'\)"):
+    with pytest.raises(ValueError, match=rf"{TRAINING_ENV}='jit'.*\('auto', 'eager', 'compiled'\)"):
         inference.mode(True, "training")
     with pytest.raises(ValueError, match=r"unknown use 'sampling'.*\('inference', 'training'\)"):
         inference.requested("sampling")
