@@ -113,19 +113,33 @@ def test_compiled_training_is_deterministic(monkeypatch):
 
 
 @pytest.mark.skipif(not inference.have_compiler(), reason="no C++ compiler for inductor")
-@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-4), ("bf16", 2e-3)])
-def test_compiled_training_is_eager_training_to_rounding(monkeypatch, precision, tolerance):
-    """The same function: after a few steps the losses and weights agree to rounding (the weights
-    within ``tolerance``, a few AdamW steps of 1e-3 apart at most where a gradient's sign flips),
-    though not bit for bit (the fused Mish, other kernels)."""
+@pytest.mark.parametrize("precision, loss_rtol, output_atol, weight_median", [("fp32", 1e-5, 1e-4, 1e-6),
+                                                                              ("bf16", 5e-3, 0.1, 5e-3)])
+def test_compiled_training_is_eager_training_to_rounding(monkeypatch, precision, loss_rtol, output_atol, weight_median):
+    """The same function, trained a few steps: the losses, the trained networks' outputs (on the
+    training data, eager both) and the typical weight agree to rounding, though not bit for bit
+    (the fused Mish, other kernels). Measured here: losses 2e-7 (fp32) and 6e-4 (bf16) apart
+    relatively, outputs 2e-6 and 0.04 of a scale of 1. Single weights can differ by up to a
+    few learning-rate steps: a convolution's bias before a GroupNorm has a gradient that is zero
+    up to rounding, which AdamW scales to a full step of either sign; the outputs do not see it."""
+    from test_models import sine_dataset, tiny
     if precision == "bf16" and not bf16_host():
         pytest.skip("no bfloat16 units on this CPU: bfloat16 is emulated and not the book's path")
     eager, eager_losses = trained_weights(monkeypatch, "eager", precision)
     fast, fast_losses = trained_weights(monkeypatch, "compiled", precision)
-    np.testing.assert_allclose(fast_losses, eager_losses, rtol=10 * tolerance)
-    for name in eager:
-        torch.testing.assert_close(fast[name], eager[name], rtol=0, atol=tolerance, msg=name)
-    assert any(not torch.equal(fast[name], eager[name]) for name in eager)
+    np.testing.assert_allclose(fast_losses, eager_losses, rtol=loss_rtol)
+    differences = torch.stack([(fast[k] - eager[k]).abs().max() for k in eager])
+    assert 0 < differences.median() <= weight_median
+    mc = mg.models.get_class("diffusion-unet")
+    cfg = mc.Config.from_dict(tiny("diffusion-unet", precision=precision))
+    x = torch.as_tensor(sine_dataset().x)
+    outputs = []
+    for weights in (eager, fast):
+        net = mc.build(cfg, x.shape[1], x.shape[2], False)
+        net.load_state_dict(weights)
+        with torch.no_grad():
+            outputs.append(net.eval()(x, torch.full((len(x),), 3)))
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=output_atol)
 
 
 def inductor_cache_in_a_fresh_process(tmp_path, compile_: bool, **env) -> str:
