@@ -72,6 +72,11 @@ def test_auto_compiles_training_of_the_bf16_unet_only(monkeypatch):
     monkeypatch.delenv(TRAINING_ENV, raising=False)
     unet = mg.models.get_class("diffusion-unet")
     assert unet.trains_faster_compiled(unet.Config(precision="bf16"))
+    # a run too short to recover the compilation (the ci profile's 20 steps) trains eager
+    shortest = mg.models.unet.COMPILED_TRAINING_STEPS
+    assert unet.trains_faster_compiled(unet.Config(precision="bf16", train_steps=shortest))
+    assert not unet.trains_faster_compiled(unet.Config(precision="bf16", train_steps=shortest - 1))
+    assert not unet.trains_faster_compiled(unet.Config(precision="bf16", train_steps=20))
     assert not unet.trains_faster_compiled(unet.Config(precision="fp32"))
     assert not unet.trains_faster_compiled(unet.Config(precision="bf16", device="cuda"))
     for name in ("diffusion-mlp", "transformer", "vae"):

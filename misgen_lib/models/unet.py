@@ -124,6 +124,10 @@ class UNetConfig(DiffusionConfig):
             raise ValueError(f"activation {self.activation!r} is not valid; use one of {tuple(ACTIVATIONS)}")
 
 
+#: the shortest training run the U-Net trains compiled (``DiffusionUNet.trains_faster_compiled``)
+COMPILED_TRAINING_STEPS = 1000
+
+
 @register
 class DiffusionUNet(DiffusionClass):
     name = "diffusion-unet"
@@ -135,13 +139,18 @@ class DiffusionUNet(DiffusionClass):
         return cfg.device == "cpu" and effective_precision(cfg) == "bf16"
 
     def trains_faster_compiled(self, cfg):
-        """Compiled training in bfloat16 on a CPU: the training step (batch 64) 1.46x and 1.48x
-        eager's speed in two runs on an Intel Xeon with AMX (``benchmarks/bench_compiled.py``,
-        records of 2026-12-06), about 20 ms a step saved against some 85 s of compilation that
-        every U-Net of the same shape in a process then reuses. Eager in fp32, where the two runs
-        disagree (0.91x with a static compile, 1.37x through ``inference.compiled``, both on a
-        shared CPU), and on CUDA, where it was not measured."""
-        return cfg.device == "cpu" and effective_precision(cfg) == "bf16"
+        """Compiled training in bfloat16 on a CPU, for runs of ``COMPILED_TRAINING_STEPS`` steps or
+        more. The training step (batch 64) ran 1.46x and 1.48x eager's speed in two runs on an
+        Intel Xeon with AMX (``benchmarks/bench_compiled.py``, records of 2026-12-06): about 20 ms
+        a step saved, against 25-85 s of compilation per network shape and worker process, which
+        every later U-Net of that shape in the process reuses. A build at the default profile
+        trains several runs of 1000-1500 steps per shape and worker, and the compilation pays; at
+        the ci profile's 20 steps it never would (the ci book took about twice as long), so
+        shorter runs train eager (companion's choice, declared from these measurements). Eager in
+        fp32, where the two runs disagree (0.91x with a static compile, 1.37x through
+        ``inference.compiled``, both on a shared CPU), and on CUDA, where it was not measured."""
+        return (cfg.device == "cpu" and effective_precision(cfg) == "bf16"
+                and cfg.train_steps >= COMPILED_TRAINING_STEPS)
 
     def build(self, cfg, horizon, dim, conditional):
         return TemporalUNet(dim, cfg.width, tuple(cfg.mults), cfg.kernel, conditional, cfg.activation)
