@@ -211,3 +211,17 @@ def test_a_compiled_result_does_not_depend_on_what_the_process_compiled_before(m
     first._network()(torch.randn(2, first.dim, first.horizon).transpose(1, 2), torch.zeros(2, dtype=torch.long))
     np.testing.assert_array_equal(first.sample(50, seed=1), before)
     assert torch._dynamo.config.fail_on_recompile_limit_hit and not torch._dynamo.config.automatic_dynamic_shapes
+
+
+@pytest.mark.parametrize("name", ["transformer", "vae"])
+def test_compiled_asked_of_a_class_that_calls_more_than_forward_runs_it_eager(monkeypatch, tmp_path, name):
+    """The transformer samples through ``rollout`` and the VAE trains through ``encode`` and
+    ``decode``, which the compiled wrapper does not carry: both switches at ``compiled`` leave them
+    eager, named so in their keys, instead of failing on a missing attribute."""
+    monkeypatch.setenv(mg.vocabulary.CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(INFERENCE_ENV, "compiled")
+    monkeypatch.setenv(TRAINING_ENV, "compiled")
+    from test_models import sine_dataset, tiny
+    model = mg.models.fit(name, sine_dataset(), tiny(name), seed=0, progress=False)
+    assert (model.inference, model.inference_numerics) == ("eager", "eager")
+    assert np.isfinite(model.sample(4, seed=0)).all()

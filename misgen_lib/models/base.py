@@ -181,6 +181,12 @@ class ModelClass:
                horizon: int, dim: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    #: whether the class trains, samples and probes through its network's ``forward`` alone, which
+    #: is what ``models.inference.compiled`` compiles; a class that calls other methods of its
+    #: network (the transformer's ``rollout``, the VAE's ``encode`` and ``decode``) runs eager
+    #: whatever ``$MISGEN_INFERENCE`` and ``$MISGEN_TRAINING`` ask
+    compilable: bool = False
+
     def compiles_faster(self, cfg: ModelConfig) -> bool:
         """Whether compiled inference (``models.inference``) is measured faster than eager for
         ``cfg`` on this host; eager where not measured."""
@@ -326,7 +332,8 @@ class TrainedModel:
     def inference(self) -> str:
         """``"eager"`` or ``"compiled"``: how the network runs when this model samples and probes
         (``models.inference.mode``)."""
-        return inference.mode(get_class(self.name).compiles_faster(self.config), "inference")
+        mc = get_class(self.name)
+        return inference.mode(mc.compiles_faster(self.config), "inference") if mc.compilable else "eager"
 
     @property
     def inference_numerics(self) -> str:

@@ -93,6 +93,7 @@ class ConditionEmbedding(nn.Module):
 class DiffusionClass(ModelClass):
     """A DDPM model class over a denoiser backbone; subclasses implement ``build``."""
     Config = DiffusionConfig
+    compilable = True   # the denoiser's forward is all that training, sampling and probes call
 
     @staticmethod
     def schedule(cfg: DiffusionConfig, device) -> dict[str, torch.Tensor]:

@@ -8,7 +8,9 @@ Two switches of one kind, each ``auto`` (the default), ``eager`` or ``compiled``
 training) when a C++ compiler is on the path, and runs eager elsewhere (companion's choice,
 measured by ``benchmarks/bench_compiled.py`` on an Intel Xeon with AMX: the U-Net in bfloat16,
 its forward pass about 1.8-2x and its training step about 1.5x faster compiled; the other
-classes are not compiled). Two switches rather than one (companion's choice): compiled training
+classes are not compiled). ``compiled`` compiles every class that is ``compilable`` (the
+diffusion classes, whose network is called only through ``forward``); the transformer and the
+VAE call other methods of their networks and always run eager. Two switches rather than one (companion's choice): compiled training
 changes the weights, so it re-keys every model downstream, while compiled inference re-keys only
 samples and probe draws; either can be set back to eager alone. Training compiles the network
 (forward and backward, through autograd); the loss around it stays eager.

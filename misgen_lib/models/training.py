@@ -113,8 +113,9 @@ def update_ema(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None
 
 def training_mode(mc: ModelClass, cfg: ModelConfig) -> str:
     """``"eager"`` or ``"compiled"``: how ``mc`` trains for ``cfg`` here (``$MISGEN_TRAINING``,
-    ``ModelClass.trains_faster_compiled``: ``models.inference``)."""
-    return inference.mode(mc.trains_faster_compiled(cfg), "training")
+    ``ModelClass.trains_faster_compiled``: ``models.inference``; eager for a class that is not
+    ``compilable``)."""
+    return inference.mode(mc.trains_faster_compiled(cfg), "training") if mc.compilable else "eager"
 
 
 class TrainingRun:
