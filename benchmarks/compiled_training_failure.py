@@ -7,7 +7,7 @@ without it. This script does what a worker does, small: compiled training, then 
 network shapes interleaved and a transformer in between. It first stopped on the transformer's
 sampling: ``rollout`` is not a method of the compiled wrapper, so ``compiled`` now leaves the
 classes that call more than ``forward`` eager (``ModelClass.compilable``). Since then it runs to
-the end (8 rounds, 248 s on an Intel Xeon with AMX, 2026-12-07) without the assertion, and a
+the end (8 rounds, 200 s on an Intel Xeon with AMX, 2026-12-07) without the assertion, and a
 ``gc.callbacks`` probe saw no collection during which grad mode, the thread count or inference
 mode changed: the finaliser explanation is not supported here either.
 
