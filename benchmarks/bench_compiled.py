@@ -10,17 +10,20 @@ best of ``--repeats``:
   ``inference.compiled`` (its batch dimension dynamic, as sampling runs it);
 * a model's whole ``sample`` (64 ancestral steps) and ``perturb`` (an SDEdit probe of 8 steps) of
   500 trajectories, through ``$MISGEN_INFERENCE`` eager against compiled;
-* a training step (batch 64, the DDPM loss, backward, AdamW), eager against ``torch.compile``.
+* a training step of every class (batch 64, its loss, backward, AdamW), fp32 and bfloat16, eager
+  against the network compiled through ``inference.compiled`` (forward and backward; the loss eager).
 
 Compile times are reported apart (cold in a fresh inductor cache: ``--cold``). The CPU is named in
 the output; ``--record`` writes it with the results as a run record to ``benchmarks/runs/``.
 
-    python benchmarks/bench_compiled.py [--repeats 5] [--cold] [--record]
+    python benchmarks/bench_compiled.py [--repeats 5] [--cold] [--record] [--parts training ...]
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import os
+import sys
 import tempfile
 import time
 from contextlib import nullcontext
@@ -111,28 +114,45 @@ def sampling_pairs(repeats: int, rows: list) -> None:
                  with_inference("compiled", fn), max(1, repeats // 2), rows)
 
 
-def training_pairs(repeats: int, rows: list) -> None:
-    mc = get_class("diffusion-unet")
-    x = torch.randn(64, HORIZON, DIM)
-    for precision in ("fp32", "bf16"):
-        cfg = make_config("diffusion-unet", {"precision": precision})
-        steps = {}
-        for mode in ("eager", "compiled"):
-            torch.manual_seed(0)
-            net = mc.build(cfg, HORIZON, DIM, False).train()
-            run_net = net if mode == "eager" else torch.compile(net)
-            opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-            gen = torch.Generator().manual_seed(0)
+def compiled_for_training(name: str, net):
+    """``net`` as compiled training runs it (``inference.compiled``); the VAE's loss calls its
+    ``encode`` and ``decode`` rather than its forward, so those two are compiled instead (on a
+    shallow copy that shares the parameters)."""
+    if name != "vae":
+        return compiled(net)
+    run_net = copy.copy(net)
+    run_net.encode, run_net.decode = torch.compile(net.encode), torch.compile(net.decode)
+    return run_net
 
-            def step(run_net=run_net, opt=opt, gen=gen):
-                with precision_context(precision):
-                    loss = mc.loss(run_net, x, None, cfg, gen)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            steps[mode] = step
-        pair(f"diffusion-unet training step, batch 64, {precision}", steps["eager"], steps["compiled"],
-             repeats, rows)
+
+def training_pairs(repeats: int, rows: list) -> None:
+    """A training step of every class (batch 64, the class's loss, backward, AdamW), eager
+    against the network compiled through ``inference.compiled``."""
+    x = torch.randn(64, HORIZON, DIM)
+    for name in ("diffusion-unet", "diffusion-mlp", "transformer", "vae"):
+        mc = get_class(name)
+        for precision in ("fp32", "bf16"):
+            cfg = make_config(name, {"precision": precision})
+            steps = {}
+            for mode in ("eager", "compiled"):
+                torch.manual_seed(0)
+                net = mc.build(cfg, HORIZON, DIM, False).train()
+                run_net = net if mode == "eager" else compiled_for_training(name, net)
+                opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+                gen = torch.Generator().manual_seed(0)
+
+                def step(run_net=run_net, opt=opt, gen=gen, mc=mc, cfg=cfg):
+                    with precision_context(precision):
+                        loss = mc.loss(run_net, x, None, cfg, gen)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                steps[mode] = step
+            pair(f"{name} training step, batch 64, {precision}", steps["eager"], steps["compiled"],
+                 repeats, rows)
+
+
+PARTS = {"mish": mish_pairs, "forward": forward_pairs, "sampling": sampling_pairs, "training": training_pairs}
 
 
 def main() -> None:
@@ -140,24 +160,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cold", action="store_true", help="compile into a fresh inductor cache")
     parser.add_argument("--record", action="store_true", help="write a run record to benchmarks/runs/")
+    parser.add_argument("--parts", nargs="+", choices=tuple(PARTS), default=tuple(PARTS),
+                        help="which pairs to time (default: all)")
     args = parser.parse_args()
     if args.cold:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
     torch.set_num_threads(1)
-    host = cpu()
+    host, revision = cpu(), git_revision()   # the code that runs, before any later edit
     print(f"{host['model']} (bfloat16 units: {', '.join(host['bf16_units']) or 'none'}; inductor ISA "
           f"{vector_isa()}); torch {torch.__version__}, one thread", flush=True)
     rows: list[dict] = []
-    for part in (mish_pairs, forward_pairs, sampling_pairs, training_pairs):
-        part(args.repeats, rows)
+    for part in args.parts:
+        PARTS[part](args.repeats, rows)
     if args.record:
         from pathlib import Path
 
         from misgen_lib.runner.records import write_record
         note = "; ".join(f"{r['measure']}: x{r['speed-up']:.2f}" for r in rows)
         path = write_record(Path(__file__).parent / "runs", {
-            "date": date.today().isoformat(), "revision": git_revision(),
-            "command": "python benchmarks/bench_compiled.py" + (" --cold" if args.cold else ""),
+            "date": date.today().isoformat(), "revision": revision,
+            "command": " ".join(["python benchmarks/bench_compiled.py", *(a for a in sys.argv[1:] if a != "--record")]),
             "cpu": host["model"], "bf16_units": host["bf16_units"], "note": f"eager against compiled, one thread: {note}",
             "results": {r["measure"]: {k: round(v, 4) for k, v in r.items() if k != "measure"} for r in rows}})
         print(f"wrote {path}")
