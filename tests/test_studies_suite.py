@@ -1,6 +1,7 @@
 """The task x model suite at a tiny size: entries, drift against the null, caching between runs,
 and the opened-up configuration (priors, task parameters, conditional training, seeds)."""
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -109,6 +110,12 @@ def test_an_entry_and_its_clean_reference_are_evaluated_once_and_loaded_again_bi
         assert all(np.array_equal(entry.reference_plausibility[k], v) for k, v in reference_plausibility.items())
         np.testing.assert_array_equal(entry.q_hat, first.task.measure(first.samples))
     same(first)
+    other = ArtifactStore(tmp_path / "other")   # evaluated again later: the same bytes
+    mg.studies.evaluation.evaluation(first.task, first.prior, first.data, first.samples, cfg.bins, cfg.n_null, 7, other)
+    time.sleep(2.1)   # (a zip stamps its entries to 2 s)
+    mg.studies.evaluation.evaluation(first.task, first.prior, first.data, first.samples, cfg.bins, cfg.n_null, 7, store)
+    assert {k: f for kind, k, f, _ in other.entries()} == {k: f for kind, k, f, _ in store.entries() if k in
+                                                           {k for _, k, _, _ in other.entries()}}
 
     def no_evaluation(*args, **kwargs):
         raise AssertionError("evaluated again")

@@ -60,11 +60,14 @@ def reference_plausibility(task: tasks.Task, prior: Prior, data: tasks.Dataset, 
 
 
 def cached_arrays(inputs: dict, compute, store: ArtifactStore) -> dict[str, np.ndarray]:
-    """``compute()``'s named arrays, in their order, cached (``KIND``) under ``inputs`` and the code."""
-    def npz():
-        buf = io.BytesIO()
-        np.savez(buf, **compute())
-        return {"arrays.npz": buf.getvalue()}
-    files = store.get_or_compute(KIND, {**inputs, "library": kind_hash(KIND)}, npz)
-    with np.load(io.BytesIO(files["arrays.npz"])) as z:
-        return {k: z[k] for k in z.files}
+    """``compute()``'s named arrays, in their order, cached (``KIND``) under ``inputs`` and the
+    code: one ``.npy`` file each (an ``.npz`` would stamp its write time into the bytes)."""
+    def files():
+        out = {}
+        for name, array in compute().items():
+            buf = io.BytesIO()
+            np.save(buf, array)
+            out[f"{name}.npy"] = buf.getvalue()
+        return out
+    stored = store.get_or_compute(KIND, {**inputs, "library": kind_hash(KIND)}, files)
+    return {name.removesuffix(".npy"): np.load(io.BytesIO(data)) for name, data in stored.items()}
