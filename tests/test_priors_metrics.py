@@ -108,8 +108,9 @@ def test_w1_on_sorted_samples_is_scipys(n, m, decimals):
 
 def test_w1_is_the_same_to_the_last_bit_whatever_the_number_of_blas_threads():
     """A drift's W1 compares 20000 reference draws: OpenBLAS's dot product splits that long a
-    vector over its threads, one in a Dask worker and one per core in a kernel, and its last bits
-    moved with them; the same computation in two processes must give the same bits."""
+    vector over its threads, and its last bits moved with their number (one in a Dask worker and
+    in the kernels of a parallel build, which inherit Dask's setting; one per core in a sequential
+    build's kernels). The same computation with one thread and with two gives the same bits."""
     code = ("import numpy as np; from misgen_lib import metrics; rng = np.random.default_rng(0); "
             "v = np.sort(rng.uniform(size=20000)); "
             "print([metrics.w1_sorted(np.sort(rng.normal(size=n)), v).hex() for n in (200, 2000, 20000)])")
