@@ -10,8 +10,6 @@ cores), as curating the clean reference set is for the applied tasks. Loaded aga
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from .. import metrics, tasks
@@ -60,14 +58,5 @@ def reference_plausibility(task: tasks.Task, prior: Prior, data: tasks.Dataset, 
 
 
 def cached_arrays(inputs: dict, compute, store: ArtifactStore) -> dict[str, np.ndarray]:
-    """``compute()``'s named arrays, in their order, cached (``KIND``) under ``inputs`` and the
-    code: one ``.npy`` file each (an ``.npz`` would stamp its write time into the bytes)."""
-    def files():
-        out = {}
-        for name, array in compute().items():
-            buf = io.BytesIO()
-            np.save(buf, array)
-            out[f"{name}.npy"] = buf.getvalue()
-        return out
-    stored = store.get_or_compute(KIND, {**inputs, "library": kind_hash(KIND)}, files)
-    return {name.removesuffix(".npy"): np.load(io.BytesIO(data)) for name, data in stored.items()}
+    """``compute()``'s named arrays, cached (``KIND``) under ``inputs`` and the code."""
+    return store.get_or_compute_arrays(KIND, {**inputs, "library": kind_hash(KIND)}, compute)

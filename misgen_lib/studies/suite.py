@@ -22,7 +22,6 @@ dataset ``("data", task)``, training ``("train", task, model)``, the conditionin
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 from dataclasses import dataclass, field
 
@@ -206,12 +205,8 @@ def samples_inputs(model: _models.TrainedModel, n: int, seed: int, q: np.ndarray
 def cached_samples(model: _models.TrainedModel, n: int, seed: int, store: ArtifactStore,
                    q: np.ndarray | None = None) -> np.ndarray:
     """``model.sample(n, seed, q)``, cached under ``samples_inputs``."""
-    def compute():
-        buf = io.BytesIO()
-        np.save(buf, model.sample(n, seed=seed, q=q))
-        return {"samples.npy": buf.getvalue()}
-    files = store.get_or_compute("samples", samples_inputs(model, n, seed, q), compute)
-    return np.load(io.BytesIO(files["samples.npy"]))
+    return store.get_or_compute_arrays("samples", samples_inputs(model, n, seed, q),
+                                       lambda: {"samples": model.sample(n, seed=seed, q=q)})["samples"]
 
 
 def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactStore | None = None,
