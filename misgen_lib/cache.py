@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -212,6 +213,20 @@ class ArtifactStore:
             files = compute()
             self.save(kind, key, files, inputs)
         return files
+
+    def get_or_compute_arrays(self, kind: str, inputs: dict,
+                              compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """``get_or_compute`` of ``compute()``'s named arrays, in their order: one ``<name>.npy``
+        file each (an ``.npz`` would stamp its write time into the bytes), loaded again bit for bit."""
+        def files():
+            out = {}
+            for name, array in compute().items():
+                buf = io.BytesIO()
+                np.save(buf, array)
+                out[f"{name}.npy"] = buf.getvalue()
+            return out
+        stored = self.get_or_compute(kind, inputs, files)
+        return {name.removesuffix(".npy"): np.load(io.BytesIO(data)) for name, data in stored.items()}
 
 
 def default_store() -> ArtifactStore:

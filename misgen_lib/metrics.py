@@ -25,15 +25,17 @@ from .priors import Prior
 
 def w1_sorted(u: np.ndarray, v: np.ndarray) -> float:
     """1-Wasserstein distance between the empirical distributions of two sorted samples, by the
-    arithmetic of ``scipy.stats.wasserstein_distance(u, v)`` (the dot product of the CDFs'
-    difference with the gaps between the merged values; equal to scipy's to rounding, to the
-    last bit with the scipy of this environment: tests). The merge of two sorted samples is
-    linear (the stable sort finds two runs) where scipy sorts them from scratch."""
+    arithmetic of ``scipy.stats.wasserstein_distance(u, v)`` (the CDFs' difference summed over
+    the gaps between the merged values; equal to scipy's to rounding: tests). The merge of two
+    sorted samples is linear (the stable sort finds two runs) where scipy sorts them from
+    scratch. The sum is numpy's, not BLAS's dot product as in scipy: OpenBLAS splits a long dot
+    product over its threads, so its last bits move with their number (one in a Dask worker,
+    one per core in a notebook's kernel)."""
     merged = np.sort(np.concatenate((u, v)), kind="mergesort")
     deltas = np.diff(merged)
     u_cdf = u.searchsorted(merged[:-1], "right") / u.size
     v_cdf = v.searchsorted(merged[:-1], "right") / v.size
-    return float(np.dot(np.abs(u_cdf - v_cdf), deltas))
+    return float((np.abs(u_cdf - v_cdf) * deltas).sum())
 
 
 def bin_edges(q_range: tuple[float, float], bins: int) -> np.ndarray:

@@ -30,6 +30,7 @@ ARTIFACT_CODE = {
     "samples": (),
     "probe-depths": ("kernel", "tasks", "metrics"),
     "probe-predictions": ("kernel", "tasks", "metrics"),
+    "suite-evaluation": ("studies.evaluation",),
     "notebooks": (),
 }
 

@@ -165,7 +165,7 @@ def test_mitigation_study_runs_every_intervention_on_the_same_footing(tmp_path):
         assert np.array_equal(e.drift.p_star, r.base.drift.p_star)       # always measured against p*
     assert np.allclose(r.transition.sum(0), 1)
     assert np.isclose(r.training_masses["precompensate"].sum(), 1) and (r.training_masses["precompensate"] >= 0).all()
-    assert_plan_is_the_direct_computation(cfg, r)
+    assert_plan_is_the_direct_computation(cfg, r, store)
     table = outcome_table([r])
     assert list(table["intervention"]) == ["none", *r.treated] and table.loc[0, "TV reduction"] == 0
     null_median = np.median(r.base.drift.null["tv"])
@@ -186,7 +186,7 @@ def assert_probe_depth_is_the_rule_cached(entry, store):
     np.testing.assert_equal(vars(again), vars(direct))
 
 
-def assert_plan_is_the_direct_computation(cfg, r, clip=10.0):
+def assert_plan_is_the_direct_computation(cfg, r, store, clip=10.0):
     """The registered interventions plan exactly what the building blocks compute directly: the
     predicted masses are model A's transition matrix applied to the training masses (the
     transform's are its own), and each treated model is the one trained on the treated unit
@@ -204,7 +204,7 @@ def assert_plan_is_the_direct_computation(cfg, r, clip=10.0):
     for name in ("reweight", "resample", "resample-2", "condition", "precompensate"):
         assert np.array_equal(r.predicted[name], r.transition @ r.training_masses[name]), name
     assert np.array_equal(r.predicted["condition"], r.predicted["none"])
-    data, reference = clean_sets(cfg, task, prior, seed)
+    data, reference = clean_sets(cfg, task, prior, seed, store)
     a = Unit(cfg, task, prior, data, reference, model, seed)
     w = mit.reweighting_weights(data.q, r.base.q_hat, prior, edges, clip)
     w2 = w * mit.reweighting_weights(data.q, r.treated["resample"].q_hat, prior, edges, clip)

@@ -1,5 +1,8 @@
 """The task x model suite at a tiny size: entries, drift against the null, caching between runs,
 and the opened-up configuration (priors, task parameters, conditional training, seeds)."""
+import dataclasses
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +10,7 @@ import torch
 import misgen_lib as mg
 from misgen_lib.cache import ArtifactStore
 from misgen_lib.models import MissingArtifact
+from misgen_lib.seeds import derive
 from misgen_lib.studies import SuiteConfig, run_suite, suite_config, summary_table
 
 torch.set_num_threads(1)  # tiny models; two OpenMP threads stall on a shared CPU
@@ -81,6 +85,45 @@ def test_run_suite_entries_and_cache(tmp_path, monkeypatch):
     for a, b in zip(result, again):
         np.testing.assert_array_equal(a.samples, b.samples)
         assert a.drift.tv == b.drift.tv
+
+
+def test_an_entry_and_its_clean_reference_are_evaluated_once_and_loaded_again_bit_for_bit(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path)
+    cfg = SuiteConfig(**{**TINY, "tasks": ("logistic",), "models": ("vae",)})
+    first = run_suite(cfg, store=store, progress=False).entries[0]
+    direct = mg.metrics.drift(first.task.measure(first.samples), first.prior, bins=cfg.bins, n_null=cfg.n_null,
+                              seed=derive(0, "null", "logistic", "vae"))
+    plausibility = mg.studies.evaluation.plausibility(first.task, first.samples, first.data)
+    reference = first.task.curate(cfg.n_samples, prior=first.prior, seed=derive(0, "reference", "logistic")).x
+    reference_plausibility = mg.studies.evaluation.plausibility(first.task, reference, first.data)
+
+    def same(entry):
+        for f in dataclasses.fields(mg.metrics.Drift):
+            a, b = getattr(entry.drift, f.name), getattr(direct, f.name)
+            if isinstance(a, dict):
+                assert list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a), f.name
+            else:
+                assert type(a) is type(b) and np.array_equal(a, b), f.name
+        assert list(entry.plausibility) == list(plausibility)
+        assert all(np.array_equal(entry.plausibility[k], v) for k, v in plausibility.items())
+        assert list(entry.reference_plausibility) == list(reference_plausibility)
+        assert all(np.array_equal(entry.reference_plausibility[k], v) for k, v in reference_plausibility.items())
+        np.testing.assert_array_equal(entry.q_hat, first.task.measure(first.samples))
+    same(first)
+    other = ArtifactStore(tmp_path / "other")   # evaluated again later: the same bytes
+    mg.studies.evaluation.evaluation(first.task, first.prior, first.data, first.samples, cfg.bins, cfg.n_null, 7, other)
+    time.sleep(2.1)   # (a zip stamps its entries to 2 s)
+    mg.studies.evaluation.evaluation(first.task, first.prior, first.data, first.samples, cfg.bins, cfg.n_null, 7, store)
+    assert {k: f for kind, k, f, _ in other.entries()} == {k: f for kind, k, f, _ in store.entries() if k in
+                                                           {k for _, k, _, _ in other.entries()}}
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated again")
+    monkeypatch.setattr(mg.metrics, "drift", no_evaluation)
+    monkeypatch.setattr(mg.studies.evaluation, "plausibility", no_evaluation)
+    same(run_suite(cfg, require_cached=True, store=store, progress=False).entries[0])
+    with pytest.raises(AssertionError, match="evaluated again"):   # another null: another entry
+        run_suite(dataclasses.replace(cfg, n_null=21), require_cached=True, store=store, progress=False)
 
 
 def test_seeds_are_full_replicates(tmp_path):

@@ -85,7 +85,7 @@ def mitigation_study(cfg: SuiteConfig, interventions=None, clip: float = 10.0, n
         task = cfg.task(task_name)
         prior = cfg.prior(task)
         for seed in cfg.seeds:
-            data, reference = clean_sets(cfg, task, prior, seed)
+            data, reference = clean_sets(cfg, task, prior, seed, store)
             units += [Unit(cfg, task, prior, data, reference, m, seed) for m in cfg.models]
     bases = run_units(units, store, workers=cfg.workers, progress=progress)
     first, *later = rounds(chosen)

@@ -60,7 +60,8 @@ from ..models.base import torch_threads
 from ..seeds import derive
 from .claims import MEMORISED, N_BOOT, PLAUSIBLE_FACTOR, plausible
 from .config import suite_config
-from .suite import SuiteEntry, cached_samples, plausibility, run_suite, samples_inputs
+from .evaluation import evaluation, plausibility
+from .suite import SuiteEntry, cached_samples, run_suite, samples_inputs
 
 #: the exponents ``b`` of the saturating law tried in its fit
 EXPONENTS = np.geomspace(0.1, 2.0, 40)
@@ -242,11 +243,9 @@ def checkpoint_entries(cfg: ScalingConfig, run: Run, store: ArtifactStore) -> di
     out = {}
     for step, model in _models(cfg, run, data, heldout, store).items():
         x = cached_samples(model, cfg.n_samples, _sample_seed(run, step), store)
-        q_hat = np.asarray(task.measure(x), dtype=float)
-        drift = metrics.drift(q_hat, prior, bins=cfg.suite.bins, n_null=cfg.suite.n_null,
-                              seed=derive(run.seed, "scaling-null", run.task, run.model, run.width, run.n_train, step))
-        out[step] = SuiteEntry(task, prior, data, model, run.seed, x, q_hat, drift, plausibility(task, x, data),
-                               reference_plausibility)
+        q_hat, drift, plaus = evaluation(task, prior, data, x, cfg.suite.bins, cfg.suite.n_null, derive(
+            run.seed, "scaling-null", run.task, run.model, run.width, run.n_train, step), store)
+        out[step] = SuiteEntry(task, prior, data, model, run.seed, x, q_hat, drift, plaus, reference_plausibility)
     return out
 
 

@@ -22,7 +22,6 @@ dataset ``("data", task)``, training ``("train", task, model)``, the conditionin
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 from dataclasses import dataclass, field
 
@@ -37,6 +36,7 @@ from ..priors import Prior
 from ..progress import bar
 from ..seeds import derive, stream
 from ..tasks.curation import check_prior
+from .evaluation import evaluation, reference_plausibility
 from ..models.vectorised import VECTORISED_CLASSES, fit_seeds
 
 
@@ -192,12 +192,6 @@ class SuiteResult:
         return summary_table(self.entries)
 
 
-def plausibility(task: tasks.Task, x: np.ndarray, data: tasks.Dataset) -> dict[str, np.ndarray]:
-    """The task's own measures plus ``nearest_clean_rms``: RMS distance (per time step, data
-    units) to the nearest training trajectory."""
-    return {**task.plausibility(x), "nearest_clean_rms": metrics.nearest_clean(x, data.x)[1]}
-
-
 def samples_inputs(model: _models.TrainedModel, n: int, seed: int, q: np.ndarray | None = None) -> dict:
     """What identifies a model's samples in the cache: the model's key, how it ran
     (``inference_numerics``), ``n``, the seed, the device and the conditioning quantities."""
@@ -211,12 +205,8 @@ def samples_inputs(model: _models.TrainedModel, n: int, seed: int, q: np.ndarray
 def cached_samples(model: _models.TrainedModel, n: int, seed: int, store: ArtifactStore,
                    q: np.ndarray | None = None) -> np.ndarray:
     """``model.sample(n, seed, q)``, cached under ``samples_inputs``."""
-    def compute():
-        buf = io.BytesIO()
-        np.save(buf, model.sample(n, seed=seed, q=q))
-        return {"samples.npy": buf.getvalue()}
-    files = store.get_or_compute("samples", samples_inputs(model, n, seed, q), compute)
-    return np.load(io.BytesIO(files["samples.npy"]))
+    return store.get_or_compute_arrays("samples", samples_inputs(model, n, seed, q),
+                                       lambda: {"samples": model.sample(n, seed=seed, q=q)})["samples"]
 
 
 def run_suite(cfg: SuiteConfig, require_cached: bool = False, store: ArtifactStore | None = None,
@@ -231,17 +221,17 @@ def _run(cfg: SuiteConfig, require_cached: bool, store: ArtifactStore, progress:
     for task_name in cfg.tasks:
         task = cfg.task(task_name)
         prior = cfg.prior(task)
-        clean = {seed: clean_sets(cfg, task, prior, seed) for seed in cfg.seeds}
+        clean = {seed: clean_sets(cfg, task, prior, seed, store) for seed in cfg.seeds}
         units += [Unit(cfg, task, prior, *clean[seed], m, seed) for m in cfg.models for seed in cfg.seeds]
     return run_units(units, store, require_cached, cfg.workers, progress)
 
 
-def clean_sets(cfg: SuiteConfig, task: tasks.Task, prior: Prior, seed: int) -> tuple[tasks.Dataset, dict]:
+def clean_sets(cfg: SuiteConfig, task: tasks.Task, prior: Prior, seed: int,
+               store: ArtifactStore) -> tuple[tasks.Dataset, dict]:
     """The training set of ``task`` at ``seed`` and the plausibility of fresh clean trajectories,
     curated the same way (the baseline a plausible sample should match)."""
     data = task.curate(cfg.n_train, prior=prior, seed=derive(seed, "data", task.name))
-    reference = task.curate(cfg.n_samples, prior=prior, seed=derive(seed, "reference", task.name)).x
-    return data, plausibility(task, reference, data)
+    return data, reference_plausibility(task, prior, data, cfg.n_samples, derive(seed, "reference", task.name), store)
 
 
 def run_units(units: list["Unit"], store: ArtifactStore, require_cached: bool = False, workers: int = 0,
@@ -364,12 +354,10 @@ class Unit:
     def entry(self, model: _models.TrainedModel, store: ArtifactStore) -> SuiteEntry:
         """The evaluated entry of the unit's trained ``model`` (samples cached in ``store``)."""
         samples = self.samples(model, store)
-        q_hat = np.asarray(self.task.measure(samples), dtype=float)
-        drift = metrics.drift(q_hat, self.prior, bins=self.cfg.bins, n_null=self.cfg.n_null,
-                              seed=derive(self.seed, "null", self.task.name, self.model_name))
-        return SuiteEntry(self.task, self.prior, self.data, model, self.seed, samples, q_hat, drift,
-                          plausibility(self.task, samples, self.data), self.reference_plausibility,
-                          self.q_condition(), self.intervention)
+        q_hat, drift, plaus = evaluation(self.task, self.prior, self.data, samples, self.cfg.bins, self.cfg.n_null,
+                                         derive(self.seed, "null", self.task.name, self.model_name), store)
+        return SuiteEntry(self.task, self.prior, self.data, model, self.seed, samples, q_hat, drift, plaus,
+                          self.reference_plausibility, self.q_condition(), self.intervention)
 
 
 def _train_and_sample(group: list[Unit]) -> list:
