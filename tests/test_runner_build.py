@@ -275,9 +275,15 @@ def _omp_threads():
     return os.environ.get("OMP_NUM_THREADS")
 
 
-def test_the_shared_pool_workers_keep_glibcs_own_memory_trimming(monkeypatch):
+def _profiling(dask_worker):
+    return sorted(name for name in dask_worker.periodic_callbacks if name.startswith("profile"))
+
+
+def test_the_shared_pool_workers_keep_glibcs_trimming_and_sample_no_frames(monkeypatch):
     """Dask's default MALLOC_TRIM_THRESHOLD_ of 64 KiB made every training step of a worker map
-    and unmap its tensors anew (half the speed); the build's pool leaves it unset."""
+    and unmap its tensors anew (half the speed); the build's pool leaves it unset. Dask's
+    profiler, which holds the running task's frames and so can stop a torch compilation
+    (``runner.pool.WORKER_PROFILER``), does not run in them."""
     distributed = pytest.importorskip("dask.distributed")
     from misgen_lib.runner.pool import shared_pool
     from misgen_lib.vocabulary import SCHEDULER_ENV
@@ -286,3 +292,4 @@ def test_the_shared_pool_workers_keep_glibcs_own_memory_trimming(monkeypatch):
     with shared_pool(echo=lambda line: None) as address, distributed.Client(address) as client:
         assert set(client.run(_malloc_trim).values()) == {None}
         assert set(client.run(_omp_threads).values()) == {"1"}     # the rest of Dask's environment stays
+        assert list(client.run(_profiling).values()) == [[]] * len(client.nthreads())

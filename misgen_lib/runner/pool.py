@@ -22,6 +22,15 @@ from ..vocabulary import SCHEDULER_ENV
 #: Dask's environment for its worker processes, set before they start
 SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
+#: Dask's statistical profiler in each worker, off: every 10 ms it takes the frames of the
+#: running task (``sys._current_frames``) and holds them while it walks the stack. A frame held
+#: past its return keeps its locals alive, and torch's compiler restores grad mode through such a
+#: local (``torch.autograd.grad_mode._enter_inference_mode``'s guard, released by reference
+#: count): held, its restore comes late, on the profiler's thread, and a compilation under
+#: ``no_grad`` stops on "Global grad_mode state changed while dynamo tracing"
+#: (``benchmarks/compiled_training_failure.py`` shows both).
+WORKER_PROFILER = "distributed.worker.profile.enabled"
+
 
 def untrimmed(environ: dict) -> dict:
     """Dask's worker environment without ``MALLOC_TRIM_THRESHOLD_``: Dask sets it to 64 KiB so
@@ -45,7 +54,8 @@ def shared_pool(echo=print):
         raise RuntimeError("misgen build --parallel needs dask.distributed for its shared pool of "
                            "workers; install the book extra: pip install -e '.[book]'") from err
     n = cores()
-    with dask.config.set({SPAWN_ENVIRON: untrimmed(dask.config.get(SPAWN_ENVIRON, {}))}), \
+    with dask.config.set({SPAWN_ENVIRON: untrimmed(dask.config.get(SPAWN_ENVIRON, {})),
+                          WORKER_PROFILER: False}), \
             LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             occupying(n):
         echo(f"one pool of {n} workers for every notebook: {cluster.scheduler_address}")
