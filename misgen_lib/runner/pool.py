@@ -28,7 +28,7 @@ SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
 #: local (``torch.autograd.grad_mode._enter_inference_mode``'s guard, released by reference
 #: count): held, its restore comes late, on the profiler's thread, and a compilation under
 #: ``no_grad`` stops on "Global grad_mode state changed while dynamo tracing"
-#: (``benchmarks/compiled_training_failure.py`` shows both).
+#: (``benchmarks/dask_profiler_and_compile.py`` shows both).
 WORKER_PROFILER = "distributed.worker.profile.enabled"
 
 
