@@ -29,8 +29,8 @@ def w1_sorted(u: np.ndarray, v: np.ndarray) -> float:
     the gaps between the merged values; equal to scipy's to rounding: tests). The merge of two
     sorted samples is linear (the stable sort finds two runs) where scipy sorts them from
     scratch. The sum is numpy's, not BLAS's dot product as in scipy: OpenBLAS splits a long dot
-    product over its threads, so its last bits move with their number (one in a Dask worker,
-    one per core in a notebook's kernel)."""
+    product over its threads, so its last bits move with their number (one in a parallel
+    build's processes, which inherit Dask's worker setting; one per core in a sequential build)."""
     merged = np.sort(np.concatenate((u, v)), kind="mergesort")
     deltas = np.diff(merged)
     u_cdf = u.searchsorted(merged[:-1], "right") / u.size
