@@ -25,7 +25,6 @@ Seeds: named streams of each entry's seed (``misgen_lib.seeds``): clean draws fo
 """
 from __future__ import annotations
 
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -329,11 +328,8 @@ def _cached_prediction(e, kernel, clean: np.ndarray, seed: int, store: ArtifactS
 
     def compute():
         pred = predict(e.task, kernel, e.prior, clean=clean, seed=seed, bins=len(edges) - 1, progress=False)
-        buf = io.BytesIO()
-        np.savez(buf, q_clean=pred.q_clean, q_pred=pred.q_pred, locality=pred.locality)
-        return {"quantities.npz": buf.getvalue()}
-    files = (store or default_store()).get_or_compute(kind, inputs, compute)
-    stored = np.load(io.BytesIO(files["quantities.npz"]))
+        return {"q_clean": pred.q_clean, "q_pred": pred.q_pred, "locality": np.asarray(pred.locality)}
+    stored = (store or default_store()).get_or_compute_arrays(kind, inputs, compute)
     return monte_carlo_prediction(e.prior, edges, stored["q_clean"], stored["q_pred"], kernel.describe(),
                                   float(stored["locality"]))
 
