@@ -238,3 +238,9 @@ def test_the_claims_page_shows_the_reference_verdict_beside_the_build(built):
     assert "| [C1](#claim-c1) | **supports** | 100% | 2 / 0 / 0 | partly supports, 1 of 2 | `default` |" in page
     assert "`book/reference.json`: profile `default`, revision `abc1234`" in page
     assert compare_build(built, "default").failed
+
+
+def test_a_text_with_the_same_words_says_whether_its_numbers_are_within():
+    """Words kept, a number moved: the status and its reason agree."""
+    assert judge("share +0.40", "share +0.41") == ("within", "same words, each number within its tolerance")
+    assert judge("share +0.40", "share +0.90") == ("beyond", "same words, a number beyond its tolerance")

@@ -270,7 +270,9 @@ def judge(reference: Any, build: Any, interval: list | None = None) -> tuple[str
             return "beyond", "its words differ"
         numbers = [judge(_number(a), _number(b))[0]
                    for a, b in zip(NUMBER.findall(reference), NUMBER.findall(build))]
-        return ("beyond" if "beyond" in numbers else "within"), "same words, each number within its tolerance"
+        if "beyond" in numbers:
+            return "beyond", "same words, a number beyond its tolerance"
+        return "within", "same words, each number within its tolerance"
     return "beyond", "no tolerance between these values"
 
 
