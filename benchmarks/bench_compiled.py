@@ -11,7 +11,8 @@ best of ``--repeats``:
 * a model's whole ``sample`` (64 ancestral steps) and ``perturb`` (an SDEdit probe of 8 steps) of
   500 trajectories, through ``$MISGEN_INFERENCE`` eager against compiled;
 * a training step of every class (batch 64, its loss, backward, AdamW), fp32 and bfloat16, eager
-  against the network compiled as ``$MISGEN_TRAINING=compiled`` trains it (``inference.compiled``).
+  against the network compiled through ``inference.compiled`` (forward and backward; the loss eager;
+  the VAE's ``encode`` and ``decode``), which ``$MISGEN_TRAINING`` uses for the diffusion classes.
 
 Compile times are reported apart (cold in a fresh inductor cache: ``--cold``). The CPU is named in
 the output; ``--record`` writes it with the results as a run record to ``benchmarks/runs/``.
@@ -127,7 +128,7 @@ def compiled_for_training(name: str, net):
 
 def training_pairs(repeats: int, rows: list) -> None:
     """A training step of every class (batch 64, the class's loss, backward, AdamW), eager
-    against the network compiled as ``$MISGEN_TRAINING=compiled`` runs it."""
+    against the network compiled through ``compiled_for_training``."""
     x = torch.randn(64, HORIZON, DIM)
     for name in ("diffusion-unet", "diffusion-mlp", "transformer", "vae"):
         mc = get_class(name)
